@@ -1,0 +1,90 @@
+# filescan developer entry points. `make help` lists them.
+# Everything installs itself on first use: virtualenvs under the repo, Debian packages via apt-get.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# The Lambda runtime is python3.13; the project venv and `sam build` use the same interpreter.
+# On these machines it lives under pyenv; elsewhere set PYTHON313=/path/to/python3.13.
+PYTHON313 ?= $(shell for p in python3.13 $$HOME/.pyenv/versions/3.13*/bin/python3.13 /usr/local/bin/python3.13 /usr/bin/python3.13; do \
+	command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; assert sys.version_info[:2] == (3, 13)' 2>/dev/null && { command -v $$p; break; }; done)
+# SAM CLI pins boto3 exactly, so it and the other template tools live in their own venvs.
+TOOLS_PYTHON ?= python3
+
+VENV := .venv
+SAM_VENV := .venv-sam
+CHECKOV_VENV := .venv-checkov
+PY := $(VENV)/bin/python
+SAM := $(SAM_VENV)/bin/sam
+export SAM_CLI_TELEMETRY := 0
+export AWS_DEFAULT_REGION ?= us-east-1
+# Debian packages: libmagic (file type), yara (benchmark reference), clamav (optional engine, tested).
+APT_PACKAGES := libmagic1 yara clamav
+
+.PHONY: help
+help: ## list the targets
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-18s %s\n", $$1, $$2}'
+
+.PHONY: system-deps
+system-deps: .make/apt.stamp ## install the Debian packages the scanner and its tests use
+.make/apt.stamp:
+	@mkdir -p .make
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages: $$missing"; \
+		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+	@touch $@
+
+$(VENV)/.installed: pyproject.toml
+	@test -n "$(PYTHON313)" || { echo "python3.13 not found: install it (e.g. pyenv install 3.13) or set PYTHON313=" >&2; exit 1; }
+	@test -x $(PY) || $(PYTHON313) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	@touch $@
+
+$(SAM_VENV)/.installed: requirements-tools-sam.txt
+	@test -x $(SAM_VENV)/bin/python || $(TOOLS_PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install -q -r requirements-tools-sam.txt
+	@touch $@
+
+$(CHECKOV_VENV)/.installed: requirements-tools-checkov.txt
+	@test -x $(CHECKOV_VENV)/bin/python || $(TOOLS_PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install -q -r requirements-tools-checkov.txt
+	@touch $@
+
+.PHONY: install
+install: system-deps $(VENV)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed ## create all virtualenvs
+
+.PHONY: lint
+lint: $(VENV)/.installed ## ruff and mypy
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+.PHONY: check-template
+check-template: $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed ## sam validate --lint, cfn-lint, sam build, checkov
+	$(SAM) validate --lint
+	$(SAM_VENV)/bin/cfn-lint template.yaml
+	@test -n "$(PYTHON313)" || { echo "python3.13 not found for sam build" >&2; exit 1; }
+	PATH="$(dir $(PYTHON313)):$$PATH" $(SAM) build --parallel --cached
+	$(CHECKOV_VENV)/bin/checkov --quiet --compact --framework cloudformation -f template.yaml
+
+.PHONY: pytest
+pytest: system-deps $(VENV)/.installed ## the pytest suite (unit, integration, e2e)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+.PHONY: test
+test: lint check-template pytest ## everything CI runs: lint, types, template checks, all tests
+
+.PHONY: demo
+demo: system-deps $(VENV)/.installed ## the main command (see README: what it runs today)
+	$(PY) -m filescan_scanner.demo
+
+.PHONY: clean
+clean: ## remove build output (keeps the virtualenvs)
+	rm -rf .aws-sam build .pytest_cache .mypy_cache .ruff_cache
+
+.PHONY: distclean
+distclean: clean ## remove build output and all virtualenvs
+	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .make

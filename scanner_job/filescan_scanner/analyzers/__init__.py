@@ -1,0 +1,1 @@
+"""One module per analyzer; ``registry`` lists them in the order they run."""

@@ -1,0 +1,177 @@
+"""The analyzer contract: what every analyzer receives and returns.
+
+Two kinds of analyzer exist:
+
+* **stream analyzers** see every byte once, chunk by chunk, in the single streaming pass over the file
+  (hashes, YARA-X chunked rules, entropy). They must keep bounded state: memory may not grow with the
+  file size.
+* **content analyzers** run after the streaming pass on the local file when its type says they apply
+  (archives, PDF, Office, PE/ELF, ClamAV). They read the file themselves, bounded by ``ScanLimits``.
+
+An analyzer never raises to stop a scan: the engine catches any exception, records the analyzer as
+``error`` and goes on (an errored analyzer keeps the verdict from being clean).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from pathlib import Path
+from typing import Any, Protocol
+
+from filescan_shared.severity import Severity
+
+
+class AnalyzerStatus(enum.StrEnum):
+    """How an analyzer's run ended."""
+
+    OK = "ok"
+    """Ran over everything it applies to."""
+    SKIPPED = "skipped"
+    """Does not apply to this content (a PDF analyzer on a zip): says nothing about safety."""
+    NOT_RUN = "not_run"
+    """Could not run at all (ClamAV not installed): recorded so nobody mistakes silence for clean."""
+    PARTIAL = "partial"
+    """Ran, but a limit stopped it before it saw everything (see ``limits_hit``)."""
+    ERROR = "error"
+    """Failed; ``error`` says why."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Location:
+    """Where a finding is: a path of archive members from the top-level file, and a byte offset."""
+
+    archive_path: tuple[str, ...] = ()
+    offset: int | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Finding:
+    """One thing an analyzer found. ``evidence`` is short and already escaped (see ``text.safe_excerpt``)."""
+
+    engine: str
+    rule_id: str
+    category: str
+    severity: Severity
+    title: str
+    location: Location = Location()
+    evidence: str | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class LimitHit:
+    """A bound that stopped inspection (archive depth, member count, bytes, ratio, match cap...)."""
+
+    limit: str
+    value: int | float
+    detail: str
+    location: Location = Location()
+
+
+@dataclasses.dataclass(slots=True)
+class AnalyzerResult:
+    """What one analyzer reports for one target (the top-level file or an archive member)."""
+
+    name: str
+    version: str
+    status: AnalyzerStatus
+    rules_version: str | None = None
+    seconds: float = 0.0
+    findings: list[Finding] = dataclasses.field(default_factory=list)
+    limits_hit: list[LimitHit] = dataclasses.field(default_factory=list)
+    uninspectable: list[str] = dataclasses.field(default_factory=list)
+    """Reasons some content could not be inspected (an encrypted member, a truncated stream...)."""
+    facts: dict[str, Any] = dataclasses.field(default_factory=dict)
+    """Analyzer-specific facts for the report (hashes, MIME, PE imports...), JSON-serialisable."""
+    error: str | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Target:
+    """The thing being analysed: the downloaded file, or an archive member extracted to the work dir."""
+
+    path: Path
+    """Local file to read. Never derived from untrusted names (the engine picks it)."""
+    display_name: str
+    """The original name (object key or member name), for extension checks and reports only."""
+    size: int
+    location: Location = Location()
+    depth: int = 0
+    """0 for the top-level file, n for a member nested n archives deep."""
+    mime: str | None = None
+    """libmagic MIME type, filled in by the type analyzer before content analyzers run."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ScanLimits:
+    """Every bound the scanner enforces, from configuration. A hit is reported, never treated as clean."""
+
+    max_depth: int = 5
+    max_members: int = 10_000
+    max_total_member_bytes: int = 4 * 1024**3
+    max_member_bytes: int = 2 * 1024**3
+    max_compression_ratio: float = 200.0
+    max_matches_per_rule: int = 50
+    office_max_bytes: int = 200 * 1024**2
+    pdf_max_bytes: int = 2 * 1024**3
+    fuzzy_hash_max_bytes: int = 64 * 1024**2
+    chunk_bytes: int = 16 * 1024**2
+
+
+class ScanContext(Protocol):
+    """What the engine offers a content analyzer while it runs."""
+
+    @property
+    def limits(self) -> ScanLimits:
+        """The configured bounds."""
+        ...
+
+    @property
+    def work_dir(self) -> Path:
+        """A private scratch directory for extracted members; the engine deletes it afterwards."""
+        ...
+
+    def scan_nested(self, target: Target) -> None:
+        """Scan an extracted member with the full analyzer set (streaming pass and content analyzers).
+
+        Its results are merged into the report under ``target.location.archive_path``. The engine
+        enforces depth, member-count and total-bytes limits here too and records any hit.
+        """
+        ...
+
+
+class StreamAnalyzer(Protocol):
+    """An analyzer fed every chunk of the file once, in order."""
+
+    name: str
+
+    def start(self, target: Target) -> StreamSession:
+        """Begin a pass over ``target``; the session receives the chunks."""
+        ...
+
+
+class StreamSession(Protocol):
+    """One pass of a stream analyzer over one target."""
+
+    def feed(self, chunk: memoryview, offset: int) -> None:
+        """Consume the bytes at ``offset`` (chunks arrive in order, without gaps or overlap)."""
+        ...
+
+    def finish(self) -> AnalyzerResult:
+        """Return the result once every chunk was fed."""
+        ...
+
+
+class ContentAnalyzer(Protocol):
+    """An analyzer that reads the file itself when it applies."""
+
+    name: str
+
+    def applies_to(self, target: Target) -> bool:
+        """Whether this analyzer should run on ``target`` (by MIME, magic bytes or size)."""
+        ...
+
+    def analyze(self, target: Target, context: ScanContext) -> AnalyzerResult:
+        """Inspect ``target``, bounded by ``context.limits``; never load the whole file into memory."""
+        ...
+
