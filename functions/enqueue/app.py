@@ -1,11 +1,72 @@
-"""The enqueue function. Not built yet: the pipeline-functions issue fills it in.
+"""enqueue: S3 "Object Created" notifications (EventBridge -> SQS) -> scan records and Batch jobs.
 
-Until then it fails loudly, so an event that reaches it is retried and lands in a DLQ, never lost.
+Each SQS message is one EventBridge event. Records are processed independently; a failed one is
+reported as a batch item failure so SQS redelivers only it (and, after maxReceiveCount, parks it in
+the ingest DLQ): nothing is lost, nothing is submitted twice (see ``pipeline.enqueue``).
 """
 
 from typing import Any
 
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from aws_lambda_powertools.utilities.parser.models import S3EventNotificationEventBridgeModel, SqsRecordModel
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import Json
 
-def lambda_handler(event: dict[str, Any], context: object) -> dict[str, Any]:
-    """Refuse the event: this function is not implemented yet."""
-    raise NotImplementedError("filescan enqueue function is not built yet")
+from filescan_shared import clients
+from filescan_shared.observability import logger, metrics, tracer
+from filescan_shared.pipeline.enqueue import EnqueueOutcome, UploadedObject, enqueue_upload
+from filescan_shared.repository import ScanRepository
+from filescan_shared.settings import EnqueueSettings, load_settings
+
+
+class ObjectCreatedMessage(SqsRecordModel):
+    """An SQS message whose body is an EventBridge S3 "Object Created" event."""
+
+    body: Json[S3EventNotificationEventBridgeModel]
+
+
+settings = load_settings(EnqueueSettings)
+processor = BatchProcessor(event_type=EventType.SQS, model=ObjectCreatedMessage)
+
+_METRIC_BY_OUTCOME = {
+    EnqueueOutcome.SUBMITTED: "ScansQueued",
+    EnqueueOutcome.SKIPPED: "ScansSkipped",
+    EnqueueOutcome.CACHED: "ScansCached",
+    EnqueueOutcome.DUPLICATE: "DuplicateEvents",
+    EnqueueOutcome.IGNORED: "IgnoredEvents",
+}
+
+
+@tracer.capture_method
+def handle_message(record: ObjectCreatedMessage) -> None:
+    """Enqueue the scan of the object one message names."""
+    detail = record.body.detail
+    upload = UploadedObject(
+        bucket=detail.bucket.name,
+        key=detail.object.key,
+        version_id=detail.object.version_id,
+        etag=detail.object.etag or None,
+        sequencer=detail.object.sequencer,
+        size=int(detail.object.size) if detail.object.size is not None else None,
+    )
+    result = enqueue_upload(
+        upload,
+        settings=settings,
+        repository=ScanRepository(clients.dynamodb(), settings.scans_table),
+        s3=clients.s3(),
+        batch=clients.batch(),
+    )
+    logger.info("enqueue", outcome=result.outcome, scan_id=result.scan_id, detail=result.detail)
+    metrics.add_metric(name=_METRIC_BY_OUTCOME[result.outcome], unit=MetricUnit.Count, value=1)
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    """Process one SQS batch with partial-failure reporting."""
+    return process_partial_response(
+        event=event, record_handler=handle_message, processor=processor, context=context
+    )

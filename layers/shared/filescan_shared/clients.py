@@ -1,0 +1,51 @@
+"""boto3 clients from cached factories.
+
+One client per service per process, created on first use so warm invocations reuse connections.
+Endpoints come from the standard boto3 configuration (``AWS_ENDPOINT_URL``,
+``AWS_ENDPOINT_URL_BATCH``...), which is how the local stack and the tests point the very same code
+at local servers. ``reset_clients()`` drops the cache (tests that change the environment call it).
+"""
+
+import functools
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from botocore.config import Config
+
+if TYPE_CHECKING:
+    from mypy_boto3_batch import BatchClient
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_events import EventBridgeClient
+    from mypy_boto3_s3 import S3Client
+
+_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=30)
+
+
+@functools.cache
+def _client(service: str) -> Any:
+    return boto3.session.Session().client(service, config=_CONFIG)  # type: ignore[call-overload]
+
+
+def s3() -> "S3Client":
+    """The shared S3 client."""
+    return _client("s3")  # type: ignore[no-any-return]
+
+
+def dynamodb() -> "DynamoDBClient":
+    """The shared DynamoDB (low-level) client."""
+    return _client("dynamodb")  # type: ignore[no-any-return]
+
+
+def batch() -> "BatchClient":
+    """The shared AWS Batch client."""
+    return _client("batch")  # type: ignore[no-any-return]
+
+
+def events() -> "EventBridgeClient":
+    """The shared EventBridge client."""
+    return _client("events")  # type: ignore[no-any-return]
+
+
+def reset_clients() -> None:
+    """Forget every cached client, e.g. after the endpoint environment changed."""
+    _client.cache_clear()

@@ -1,0 +1,1 @@
+"""The plain logic behind each Lambda handler: no event parsing, no AWS wiring, clients passed in."""

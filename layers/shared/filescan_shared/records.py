@@ -1,0 +1,121 @@
+"""The scan record: one item per scan in the scans table, and its DynamoDB encoding."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from pydantic import BaseModel, ConfigDict, Field
+
+from filescan_shared.ids import object_ref
+from filescan_shared.states import ScanState
+
+_SERIALIZER = TypeSerializer()
+_DESERIALIZER = TypeDeserializer()
+
+
+def utc_now() -> dt.datetime:
+    """The current time in UTC (one place, so tests can reason about it)."""
+    return dt.datetime.now(dt.UTC)
+
+
+def iso(moment: dt.datetime) -> str:
+    """ISO-8601 UTC with milliseconds and a ``Z``: sorts lexicographically in time order."""
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def status_day(state: ScanState, moment: dt.datetime) -> str:
+    """The ``ByStatus`` index partition: one per state per day, so no partition runs hot."""
+    return f"{state.value}#{moment.astimezone(dt.UTC):%Y-%m-%d}"
+
+
+class Attempt(BaseModel):
+    """One Batch attempt of a scan job, as reported by job state change events."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    number: int
+    exit_code: int | None = None
+    reason: str | None = None
+    log_stream: str | None = None
+    started_at: int | None = None
+    """Epoch milliseconds, as Batch reports them."""
+    stopped_at: int | None = None
+
+
+class ScanRecord(BaseModel):
+    """Everything known about one scan. Only ``repository`` writes it, with conditional updates."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    scan_id: str
+    status: ScanState
+    bucket: str
+    key: str
+    version_id: str | None = None
+    etag: str | None = None
+    sequencer: str | None = None
+    size: int | None = None
+    sha256: str | None = None
+    """The object's SHA-256 (from its S3 checksum or the report), hex."""
+    created_at: str
+    updated_at: str
+    timestamps: dict[str, str] = Field(default_factory=dict)
+    """When the scan entered each state (state -> ISO time)."""
+    priority: str = "standard"
+    job_id: str | None = None
+    job_queue: str | None = None
+    attempts: list[Attempt] = Field(default_factory=list)
+    skip_reason: str | None = None
+    failure_reason: str | None = None
+    verdict: str | None = None
+    severity: str | None = None
+    report_key: str | None = None
+    content_key: str | None = None
+    cached_from: str | None = None
+    """The scan whose result this one reused (content cache), if any."""
+    analysis: dict[str, Any] | None = None
+    cost: dict[str, Any] | None = None
+
+    @property
+    def object_ref(self) -> str:
+        """The ``ByObject`` index key of the scanned object version."""
+        return object_ref(self.bucket, self.key, self.version_id)
+
+    def to_item(self) -> dict[str, Any]:
+        """The DynamoDB item (low-level attribute values), index keys included, ``None`` fields dropped."""
+        data = self.model_dump(mode="json", exclude_none=True)
+        data["status_rank"] = self.status.rank
+        data["object_ref"] = self.object_ref
+        data["status_day"] = status_day(self.status, dt.datetime.fromisoformat(self.updated_at))
+        return {name: _SERIALIZER.serialize(to_dynamo(value)) for name, value in data.items()}
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any]) -> ScanRecord:
+        """Decode a DynamoDB item (low-level attribute values)."""
+        plain = {name: from_dynamo(_DESERIALIZER.deserialize(value)) for name, value in item.items()}
+        return cls.model_validate(plain)
+
+
+def to_dynamo(value: Any) -> Any:
+    """Make a JSON-like value storable: floats become Decimals (DynamoDB has no binary floats)."""
+    if isinstance(value, float):
+        return Decimal(str(value))
+    if isinstance(value, dict):
+        return {k: to_dynamo(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_dynamo(v) for v in value]
+    return value
+
+
+def from_dynamo(value: Any) -> Any:
+    """Turn DynamoDB Decimals back into ints or floats, recursively."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: from_dynamo(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [from_dynamo(v) for v in value]
+    return value

@@ -1,0 +1,218 @@
+"""The scans table: conditional writes that only ever move a scan forward.
+
+Every write is a single conditional DynamoDB request, so concurrent or repeated events cannot race a
+read-modify-write: a duplicate or late event fails its condition and becomes a no-op.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING, Any, cast
+
+from boto3.dynamodb.types import TypeSerializer
+from botocore.exceptions import ClientError
+
+from filescan_shared.records import Attempt, ScanRecord, iso, status_day, to_dynamo, utc_now
+from filescan_shared.states import ScanState
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+_SERIALIZER = TypeSerializer()
+BY_OBJECT_INDEX = "ByObject"
+BY_STATUS_INDEX = "ByStatus"
+BY_CONTENT_INDEX = "ByContent"
+
+
+def _is_condition_failure(error: ClientError) -> bool:
+    return error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+
+
+def _value(value: Any) -> dict[str, Any]:
+    return cast(dict[str, Any], _SERIALIZER.serialize(to_dynamo(value)))
+
+
+class ScanRepository:
+    """Reads and conditional writes of scan records in one DynamoDB table."""
+
+    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
+        """Use ``client`` (injected: tests and the local stack pass their own) on ``table_name``."""
+        self._client = client
+        self._table = table_name
+
+    def create(self, record: ScanRecord, *, claim: str | None = None) -> bool:
+        """Insert ``record`` unless the scan already exists; ``False`` means a duplicate (a no-op).
+
+        ``claim`` stores a submit claim with the record, so its creator alone may submit the job.
+        """
+        item = record.to_item()
+        if claim is not None:
+            item["submit_claim"] = _value(claim)
+            item["claimed_at"] = _value(record.created_at)
+        try:
+            self._client.put_item(
+                TableName=self._table,
+                Item=item,
+                ConditionExpression="attribute_not_exists(scan_id)",
+            )
+        except ClientError as error:
+            if _is_condition_failure(error):
+                return False
+            raise
+        return True
+
+    def get(self, scan_id: str, *, consistent: bool = True) -> ScanRecord | None:
+        """The record of ``scan_id``, or ``None``."""
+        response = self._client.get_item(
+            TableName=self._table, Key={"scan_id": {"S": scan_id}}, ConsistentRead=consistent
+        )
+        item = response.get("Item")
+        return ScanRecord.from_item(item) if item else None
+
+    def advance(
+        self,
+        scan_id: str,
+        state: ScanState,
+        fields: dict[str, Any] | None = None,
+        *,
+        now: dt.datetime | None = None,
+    ) -> bool:
+        """Move the scan to ``state`` and set ``fields``, only if that is forward progress.
+
+        Returns ``False`` (and changes nothing) when the scan is missing, already at or past ``state``,
+        or terminal: the caller treats that as a duplicate or late event.
+        """
+        moment = now or utc_now()
+        names = {"#status": "status", "#ts": "timestamps", "#state": state.value}
+        values = {
+            ":status": _value(state.value),
+            ":rank": _value(state.rank),
+            ":updated": _value(iso(moment)),
+            ":day": _value(status_day(state, moment)),
+        }
+        assignments = [
+            "#status = :status",
+            "status_rank = :rank",
+            "updated_at = :updated",
+            "status_day = :day",
+            "#ts.#state = :updated",
+        ]
+        for index, (name, value) in enumerate((fields or {}).items()):
+            if value is None:
+                continue
+            names[f"#f{index}"] = name
+            values[f":f{index}"] = _value(value)
+            assignments.append(f"#f{index} = :f{index}")
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key={"scan_id": {"S": scan_id}},
+                UpdateExpression="SET " + ", ".join(assignments),
+                ConditionExpression="attribute_exists(scan_id) AND status_rank < :rank",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+            )
+        except ClientError as error:
+            if _is_condition_failure(error):
+                return False
+            raise
+        return True
+
+    def claim_submit(self, scan_id: str, claim: str, *, stale_before: dt.datetime, now: dt.datetime) -> bool:
+        """Take the right to submit the job of a QUEUED scan whose earlier claim is absent or stale."""
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key={"scan_id": {"S": scan_id}},
+                UpdateExpression="SET submit_claim = :claim, claimed_at = :now",
+                ConditionExpression="#status = :queued AND "
+                "(attribute_not_exists(submit_claim) OR claimed_at < :stale)",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={
+                    ":claim": _value(claim),
+                    ":now": _value(iso(now)),
+                    ":queued": _value(ScanState.QUEUED.value),
+                    ":stale": _value(iso(stale_before)),
+                },
+            )
+        except ClientError as error:
+            if _is_condition_failure(error):
+                return False
+            raise
+        return True
+
+    def release_submit(self, scan_id: str, claim: str) -> None:
+        """Give up a submit claim (SubmitJob failed), so the redelivered event may try again at once."""
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key={"scan_id": {"S": scan_id}},
+                UpdateExpression="REMOVE submit_claim, claimed_at",
+                ConditionExpression="submit_claim = :claim",
+                ExpressionAttributeValues={":claim": _value(claim)},
+            )
+        except ClientError as error:
+            if not _is_condition_failure(error):
+                raise
+
+    def record_attempt(self, scan_id: str, attempt: Attempt) -> bool:
+        """Append a Batch attempt once: attempts arrive in order, repeats and stale ones are no-ops."""
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key={"scan_id": {"S": scan_id}},
+                UpdateExpression="SET attempts = list_append(if_not_exists(attempts, :empty), :new), "
+                "attempt_count = :number",
+                ConditionExpression="attribute_exists(scan_id) AND "
+                "(attribute_not_exists(attempt_count) OR attempt_count < :number)",
+                ExpressionAttributeValues={
+                    ":empty": {"L": []},
+                    ":new": {"L": [_value(attempt.model_dump(mode="json", exclude_none=True))]},
+                    ":number": _value(attempt.number),
+                },
+            )
+        except ClientError as error:
+            if _is_condition_failure(error):
+                return False
+            raise
+        return True
+
+    def stuck(self, state: ScanState, older_than: dt.datetime, days: int, limit: int) -> list[ScanRecord]:
+        """Scans in ``state`` last updated before ``older_than`` (``days`` days back, ``limit`` at most)."""
+        found: list[ScanRecord] = []
+        for offset in range(days):
+            day = older_than - dt.timedelta(days=offset)
+            partition = status_day(state, day)
+            found.extend(self._query_status_day(partition, before=iso(older_than), limit=limit - len(found)))
+            if len(found) >= limit:
+                break
+        return found
+
+    def _query_status_day(self, partition: str, *, before: str, limit: int) -> list[ScanRecord]:
+        records: list[ScanRecord] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": BY_STATUS_INDEX,
+            "KeyConditionExpression": "status_day = :day AND updated_at < :before",
+            "ExpressionAttributeValues": {":day": {"S": partition}, ":before": {"S": before}},
+        }
+        while len(records) < limit:
+            response = self._client.query(**kwargs, Limit=limit - len(records))
+            records.extend(ScanRecord.from_item(item) for item in response.get("Items", []))
+            if "LastEvaluatedKey" not in response:
+                break
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        return records
+
+    def find_by_content(self, content_key: str) -> ScanRecord | None:
+        """A completed scan of identical content with the same scanner version (the content cache)."""
+        response = self._client.query(
+            TableName=self._table,
+            IndexName=BY_CONTENT_INDEX,
+            KeyConditionExpression="content_key = :key",
+            FilterExpression="#status = :complete",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues={":key": {"S": content_key}, ":complete": {"S": ScanState.COMPLETE}},
+        )
+        items = response.get("Items", [])
+        return ScanRecord.from_item(items[0]) if items else None

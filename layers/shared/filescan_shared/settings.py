@@ -1,0 +1,111 @@
+"""Configuration from environment variables, validated once at cold start.
+
+Each function reads only the settings class it needs. A missing or malformed variable stops the cold
+start with a ``ConfigurationError`` that names the variable, instead of failing later mid-event.
+"""
+
+import functools
+from typing import Annotated, Literal
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+CommaList = Annotated[tuple[str, ...], NoDecode]
+
+
+class ConfigurationError(RuntimeError):
+    """The environment does not hold a valid configuration; the message names each bad variable."""
+
+
+def _split_commas(value: object) -> object:
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    return value
+
+
+class CommonSettings(BaseSettings):
+    """What every function needs: where scans are recorded and where objects and reports live."""
+
+    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", frozen=True)
+
+    scans_table: str = Field(min_length=3)
+    uploads_bucket: str = Field(min_length=3)
+    scan_prefix: str = ""
+    reports_bucket: str = Field(min_length=3)
+    reports_prefix: str = "reports/"
+    event_bus_name: str = Field(min_length=1)
+    idempotency_table: str = ""
+
+    def report_key(self, scan_id: str) -> str:
+        """The S3 key of a scan's report in the reports bucket."""
+        return f"{self.reports_prefix}{scan_id}.json"
+
+
+class EnqueueSettings(CommonSettings):
+    """The enqueue function: scope rules, Batch targets and the content-cache key."""
+
+    job_queue_standard: str = Field(min_length=1)
+    job_queue_priority: str = Field(min_length=1)
+    job_definition: str = Field(min_length=1)
+    max_object_bytes: int = Field(default=5 * 1024**3, gt=0)
+    excluded_extensions: CommaList = ()
+    priority_prefixes: CommaList = ()
+    scanner_version: str = Field(min_length=1)
+
+    _split = field_validator("excluded_extensions", "priority_prefixes", mode="before")(_split_commas)
+
+
+class AnalysisSettings(CommonSettings):
+    """The analysis function: LLM, quarantine and cost configuration."""
+
+    openai_model: str = "gpt-3.5-turbo"
+    openai_base_url: str = ""
+    openai_api_key_secret_arn: str = ""
+    llm_timeout_seconds: float = Field(default=20.0, gt=0, le=120)
+    llm_max_prompt_tokens: int = Field(default=3000, ge=256, le=100_000)
+    quarantine_mode: Literal["tag", "move"] = "tag"
+    quarantine_prefix: str = "quarantine/"
+    fargate_prices: str = ""
+    """JSON price table for compute cost estimates; empty = built-in us-east-1 defaults."""
+
+
+class ApiSettings(CommonSettings):
+    """The results API."""
+
+    report_url_ttl_seconds: int = Field(default=300, ge=1, le=3600)
+    upload_url_ttl_seconds: int = Field(default=900, ge=1, le=7 * 24 * 3600)
+    max_upload_bytes: int = Field(default=5 * 1024**3, gt=0)
+    job_queue_standard: str = Field(min_length=1)
+    job_definition: str = Field(min_length=1)
+
+
+class SweeperSettings(CommonSettings):
+    """The sweeper: deadlines after which a scan counts as stuck, and the work bound per run."""
+
+    job_queue_standard: str = Field(min_length=1)
+    job_queue_priority: str = Field(min_length=1)
+    stuck_after_minutes: int = Field(default=30, ge=1)
+    running_deadline_minutes: int = Field(default=12 * 60 + 30, ge=1)
+    sweep_max_items: int = Field(default=200, ge=1, le=10_000)
+
+
+def _describe(error: ValidationError) -> str:
+    problems = []
+    for item in error.errors():
+        name = ".".join(str(part) for part in item["loc"]).upper()
+        problems.append(f"{name}: {item['msg']}")
+    return "; ".join(problems)
+
+
+@functools.cache
+def load_settings[T: CommonSettings](settings_class: type[T]) -> T:
+    """Read and validate ``settings_class`` from the environment once (cached for warm invocations).
+
+    Raises ``ConfigurationError`` naming every missing or invalid variable.
+    """
+    try:
+        return settings_class()
+    except ValidationError as error:
+        raise ConfigurationError(
+            f"invalid filescan configuration ({settings_class.__name__}): {_describe(error)}"
+        ) from None
