@@ -19,7 +19,7 @@ import pytest
 
 FAKE_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",  # noqa: S105 - moto's dummy credentials
+    "AWS_SECRET_ACCESS_KEY": "testing",
     "AWS_SESSION_TOKEN": "testing",
     "AWS_DEFAULT_REGION": "us-east-1",
     "AWS_REGION": "us-east-1",
@@ -47,20 +47,20 @@ def running_moto_server() -> Iterator[str]:
         deadline = time.monotonic() + 30
         while True:
             try:
-                urllib.request.urlopen(f"{url}/moto-api/", timeout=1).close()  # noqa: S310 - loopback
+                urllib.request.urlopen(f"{url}/moto-api/", timeout=1).close()
                 break
             except OSError:
                 if process.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError("moto server did not start") from None
                 time.sleep(0.1)
         # Batch jobs must not try to start containers: SubmitJob is all the enqueue tests need.
-        request = urllib.request.Request(  # noqa: S310 - loopback
+        request = urllib.request.Request(
             f"{url}/moto-api/config",
             data=b'{"batch": {"use_docker": false}}',
             headers={"Content-Type": "application/json"},
             method="POST",
         )
-        urllib.request.urlopen(request, timeout=5).close()  # noqa: S310 - loopback
+        urllib.request.urlopen(request, timeout=5).close()
         yield url
     finally:
         process.terminate()
@@ -69,8 +69,8 @@ def running_moto_server() -> Iterator[str]:
 
 def reset_moto(url: str) -> None:
     """Drop every resource in the server, so each test starts from nothing."""
-    request = urllib.request.Request(f"{url}/moto-api/reset", method="POST")  # noqa: S310 - loopback
-    urllib.request.urlopen(request, timeout=10).close()  # noqa: S310 - loopback
+    request = urllib.request.Request(f"{url}/moto-api/reset", method="POST")
+    urllib.request.urlopen(request, timeout=10).close()
 
 
 @pytest.fixture(scope="session")
