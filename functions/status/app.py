@@ -1,11 +1,44 @@
-"""The status function. Not built yet: the pipeline-functions issue fills it in.
+"""status: "Batch Job State Change" progress events (SUBMITTED..RUNNING) -> monotonic scan updates.
 
-Until then it fails loudly, so an event that reaches it is retried and lands in a DLQ, never lost.
+Invoked asynchronously by EventBridge. Malformed, foreign or late events are logged and counted but
+never raise: retrying them could not help.
 """
 
 from typing import Any
 
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import ValidationError
 
-def lambda_handler(event: dict[str, Any], context: object) -> dict[str, Any]:
-    """Refuse the event: this function is not implemented yet."""
-    raise NotImplementedError("filescan status function is not built yet")
+from filescan_shared import clients
+from filescan_shared.batch_events import JobStateDetail
+from filescan_shared.observability import logger, metrics, tracer
+from filescan_shared.pipeline.job_status import StatusOutcome, apply_job_progress
+from filescan_shared.repository import ScanRepository
+from filescan_shared.settings import JobTrackingSettings, load_settings
+
+settings = load_settings(JobTrackingSettings)
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
+    """Apply one job state change to its scan record."""
+    try:
+        detail = JobStateDetail.model_validate(EventBridgeModel.model_validate(event).detail)
+    except ValidationError as error:
+        logger.warning("malformed job state event ignored", errors=error.errors(include_url=False)[:5])
+        metrics.add_metric(name="MalformedEvents", unit=MetricUnit.Count, value=1)
+        return {"outcome": "malformed"}
+    outcome = apply_job_progress(
+        detail,
+        repository=ScanRepository(clients.dynamodb(), settings.scans_table),
+        our_queues=settings.job_queues,
+    )
+    logger.info("job progress", outcome=outcome, scan_id=detail.scan_id, status=detail.status)
+    if outcome is not StatusOutcome.ADVANCED:
+        metrics.add_metric(name="IgnoredJobEvents", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name="JobsByState", unit=MetricUnit.Count, value=1)
+    return {"outcome": outcome.value}

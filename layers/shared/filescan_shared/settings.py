@@ -41,11 +41,21 @@ class CommonSettings(BaseSettings):
         return f"{self.reports_prefix}{scan_id}.json"
 
 
-class EnqueueSettings(CommonSettings):
-    """The enqueue function: scope rules, Batch targets and the content-cache key."""
+class JobTrackingSettings(CommonSettings):
+    """Functions that follow Batch jobs: they must know which job queues are filescan's."""
 
     job_queue_standard: str = Field(min_length=1)
     job_queue_priority: str = Field(min_length=1)
+
+    @property
+    def job_queues(self) -> frozenset[str]:
+        """The ARNs of filescan's job queues."""
+        return frozenset({self.job_queue_standard, self.job_queue_priority})
+
+
+class EnqueueSettings(JobTrackingSettings):
+    """The enqueue function: scope rules, Batch targets and the content-cache key."""
+
     job_definition: str = Field(min_length=1)
     max_object_bytes: int = Field(default=5 * 1024**3, gt=0)
     excluded_extensions: CommaList = ()
@@ -55,7 +65,7 @@ class EnqueueSettings(CommonSettings):
     _split = field_validator("excluded_extensions", "priority_prefixes", mode="before")(_split_commas)
 
 
-class AnalysisSettings(CommonSettings):
+class AnalysisSettings(JobTrackingSettings):
     """The analysis function: LLM, quarantine and cost configuration."""
 
     openai_model: str = "gpt-3.5-turbo"
@@ -79,11 +89,12 @@ class ApiSettings(CommonSettings):
     job_definition: str = Field(min_length=1)
 
 
-class SweeperSettings(CommonSettings):
-    """The sweeper: deadlines after which a scan counts as stuck, and the work bound per run."""
+class SweeperSettings(AnalysisSettings):
+    """The sweeper: deadlines after which a scan counts as stuck, and the work bound per run.
 
-    job_queue_standard: str = Field(min_length=1)
-    job_queue_priority: str = Field(min_length=1)
+    It finishes scans whose completion event was lost, so it needs the analysis settings too.
+    """
+
     stuck_after_minutes: int = Field(default=30, ge=1)
     running_deadline_minutes: int = Field(default=12 * 60 + 30, ge=1)
     sweep_max_items: int = Field(default=200, ge=1, le=10_000)

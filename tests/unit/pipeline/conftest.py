@@ -91,3 +91,36 @@ def put_upload(stack: StackNames, key: str, body: bytes = b"hello", **extra: Any
         "size": len(body),
         "etag": response["ETag"].strip('"'),
     }
+
+
+def batch_event(name: str, stack: StackNames, scan_id: str, *, job_id: str = "job-1") -> dict[str, Any]:
+    """A "Batch Job State Change" payload from ``events/``, aimed at ``scan_id`` on the stack's queue."""
+    event = load_event(name)
+    detail = event["detail"]
+    detail["jobName"] = f"filescan-{scan_id}"
+    detail["jobId"] = job_id
+    detail["jobQueue"] = stack.job_queue_standard
+    detail["parameters"]["scan_id"] = scan_id
+    return event
+
+
+def seed_scan(stack: StackNames, scan_id: str, state: str = "SUBMITTED", **fields: Any) -> None:
+    """Store a scan record in ``state`` (created QUEUED, then advanced)."""
+    from filescan_shared.records import ScanRecord, iso, utc_now  # noqa: PLC0415
+    from filescan_shared.repository import ScanRepository  # noqa: PLC0415
+    from filescan_shared.states import ScanState  # noqa: PLC0415
+
+    repository = ScanRepository(boto3.client("dynamodb"), stack.scans_table)
+    now = iso(utc_now())
+    record = ScanRecord(
+        scan_id=scan_id,
+        status=ScanState.QUEUED,
+        bucket=fields.pop("bucket", stack.uploads_bucket),
+        key=fields.pop("key", "uploads/file.txt"),
+        version_id=fields.pop("version_id", None),
+        created_at=now,
+        updated_at=now,
+    )
+    assert repository.create(record)
+    if state != "QUEUED":
+        assert repository.advance(scan_id, ScanState(state), fields)

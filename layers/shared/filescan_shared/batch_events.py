@@ -1,0 +1,108 @@
+"""The "Batch Job State Change" event, parsed into what filescan uses of it.
+
+Only the fields filescan reads are modelled; everything else is ignored, so new fields AWS adds do
+not break parsing. Times are epoch milliseconds, as Batch sends them.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from filescan_shared.ids import scan_id_from_job_name
+from filescan_shared.records import Attempt
+
+
+class _Loose(BaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+
+class AttemptContainer(_Loose):
+    """The container of one attempt."""
+
+    exit_code: int | None = Field(default=None, alias="exitCode")
+    log_stream_name: str | None = Field(default=None, alias="logStreamName")
+    reason: str | None = None
+
+
+class BatchAttempt(_Loose):
+    """One attempt as the event lists it."""
+
+    container: AttemptContainer = AttemptContainer()
+    started_at: int | None = Field(default=None, alias="startedAt")
+    stopped_at: int | None = Field(default=None, alias="stoppedAt")
+    status_reason: str | None = Field(default=None, alias="statusReason")
+
+
+class ResourceRequirement(_Loose):
+    """A VCPU or MEMORY requirement of the job's container."""
+
+    type: str
+    value: str
+
+
+class JobContainer(_Loose):
+    """The job's container, as far as cost estimates need it."""
+
+    resource_requirements: list[ResourceRequirement] = Field(
+        default_factory=list, alias="resourceRequirements"
+    )
+    exit_code: int | None = Field(default=None, alias="exitCode")
+
+
+class ArrayProperties(_Loose):
+    """Array-job details (bulk rescans): the child's index."""
+
+    index: int | None = None
+
+
+class JobStateDetail(_Loose):
+    """The ``detail`` of a "Batch Job State Change" event."""
+
+    job_id: str = Field(alias="jobId")
+    job_name: str = Field(alias="jobName")
+    job_queue: str = Field(alias="jobQueue")
+    status: str
+    status_reason: str | None = Field(default=None, alias="statusReason")
+    attempts: list[BatchAttempt] = Field(default_factory=list)
+    created_at: int | None = Field(default=None, alias="createdAt")
+    started_at: int | None = Field(default=None, alias="startedAt")
+    stopped_at: int | None = Field(default=None, alias="stoppedAt")
+    parameters: dict[str, str] = Field(default_factory=dict)
+    container: JobContainer = JobContainer()
+    array_properties: ArrayProperties | None = Field(default=None, alias="arrayProperties")
+
+    @property
+    def scan_id(self) -> str | None:
+        """The scan this job belongs to (from the job name, else the ``scan_id`` parameter)."""
+        return scan_id_from_job_name(self.job_name) or _valid_scan_id(self.parameters.get("scan_id"))
+
+    def recorded_attempts(self) -> list[Attempt]:
+        """The attempts, numbered from 1, in the scan record's shape."""
+        return [
+            Attempt(
+                number=number,
+                exit_code=attempt.container.exit_code,
+                reason=_short(attempt.status_reason or attempt.container.reason),
+                log_stream=attempt.container.log_stream_name,
+                started_at=attempt.started_at,
+                stopped_at=attempt.stopped_at,
+            )
+            for number, attempt in enumerate(self.attempts, start=1)
+        ]
+
+    @property
+    def last_exit_code(self) -> int | None:
+        """The exit code of the last attempt, if it had one."""
+        if self.attempts:
+            return self.attempts[-1].container.exit_code
+        return self.container.exit_code
+
+
+def _valid_scan_id(value: str | None) -> str | None:
+    if value is None:
+        return None
+    return scan_id_from_job_name(f"filescan-{value}")
+
+
+def _short(text: str | None, limit: int = 500) -> str | None:
+    return None if text is None else text[:limit]

@@ -1,0 +1,108 @@
+"""status: Batch progress events move a scan forward only; late, foreign and broken events are no-ops."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any
+
+import boto3
+import pytest
+
+from filescan_shared.repository import ScanRepository
+from filescan_shared.states import ScanState
+from tests.support.stack import StackNames
+from tests.unit.pipeline.conftest import batch_event, seed_scan
+
+SCAN = "0123456789abcdef0123456789abcdef"
+
+
+def _state(stack: StackNames) -> tuple[ScanState, int]:
+    record = ScanRepository(boto3.client("dynamodb"), stack.scans_table).get(SCAN)
+    assert record is not None
+    return record.status, len(record.attempts)
+
+
+@pytest.fixture
+def status_app(handler: Callable[[str], ModuleType]) -> ModuleType:
+    return handler("status")
+
+
+def test_given_a_submitted_scan_when_runnable_then_running_arrive_then_it_advances(
+    stack: StackNames, status_app: ModuleType, lambda_context: Any
+) -> None:
+    seed_scan(stack, SCAN)
+
+    first = status_app.lambda_handler(batch_event("status_job_runnable.json", stack, SCAN), lambda_context)
+    assert first == {"outcome": "advanced"}
+    assert _state(stack) == (ScanState.RUNNABLE, 0)
+    second = status_app.lambda_handler(batch_event("status_job_running.json", stack, SCAN), lambda_context)
+
+    assert second == {"outcome": "advanced"}
+    assert _state(stack) == (ScanState.RUNNING, 0)
+
+
+def test_given_a_running_scan_when_a_retry_makes_it_runnable_then_the_attempt_is_recorded_not_regressed(
+    stack: StackNames, status_app: ModuleType, lambda_context: Any
+) -> None:
+    seed_scan(stack, SCAN, "RUNNING")
+    retry = batch_event("status_job_runnable_retry.json", stack, SCAN)
+
+    result = status_app.lambda_handler(retry, lambda_context)
+    again = status_app.lambda_handler(retry, lambda_context)
+
+    assert result == {"outcome": "attempt_recorded"}
+    assert again == {"outcome": "stale"}
+    assert _state(stack) == (ScanState.RUNNING, 1)
+
+
+@pytest.mark.parametrize("terminal", ["COMPLETE", "FAILED"])
+def test_given_a_finished_scan_when_running_arrives_late_then_it_stays_finished(
+    terminal: str, stack: StackNames, status_app: ModuleType, lambda_context: Any
+) -> None:
+    seed_scan(stack, SCAN, terminal)
+
+    result = status_app.lambda_handler(batch_event("status_job_running.json", stack, SCAN), lambda_context)
+
+    assert result == {"outcome": "stale"}
+    assert _state(stack)[0] is ScanState(terminal)
+
+
+def test_given_a_job_on_another_queue_when_it_changes_then_it_is_ignored(
+    stack: StackNames, status_app: ModuleType, lambda_context: Any
+) -> None:
+    seed_scan(stack, SCAN)
+    event = batch_event("status_job_running.json", stack, SCAN)
+    event["detail"]["jobQueue"] = "arn:aws:batch:us-east-1:123456789012:job-queue/someone-else"
+
+    assert status_app.lambda_handler(event, lambda_context) == {"outcome": "foreign"}
+    assert _state(stack)[0] is ScanState.SUBMITTED
+
+
+def test_given_an_unknown_scan_when_its_job_changes_then_nothing_is_created(
+    stack: StackNames, status_app: ModuleType, lambda_context: Any
+) -> None:
+    result = status_app.lambda_handler(batch_event("status_job_running.json", stack, SCAN), lambda_context)
+
+    assert result == {"outcome": "unknown_scan"}
+    assert boto3.client("dynamodb").scan(TableName=stack.scans_table)["Count"] == 0
+
+
+@pytest.mark.parametrize(
+    "mangle",
+    [
+        lambda event: event.pop("detail"),
+        lambda event: event["detail"].pop("jobId"),
+        lambda event: event["detail"].update(attempts="many"),
+        lambda event: event.update(detail=["not", "an", "object"]),
+    ],
+)
+def test_given_a_malformed_event_when_handled_then_it_is_ignored_without_raising(
+    mangle: Callable[[dict[str, Any]], Any], stack: StackNames, status_app: ModuleType, lambda_context: Any
+) -> None:
+    seed_scan(stack, SCAN)
+    event = batch_event("status_job_running.json", stack, SCAN)
+    mangle(event)
+
+    assert status_app.lambda_handler(event, lambda_context) == {"outcome": "malformed"}
+    assert _state(stack)[0] is ScanState.SUBMITTED
