@@ -1,0 +1,64 @@
+"""Compute-cost estimates of scan jobs, so cost per GB scanned can be reported.
+
+Cost = sum over attempts of (duration x (vCPU x vCPU-hour price + GB x GB-hour price)), with Spot prices
+for the standard queue (Spot first) and on-demand prices for the priority queue. Prices are
+configuration (``FARGATE_PRICES``); the defaults are us-east-1 Linux/x86 list prices.
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+from pydantic import BaseModel, ConfigDict
+
+from filescan_shared.batch_events import JobStateDetail
+
+
+class FargatePrice(BaseModel):
+    """Price of one vCPU-hour and one GB-hour."""
+
+    model_config = ConfigDict(frozen=True)
+
+    vcpu_hour: Decimal
+    gb_hour: Decimal
+
+
+class FargatePrices(BaseModel):
+    """Spot and on-demand prices."""
+
+    model_config = ConfigDict(frozen=True)
+
+    spot: FargatePrice = FargatePrice(vcpu_hour=Decimal("0.01334053"), gb_hour=Decimal("0.00146489"))
+    on_demand: FargatePrice = FargatePrice(vcpu_hour=Decimal("0.04048"), gb_hour=Decimal("0.004445"))
+
+    @classmethod
+    def from_json(cls, text: str) -> FargatePrices:
+        """Parse the ``FARGATE_PRICES`` JSON; empty means the defaults."""
+        return cls.model_validate(json.loads(text)) if text.strip() else cls()
+
+
+def estimate_job_cost(detail: JobStateDetail, *, prices: FargatePrices, spot: bool) -> dict[str, str | int]:
+    """The estimated compute cost of a finished job (all attempts), as a DynamoDB-safe mapping."""
+    vcpus = Decimal("1")
+    memory_gb = Decimal("2")
+    for requirement in detail.container.resource_requirements:
+        if requirement.type == "VCPU":
+            vcpus = Decimal(requirement.value)
+        elif requirement.type == "MEMORY":
+            memory_gb = Decimal(requirement.value) / 1024
+    billed_ms = sum(
+        max(0, (attempt.stopped_at or 0) - (attempt.started_at or 0))
+        for attempt in detail.attempts
+        if attempt.started_at and attempt.stopped_at
+    )
+    price = prices.spot if spot else prices.on_demand
+    hours = Decimal(billed_ms) / Decimal(3_600_000)
+    usd = hours * (vcpus * price.vcpu_hour + memory_gb * price.gb_hour)
+    return {
+        "usd": f"{usd:.6f}",
+        "billed_seconds": billed_ms // 1000,
+        "vcpus": str(vcpus),
+        "memory_gb": str(memory_gb),
+        "capacity": "spot" if spot else "on-demand",
+    }

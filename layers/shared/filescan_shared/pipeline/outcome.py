@@ -1,0 +1,109 @@
+"""Publishing a finished scan: the object's verdict tag, optional quarantine, and the outcome event.
+
+The read gate in the uploads bucket policy releases an object only when its ``filescan-verdict`` tag
+says ``clean``, so every finished scan tags its object (failed ones with ``error``), clean included.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any, Literal
+
+from botocore.exceptions import ClientError
+
+from filescan_shared.records import ScanRecord
+from filescan_shared.states import ScanState
+
+if TYPE_CHECKING:
+    from mypy_boto3_events import EventBridgeClient
+    from mypy_boto3_s3 import S3Client
+
+VERDICT_TAG = "filescan-verdict"
+SCAN_ID_TAG = "filescan-scan-id"
+EVENT_SOURCE = "filescan"
+MAX_OBJECT_TAGS = 10
+
+
+def verdict_tag_value(record: ScanRecord) -> str:
+    """The tag value for a finished scan: its verdict, or ``error`` when it has none."""
+    return record.verdict if record.verdict else "error"
+
+
+def tag_object(s3: S3Client, record: ScanRecord) -> None:
+    """Set the verdict and scan-id tags on the scanned object version, keeping the uploader's other tags.
+
+    A missing object (deleted meanwhile) is not an error: there is nothing left to gate.
+    """
+    target: dict[str, Any] = {"Bucket": record.bucket, "Key": record.key}
+    if record.version_id:
+        target["VersionId"] = record.version_id
+    try:
+        existing = s3.get_object_tagging(**target)["TagSet"]
+    except ClientError as error:
+        if _missing(error):
+            return
+        raise
+    ours = {VERDICT_TAG: verdict_tag_value(record), SCAN_ID_TAG: record.scan_id}
+    kept = [tag for tag in existing if tag["Key"] not in ours][: MAX_OBJECT_TAGS - len(ours)]
+    tags = kept + [{"Key": key, "Value": value} for key, value in ours.items()]
+    try:
+        s3.put_object_tagging(**target, Tagging={"TagSet": tags})
+    except ClientError as error:
+        if not _missing(error):
+            raise
+
+
+def quarantine(s3: S3Client, record: ScanRecord, *, mode: Literal["tag", "move"], prefix: str) -> str | None:
+    """Move a malicious object under ``prefix`` when ``mode`` is ``move``; return its new key.
+
+    ``tag`` (the default) leaves the object where it is: the verdict tag already denies reads.
+    The copy keeps the object's tags; the original version is deleted only after the copy succeeded.
+    """
+    if mode != "move" or record.verdict != "malicious":
+        return None
+    destination = f"{prefix}{record.scan_id}/{record.key}"
+    source: dict[str, Any] = {"Bucket": record.bucket, "Key": record.key}
+    if record.version_id:
+        source["VersionId"] = record.version_id
+    try:
+        s3.copy(source, record.bucket, destination, ExtraArgs={"TaggingDirective": "COPY"})  # type: ignore[arg-type]
+        s3.delete_object(**source)
+    except ClientError as error:
+        if _missing(error):
+            return None
+        raise
+    return destination
+
+
+def put_outcome_event(events: EventBridgeClient, bus_name: str, record: ScanRecord) -> None:
+    """Announce the finished scan on the filescan bus ("Scan Completed" or "Scan Failed")."""
+    detail_type = "Scan Completed" if record.status is ScanState.COMPLETE else "Scan Failed"
+    detail = {
+        "scan_id": record.scan_id,
+        "status": record.status.value,
+        "bucket": record.bucket,
+        "key": record.key,
+        "version_id": record.version_id,
+        "verdict": record.verdict,
+        "severity": record.severity,
+        "report_key": record.report_key,
+        "reason": record.failure_reason,
+        "cached_from": record.cached_from,
+    }
+    response = events.put_events(
+        Entries=[
+            {
+                "EventBusName": bus_name,
+                "Source": EVENT_SOURCE,
+                "DetailType": detail_type,
+                "Resources": [],
+                "Detail": json.dumps({k: v for k, v in detail.items() if v is not None}),
+            }
+        ]
+    )
+    if response.get("FailedEntryCount"):
+        raise RuntimeError(f"EventBridge rejected the outcome event: {response.get('Entries')}")
+
+
+def _missing(error: ClientError) -> bool:
+    return error.response.get("Error", {}).get("Code") in {"NoSuchKey", "NoSuchVersion", "404", "NotFound"}
