@@ -78,8 +78,12 @@ pytest: system-deps $(VENV)/.installed ## the pytest suite (unit, integration, e
 test: lint check-template pytest ## everything CI runs: lint, types, template checks, all tests
 
 .PHONY: demo
-demo: system-deps $(VENV)/.installed ## the main command (see README: what it runs today)
+demo: check-template system-deps $(VENV)/.installed ## the main command (see README: what it runs today)
 	$(PY) -m filescan_scanner.demo
+
+.PHONY: bench-cold-start
+bench-cold-start: $(VENV)/.installed ## each handler's cold import time, fresh process each, vs bare boto3
+	$(PY) bench/cold_start.py
 
 .PHONY: clean
 clean: ## remove build output (keeps the virtualenvs)

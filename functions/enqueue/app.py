@@ -10,25 +10,18 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
-from aws_lambda_powertools.utilities.parser.models import S3EventNotificationEventBridgeModel, SqsRecordModel
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import Json
 
 from filescan_shared import clients
 from filescan_shared.observability import logger, metrics, tracer
 from filescan_shared.pipeline.enqueue import EnqueueOutcome, UploadedObject, enqueue_upload
 from filescan_shared.repository import ScanRepository
+from filescan_shared.s3_events import ObjectCreatedEvent
 from filescan_shared.settings import EnqueueSettings, load_settings
 
-
-class ObjectCreatedMessage(SqsRecordModel):
-    """An SQS message whose body is an EventBridge S3 "Object Created" event."""
-
-    body: Json[S3EventNotificationEventBridgeModel]
-
-
 settings = load_settings(EnqueueSettings)
-processor = BatchProcessor(event_type=EventType.SQS, model=ObjectCreatedMessage)
+processor = BatchProcessor(event_type=EventType.SQS)
 
 _METRIC_BY_OUTCOME = {
     EnqueueOutcome.SUBMITTED: "ScansQueued",
@@ -40,16 +33,16 @@ _METRIC_BY_OUTCOME = {
 
 
 @tracer.capture_method
-def handle_message(record: ObjectCreatedMessage) -> None:
-    """Enqueue the scan of the object one message names."""
-    detail = record.body.detail
+def handle_message(record: SQSRecord) -> None:
+    """Enqueue the scan of the object one message names (a malformed body raises: item failure)."""
+    detail = ObjectCreatedEvent.model_validate_json(record.body).detail
     upload = UploadedObject(
         bucket=detail.bucket.name,
         key=detail.object.key,
         version_id=detail.object.version_id,
-        etag=detail.object.etag or None,
+        etag=detail.object.etag,
         sequencer=detail.object.sequencer,
-        size=int(detail.object.size) if detail.object.size is not None else None,
+        size=detail.object.size,
     )
     result = enqueue_upload(
         upload,

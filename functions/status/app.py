@@ -7,7 +7,6 @@ never raise: retrying them could not help.
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
@@ -27,7 +26,7 @@ settings = load_settings(JobTrackingSettings)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
     """Apply one job state change to its scan record."""
     try:
-        detail = JobStateDetail.model_validate(EventBridgeModel.model_validate(event).detail)
+        detail = JobStateDetail.model_validate(event.get("detail"))
     except ValidationError as error:
         logger.warning("malformed job state event ignored", errors=error.errors(include_url=False)[:5])
         metrics.add_metric(name="MalformedEvents", unit=MetricUnit.Count, value=1)
