@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from content_helpers import FakeContext
+
+from tests.unit.scanner_content.content_helpers import FakeContext
 
 
 @pytest.fixture

@@ -14,13 +14,13 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from content_helpers import FakeContext, encrypted_zip, make_target
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from filescan_scanner.analyzers.archives import ArchiveAnalyzer
 from filescan_scanner.analyzers.base import AnalyzerStatus, ScanLimits
 from filescan_shared.severity import Severity
+from tests.unit.scanner_content.content_helpers import FakeContext, encrypted_zip, make_target
 
 MiB = 1024 * 1024
 

@@ -6,11 +6,11 @@ import hashlib
 from pathlib import Path
 
 import pytest
-from content_helpers import FakeContext, make_target
 
 from filescan_scanner.analyzers import clamav
 from filescan_scanner.analyzers.base import AnalyzerStatus
 from filescan_shared.severity import Severity
+from tests.unit.scanner_content.content_helpers import FakeContext, make_target
 
 MARKER = b"FILESCAN-HARMLESS-TEST-" + b"SIGNATURE-7f3a"
 HASHED = b"a harmless file identified by its md5\n"

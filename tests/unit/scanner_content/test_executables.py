@@ -6,11 +6,11 @@ import random
 from pathlib import Path
 
 import pefile
-from content_helpers import FakeContext, build_elf, build_pe, make_target
 
 from filescan_scanner.analyzers.base import AnalyzerStatus
 from filescan_scanner.analyzers.executables import ExecutableAnalyzer
 from filescan_shared.severity import Severity
+from tests.unit.scanner_content.content_helpers import FakeContext, build_elf, build_pe, make_target
 
 INJECTION = {
     b"KERNEL32.dll": [b"VirtualAllocEx", b"WriteProcessMemory", b"CreateRemoteThread", b"IsDebuggerPresent"],

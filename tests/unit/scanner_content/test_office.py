@@ -10,11 +10,10 @@ from __future__ import annotations
 import zipfile
 from pathlib import Path
 
-from content_helpers import FakeContext, make_target
-
 from filescan_scanner.analyzers.base import AnalyzerResult, AnalyzerStatus, ScanLimits
 from filescan_scanner.analyzers.office import OLE_MAGIC, OfficeAnalyzer, add_macro_findings
 from filescan_shared.severity import Severity
+from tests.unit.scanner_content.content_helpers import FakeContext, make_target
 
 
 def _docx(path: Path) -> Path:

@@ -5,11 +5,10 @@ from __future__ import annotations
 import zlib
 from pathlib import Path
 
-from content_helpers import FakeContext, make_target
-
 from filescan_scanner.analyzers import pdf
 from filescan_scanner.analyzers.base import AnalyzerStatus, ScanLimits
 from filescan_shared.severity import Severity
+from tests.unit.scanner_content.content_helpers import FakeContext, make_target
 
 
 def _pdf(body: bytes) -> bytes:

@@ -1,0 +1,226 @@
+"""The OpenAI-compatible chat call: bounded time, bounded retries, strict answer validation.
+
+The client is built with ``max_retries=0``: this module does the retrying itself so that every
+attempt's timeout, every backoff and every Retry-After wait fits inside one deadline. ``openai`` is
+imported lazily (only the analysis function ships it).
+
+Limit: the per-attempt timeout is the SDK's (httpx) timeout, which bounds connecting and each read;
+a server that keeps trickling bytes could stretch one attempt. Answers are small (``max_tokens``
+is bounded), so in practice the deadline holds; the analysis Lambda keeps a margin anyway.
+"""
+
+import email.utils
+import json
+import logging
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, cast
+from urllib.parse import urlsplit
+
+from pydantic import ValidationError
+
+from filescan_shared.triage.config import LlmConfig
+from filescan_shared.triage.models import TokenUsage, TriageAnswer
+from filescan_shared.triage.prompt import answer_json_schema
+
+if TYPE_CHECKING:
+    from openai import OpenAI
+    from openai.types.chat import ChatCompletion
+
+logger = logging.getLogger("filescan.triage")
+
+# Not a secret: sent to keyless (local) endpoints, because the client requires some key.
+NO_KEY_PLACEHOLDER = "no-key-configured"
+
+ClientFactory = Callable[[LlmConfig], "OpenAI"]
+
+
+def default_client_factory(config: LlmConfig) -> "OpenAI":
+    """An ``openai.OpenAI`` client for ``config`` with SDK retries off (retries are done here)."""
+    import openai  # noqa: PLC0415 - lazy: only the analysis function has openai
+
+    key = config.api_key.get_secret_value() if config.api_key else ""
+    return openai.OpenAI(
+        api_key=key or NO_KEY_PLACEHOLDER,
+        base_url=config.base_url or None,
+        timeout=config.request_timeout_seconds,
+        max_retries=0,
+    )
+
+
+def safe_host(url: object) -> str | None:
+    """``host[:port]`` of a URL, without credentials, path or query."""
+    parts = urlsplit(str(url))
+    if not parts.hostname:
+        return None
+    return f"{parts.hostname}:{parts.port}" if parts.port else parts.hostname
+
+
+@dataclass(frozen=True)
+class LlmOutcome:
+    """The result of :func:`call_llm`: an answer, or the reason there is none."""
+
+    answer: TriageAnswer | None
+    reason: str | None
+    attempts: int
+    usage: TokenUsage | None
+
+
+class _AnswerError(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def parse_retry_after(headers: Mapping[str, str], now: float | None = None) -> float | None:
+    """Seconds to wait from ``retry-after-ms`` or ``retry-after`` (seconds or an HTTP date)."""
+    raw_ms = headers.get("retry-after-ms")
+    if raw_ms:
+        try:
+            return max(0.0, float(raw_ms) / 1000)
+        except ValueError:
+            pass
+    raw = headers.get("retry-after")
+    if not raw:
+        return None
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(raw)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def backoff_seconds(config: LlmConfig, retry_number: int) -> float:
+    """Exponential backoff with full jitter for retry ``retry_number`` (1-based), capped."""
+    ceiling = min(config.backoff_max_seconds, config.backoff_base_seconds * 2 ** (retry_number - 1))
+    return random.uniform(ceiling / 2, ceiling)  # noqa: S311 - jitter, not cryptography
+
+
+def _usage(completion: "ChatCompletion") -> TokenUsage | None:
+    usage = completion.usage
+    if usage is None:
+        return None
+    return TokenUsage(
+        prompt_tokens=usage.prompt_tokens,
+        completion_tokens=usage.completion_tokens,
+        total_tokens=usage.total_tokens,
+    )
+
+
+def validate_answer(completion: "ChatCompletion") -> TriageAnswer:
+    """Check the completion and parse its content strictly; raise ``_AnswerError`` with a reason."""
+    if not completion.choices:
+        raise _AnswerError("empty_answer")
+    choice = completion.choices[0]
+    if choice.message.refusal:
+        raise _AnswerError("refusal")
+    if choice.finish_reason == "length":
+        raise _AnswerError("truncated")
+    if choice.finish_reason == "content_filter":
+        raise _AnswerError("content_filter")
+    content = (choice.message.content or "").strip()
+    if not content:
+        raise _AnswerError("empty_answer")
+    try:
+        data: Any = json.loads(content)
+    except ValueError:
+        raise _AnswerError("malformed_json") from None
+    if not isinstance(data, dict):
+        raise _AnswerError("schema_violation")
+    try:
+        return TriageAnswer.model_validate(data)
+    except ValidationError:
+        raise _AnswerError("schema_violation") from None
+
+
+def _request(
+    client: "OpenAI", messages: list[dict[str, str]], config: LlmConfig, timeout: float
+) -> "ChatCompletion":
+    response_format: dict[str, Any] = (
+        answer_json_schema() if config.response_mode == "json_schema" else {"type": "json_object"}
+    )
+    return client.chat.completions.create(
+        model=config.model,
+        messages=cast("Any", messages),
+        response_format=cast("Any", response_format),
+        max_tokens=config.max_answer_tokens,
+        temperature=config.temperature,
+        timeout=timeout,
+    )
+
+
+def _classify(exc: Exception) -> tuple[str, bool, float | None]:
+    """Map an SDK exception to (reason, retryable, server-requested wait)."""
+    import openai  # noqa: PLC0415
+
+    wait: float | None = None
+    if isinstance(exc, openai.RateLimitError | openai.InternalServerError):
+        wait = parse_retry_after(exc.response.headers)
+    table: list[tuple[type[Exception] | tuple[type[Exception], ...], str, bool]] = [
+        (openai.RateLimitError, "rate_limited", True),
+        (openai.APITimeoutError, "timeout", True),  # before its base class APIConnectionError
+        (openai.APIConnectionError, "connection_error", True),
+        (openai.InternalServerError, "server_error", True),
+        ((openai.AuthenticationError, openai.PermissionDeniedError), "auth_error", False),
+        ((openai.APIResponseValidationError, ValueError), "malformed_response", False),
+    ]
+    for kinds, reason, retryable in table:
+        if isinstance(exc, kinds):
+            return reason, retryable, wait
+    if isinstance(exc, openai.APIStatusError):
+        return f"http_{exc.status_code}", False, None
+    return "client_error", False, None
+
+
+def call_llm(
+    client: "OpenAI",
+    messages: list[dict[str, str]],
+    config: LlmConfig,
+    deadline: float,
+    *,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> LlmOutcome:
+    """Ask the LLM until an answer, a non-retryable failure, ``max_retries`` or the deadline.
+
+    ``deadline`` is an absolute ``clock()`` value. Every attempt's timeout is clamped to the time
+    left, and a retry (backoff or Retry-After wait, then an attempt of at least
+    ``min_attempt_seconds``) is only started if it fits, so the call ends by the deadline.
+    """
+    attempts = 0
+    usage: TokenUsage | None = None
+    reason = "deadline_exceeded"
+    while True:
+        remaining = deadline - clock()
+        if remaining < config.min_attempt_seconds:
+            return LlmOutcome(None, reason, attempts, usage)
+        attempts += 1
+        try:
+            completion = _request(client, messages, config, min(config.request_timeout_seconds, remaining))
+        except Exception as exc:  # classified below; nothing escapes
+            reason, retryable, wait = _classify(exc)
+            logger.warning(
+                "triage LLM attempt failed",
+                extra={"attempt": attempts, "reason": reason, "error_type": type(exc).__name__},
+            )
+        else:
+            usage = _usage(completion)
+            try:
+                return LlmOutcome(validate_answer(completion), None, attempts, usage)
+            except _AnswerError as exc:
+                logger.warning(
+                    "triage LLM answer rejected", extra={"attempt": attempts, "reason": exc.reason}
+                )
+                return LlmOutcome(None, exc.reason, attempts, usage)
+        if not retryable or attempts > config.max_retries:
+            return LlmOutcome(None, reason, attempts, usage)
+        delay = wait if wait is not None else backoff_seconds(config, attempts)
+        if clock() + delay + config.min_attempt_seconds > deadline:
+            return LlmOutcome(None, reason, attempts, usage)
+        sleep(delay)

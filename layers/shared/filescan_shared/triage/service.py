@@ -1,0 +1,173 @@
+"""The triage step: rules summary always, LLM summary when configured, never an exception."""
+
+import logging
+import time
+from collections.abc import Callable
+
+from filescan_shared.severity import Severity
+from filescan_shared.triage.config import LlmConfig
+from filescan_shared.triage.cost import estimate_cost
+from filescan_shared.triage.llm import ClientFactory, call_llm, default_client_factory, safe_host
+from filescan_shared.triage.merge import merge_severity
+from filescan_shared.triage.models import TriageInput, TriageResult
+from filescan_shared.triage.prompt import PROMPT_VERSION, PromptBudgetError, build_prompt
+from filescan_shared.triage.rules import RulesSummary, summarise
+from filescan_shared.triage.text import escape_controls
+from filescan_shared.triage.tokens import counter_for
+
+logger = logging.getLogger("filescan.triage")
+
+
+def _elapsed_ms(start: float, clock: Callable[[], float]) -> int:
+    return max(0, round((clock() - start) * 1000))
+
+
+def _rules_result(inp: TriageInput, rules: RulesSummary, **fields: object) -> TriageResult:
+    base: dict[str, object] = {
+        "verdict": inp.verdict,
+        "deterministic_severity": inp.severity,
+        "final_severity": inp.severity,
+        "summary": rules.summary,
+        "key_findings": rules.key_findings,
+        "recommended_actions": rules.recommended_actions,
+        "findings_total": len(inp.findings),
+    }
+    base.update(fields)
+    return TriageResult.model_validate(base)
+
+
+def triage(
+    inp: TriageInput,
+    config: LlmConfig,
+    *,
+    deadline_seconds: float | None = None,
+    client_factory: ClientFactory = default_client_factory,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> TriageResult:
+    """Summarise a scan for humans. Never raises; never lowers the deterministic severity.
+
+    - No LLM configured: the deterministic summariser (``engine="rules"``, ``status="ok"``).
+    - LLM answered validly: ``engine="llm"``, ``status="ok"``, severity = max(deterministic,
+      suggested), ``contradiction`` when the suggestion was lower, verdict unchanged.
+    - LLM failed (timeout, 429/5xx past the budget, refusal, garbage...): ``engine="llm"``,
+      ``status="unavailable"``, ``reason`` set, and the deterministic summary filled in.
+
+    ``deadline_seconds`` (default ``config.default_deadline_seconds``) bounds the whole call: pass
+    the Lambda's remaining time minus a safety margin.
+    """
+    start = clock()
+    try:
+        return _triage(
+            inp,
+            config=config,
+            start=start,
+            deadline_seconds=deadline_seconds,
+            client_factory=client_factory,
+            clock=clock,
+            sleep=sleep,
+        )
+    except Exception as exc:  # the scan must complete whatever happens here
+        logger.error("triage failed unexpectedly", extra={"error_type": type(exc).__name__})
+        return TriageResult(
+            engine="llm" if config.enabled else "rules",
+            status="unavailable",
+            reason="internal_error",
+            prompt_version=PROMPT_VERSION,
+            verdict=inp.verdict,
+            deterministic_severity=inp.severity,
+            final_severity=inp.severity,
+            summary=f"Verdict {inp.verdict.value}, severity {inp.severity.label}.",
+            latency_ms=_elapsed_ms(start, clock),
+        )
+
+
+def _triage(
+    inp: TriageInput,
+    *,
+    config: LlmConfig,
+    start: float,
+    deadline_seconds: float | None,
+    client_factory: ClientFactory,
+    clock: Callable[[], float],
+    sleep: Callable[[float], None],
+) -> TriageResult:
+    rules = summarise(inp)
+    if not config.enabled:
+        return _rules_result(inp, rules, engine="rules", status="ok", reason="llm_not_configured")
+
+    deadline = start + (config.default_deadline_seconds if deadline_seconds is None else deadline_seconds)
+    counter = counter_for(config.model, config.tokenizer)
+    common: dict[str, object] = {
+        "engine": "llm",
+        "model": config.model,
+        "response_mode": config.response_mode,
+        "prompt_version": PROMPT_VERSION,
+        "tokenizer": counter.name,
+        "max_prompt_tokens": config.max_prompt_tokens,
+    }
+    try:
+        prompt = build_prompt(
+            inp,
+            counter,
+            config.max_prompt_tokens,
+            max_findings=config.max_findings_in_prompt,
+            max_field_chars=config.max_field_chars,
+        )
+    except PromptBudgetError:
+        return _rules_result(
+            inp,
+            rules,
+            status="unavailable",
+            reason="prompt_budget",
+            latency_ms=_elapsed_ms(start, clock),
+            **common,
+        )
+    common.update(
+        prompt_tokens_counted=prompt.prompt_tokens,
+        findings_in_prompt=prompt.findings_in_prompt,
+        findings_omitted=prompt.findings_omitted,
+    )
+    client = client_factory(config)
+    common["base_url_host"] = safe_host(client.base_url)
+    outcome = call_llm(client, prompt.messages, config, deadline, clock=clock, sleep=sleep)
+    usage = outcome.usage
+    cost = (
+        estimate_cost(config.model, usage.prompt_tokens, usage.completion_tokens, config.prices)
+        if usage
+        else None
+    )
+    common.update(
+        attempts=outcome.attempts,
+        usage=usage,
+        cost_usd=str(cost) if cost is not None else None,
+        latency_ms=_elapsed_ms(start, clock),
+    )
+    if outcome.answer is None:
+        return _rules_result(inp, rules, status="unavailable", reason=outcome.reason, **common)
+
+    answer = outcome.answer
+    suggested = Severity.from_label(answer.suggested_severity)
+    merged = merge_severity(inp.severity, suggested)
+    if merged.contradiction:
+        logger.warning(
+            "triage LLM suggested a lower severity than the deterministic one; kept the deterministic one",
+            extra={"deterministic": inp.severity.label, "suggested": suggested.label},
+        )
+    return TriageResult.model_validate(
+        {
+            **common,
+            "status": "ok",
+            "verdict": inp.verdict,
+            "deterministic_severity": inp.severity,
+            "suggested_severity": suggested,
+            "final_severity": merged.final,
+            "contradiction": merged.contradiction,
+            "llm_raised_severity": merged.raised,
+            # The model's text is displayed to people: make it inert too (control/bidi characters).
+            "summary": escape_controls(answer.summary),
+            "key_findings": [escape_controls(k) for k in answer.key_findings],
+            "recommended_actions": [escape_controls(a) for a in answer.recommended_actions],
+            "findings_total": len(inp.findings),
+        }
+    )

@@ -1,0 +1,39 @@
+"""The fake server itself, through the real openai client (the local stack reuses it)."""
+
+from __future__ import annotations
+
+import openai
+import pytest
+
+from filescan_shared.triage import TriageAnswer
+from tests.support.fake_openai import Behaviour, FakeOpenAIServer
+from tests.unit.triage.triage_helpers import API_KEY
+
+
+def test_parse_with_pydantic_model(server: FakeOpenAIServer) -> None:
+    client = openai.OpenAI(api_key=API_KEY, base_url=server.base_url, max_retries=0, timeout=5)
+    server.enqueue(Behaviour.ok(severity="low"))
+    completion = client.chat.completions.parse(
+        model="gpt-3.5-turbo", messages=[{"role": "user", "content": "hi"}], response_format=TriageAnswer
+    )
+    parsed = completion.choices[0].message.parsed
+    assert parsed is not None
+    assert parsed.suggested_severity == "low"
+    assert completion.usage is not None and completion.usage.total_tokens > 0
+    assert server.last_request.body is not None
+    assert server.last_request.body["response_format"]["type"] == "json_schema"
+
+
+def test_models_and_errors(server: FakeOpenAIServer) -> None:
+    client = openai.OpenAI(api_key=API_KEY, base_url=server.base_url, max_retries=0, timeout=5)
+    assert [m.id for m in client.models.list()] == ["gpt-3.5-turbo"]
+    server.enqueue(Behaviour.rate_limited("7"))
+    with pytest.raises(openai.RateLimitError) as info:
+        client.chat.completions.create(model="m", messages=[{"role": "user", "content": "x"}])
+    assert info.value.response.headers["retry-after"] == "7"
+
+
+def test_echo_defaults_to_medium_without_a_report(server: FakeOpenAIServer) -> None:
+    client = openai.OpenAI(api_key=API_KEY, base_url=server.base_url, max_retries=0, timeout=5)
+    completion = client.chat.completions.create(model="m", messages=[{"role": "user", "content": "x"}])
+    assert '"suggested_severity": "medium"' in (completion.choices[0].message.content or "")

@@ -1,0 +1,331 @@
+"""The triage step against the fake OpenAI server over real HTTP, through the real openai client."""
+
+from __future__ import annotations
+
+import json
+import time
+from decimal import Decimal
+
+import pytest
+
+from filescan_shared.severity import Severity, Verdict
+from filescan_shared.triage import PROMPT_VERSION, triage
+from tests.support.fake_openai import Behaviour, FakeOpenAIServer
+from tests.unit.triage.triage_helpers import API_KEY, llm_config, make_input
+
+
+def test_good_answer_is_stored_as_llm_result(server: FakeOpenAIServer) -> None:
+    server.enqueue(Behaviour.ok(severity="high", summary="A macro-enabled document with an auto-exec macro."))
+    result = triage(make_input(severity=Severity.HIGH), llm_config(server))
+
+    assert result.engine == "llm"
+    assert result.status == "ok"
+    assert result.reason is None
+    assert result.summary == "A macro-enabled document with an auto-exec macro."
+    assert result.key_findings == ["A rule matched the document's macro section."]
+    assert result.recommended_actions == ["Keep the object quarantined.", "Have an analyst review it."]
+    assert result.final_severity is Severity.HIGH
+    assert result.suggested_severity is Severity.HIGH
+    assert result.verdict is Verdict.SUSPICIOUS
+    assert not result.contradiction
+    assert not result.llm_raised_severity
+    assert result.attempts == 1
+    assert result.model == "gpt-3.5-turbo"
+    assert result.prompt_version == PROMPT_VERSION
+    assert result.tokenizer == "cl100k_base"
+    assert result.base_url_host == server.base_url.split("//")[1].split("/")[0]
+    assert result.prompt_tokens_counted is not None
+    assert 0 < result.prompt_tokens_counted <= 3000
+
+    request = server.last_request
+    assert request.headers["authorization"] == f"Bearer {API_KEY}"
+    assert request.body is not None
+    assert request.body["model"] == "gpt-3.5-turbo"
+    assert request.body["response_format"] == {"type": "json_object"}
+    assert request.body["max_tokens"] == 700
+    assert request.body["temperature"] == 0
+
+
+def test_usage_and_cost_are_recorded_without_floats(server: FakeOpenAIServer) -> None:
+    result = triage(make_input(), llm_config(server))
+
+    assert result.usage is not None
+    body = server.last_request.body
+    assert body is not None
+    prompt_tokens, completion_tokens = result.usage.prompt_tokens, result.usage.completion_tokens
+    assert prompt_tokens is not None and completion_tokens is not None
+    assert result.usage.total_tokens == prompt_tokens + completion_tokens
+    expected = (
+        Decimal(prompt_tokens) * Decimal("0.0005") + Decimal(completion_tokens) * Decimal("0.0015")
+    ) / 1000
+    assert result.cost == expected.quantize(Decimal("0.00000001"))
+    assert result.latency_ms >= 0
+
+    def no_floats(value: object) -> None:
+        assert not isinstance(value, float), value
+        if isinstance(value, dict):
+            for v in value.values():
+                no_floats(v)
+        if isinstance(value, list):
+            for v in value:
+                no_floats(v)
+
+    item = result.to_item()
+    no_floats(item)
+    assert None not in item.values()
+    json.dumps(result.model_dump(mode="json"))
+
+
+def test_unknown_model_price_gives_no_cost(server: FakeOpenAIServer) -> None:
+    result = triage(make_input(), llm_config(server, model="local-llama"))
+    assert result.status == "ok"
+    assert result.cost_usd is None
+    assert result.tokenizer == "utf8-bytes-upper-bound"
+
+
+def test_json_schema_mode_sends_the_answer_schema(server: FakeOpenAIServer) -> None:
+    result = triage(make_input(), llm_config(server, response_mode="json_schema"))
+
+    assert result.status == "ok"
+    assert result.response_mode == "json_schema"
+    body = server.last_request.body
+    assert body is not None
+    fmt = body["response_format"]
+    assert fmt["type"] == "json_schema"
+    assert fmt["json_schema"]["name"] == "triage_answer"
+    schema = fmt["json_schema"]["schema"]
+    assert schema["additionalProperties"] is False
+    assert set(schema["required"]) == {"summary", "key_findings", "recommended_actions", "suggested_severity"}
+
+
+def test_slow_answer_is_unavailable_within_the_deadline(server: FakeOpenAIServer) -> None:
+    server.default = Behaviour.slow(delay=30)
+    config = llm_config(server, request_timeout_seconds=1.0, max_retries=5, min_attempt_seconds=0.5)
+    started = time.monotonic()
+    result = triage(make_input(), config, deadline_seconds=2.5)
+    elapsed = time.monotonic() - started
+
+    assert result.status == "unavailable"
+    assert result.engine == "llm"
+    assert result.reason == "timeout"
+    assert elapsed < 2.5 + 0.4, elapsed
+    assert 1 <= result.attempts <= 3
+    assert result.final_severity is Severity.HIGH
+    assert result.summary.startswith("Verdict suspicious, severity high")
+    assert result.key_findings  # deterministic summary filled in
+
+
+def test_total_time_is_bounded_by_deadline_even_with_many_retries(server: FakeOpenAIServer) -> None:
+    server.default = Behaviour.slow(delay=30)
+    config = llm_config(
+        server, request_timeout_seconds=0.5, max_retries=10, backoff_base_seconds=0.2, backoff_max_seconds=1.0
+    )
+    started = time.monotonic()
+    result = triage(make_input(), config, deadline_seconds=1.8)
+    elapsed = time.monotonic() - started
+
+    assert result.status == "unavailable"
+    assert elapsed < 1.8 + 0.4, elapsed
+    assert result.attempts < 11
+
+
+def test_no_time_left_means_no_attempt(server: FakeOpenAIServer) -> None:
+    result = triage(make_input(), llm_config(server, min_attempt_seconds=1.0), deadline_seconds=0.5)
+    assert result.status == "unavailable"
+    assert result.reason == "deadline_exceeded"
+    assert result.attempts == 0
+    assert server.chat_requests == []
+
+
+def test_429_then_success_within_budget(server: FakeOpenAIServer) -> None:
+    server.enqueue(Behaviour.rate_limited(retry_after="0.3"), Behaviour.ok(severity="high"))
+    started = time.monotonic()
+    result = triage(make_input(), llm_config(server), deadline_seconds=10)
+    elapsed = time.monotonic() - started
+
+    assert result.status == "ok"
+    assert result.attempts == 2
+    assert elapsed >= 0.3  # Retry-After honoured
+    requests = server.chat_requests
+    assert len(requests) == 2
+    assert requests[1].received_at - requests[0].received_at >= 0.3
+
+
+def test_429_with_retry_after_beyond_deadline_gives_up_at_once(server: FakeOpenAIServer) -> None:
+    server.default = Behaviour.rate_limited(retry_after="30")
+    started = time.monotonic()
+    result = triage(make_input(), llm_config(server, max_retries=5), deadline_seconds=5)
+    elapsed = time.monotonic() - started
+
+    assert result.status == "unavailable"
+    assert result.reason == "rate_limited"
+    assert result.attempts == 1
+    assert elapsed < 2
+
+
+def test_persistent_429_is_unavailable_after_bounded_retries(server: FakeOpenAIServer) -> None:
+    server.default = Behaviour.rate_limited(retry_after="0.1")
+    result = triage(make_input(), llm_config(server, max_retries=2), deadline_seconds=10)
+
+    assert result.status == "unavailable"
+    assert result.reason == "rate_limited"
+    assert result.attempts == 3
+    assert len(server.chat_requests) == 3
+
+
+def test_500_is_unavailable_after_bounded_retries(server: FakeOpenAIServer) -> None:
+    server.default = Behaviour.server_error(500)
+    result = triage(make_input(), llm_config(server, max_retries=2), deadline_seconds=10)
+
+    assert result.status == "unavailable"
+    assert result.reason == "server_error"
+    assert result.attempts == 3
+    assert len(server.chat_requests) == 3
+    assert result.final_severity is Severity.HIGH
+
+
+def test_500_then_success(server: FakeOpenAIServer) -> None:
+    server.enqueue(Behaviour.server_error(503), Behaviour.ok(severity="critical"))
+    result = triage(make_input(), llm_config(server), deadline_seconds=10)
+    assert result.status == "ok"
+    assert result.attempts == 2
+    assert result.final_severity is Severity.CRITICAL
+
+
+def test_connection_refused_is_unavailable(server: FakeOpenAIServer) -> None:
+    base_url = server.base_url
+    server.stop()
+    config = llm_config(server, base_url=base_url, max_retries=1)
+    result = triage(make_input(), config, deadline_seconds=5)
+    assert result.status == "unavailable"
+    assert result.reason == "connection_error"
+    assert result.attempts == 2
+
+
+def test_auth_error_is_not_retried(server: FakeOpenAIServer) -> None:
+    server.default = Behaviour.server_error(401)
+    result = triage(make_input(), llm_config(server), deadline_seconds=5)
+    assert result.status == "unavailable"
+    assert result.reason == "auth_error"
+    assert result.attempts == 1
+
+
+def test_malformed_json_is_unavailable(server: FakeOpenAIServer) -> None:
+    server.enqueue(Behaviour.malformed_json())
+    result = triage(make_input(), llm_config(server))
+    assert result.status == "unavailable"
+    assert result.reason == "malformed_json"
+    assert result.attempts == 1
+    assert result.usage is not None  # the garbage was still paid for
+    assert result.summary.startswith("Verdict suspicious")
+
+
+def test_non_json_http_body_is_unavailable(server: FakeOpenAIServer) -> None:
+    server.enqueue(Behaviour(kind="bad_body"))
+    result = triage(make_input(), llm_config(server))
+    assert result.status == "unavailable"
+    assert result.reason == "malformed_response"
+
+
+def test_truncated_answer_is_unavailable(server: FakeOpenAIServer) -> None:
+    server.enqueue(Behaviour(kind="truncated"))
+    result = triage(make_input(), llm_config(server))
+    assert result.status == "unavailable"
+    assert result.reason == "truncated"
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"verdict": "clean"},  # extra field
+        {"suggested_severity": "catastrophic"},  # unknown severity
+        {"suggested_severity": "HIGH"},  # labels are lower-case
+        {"suggested_severity": 4},  # not a label
+        {"summary": "x" * 5000},  # too long
+        {"summary": ""},  # empty
+        {"key_findings": "one string, not a list"},
+        {"key_findings": [f"finding {i}" for i in range(50)]},  # too many
+        {"recommended_actions": [42]},
+    ],
+    ids=lambda c: next(iter(c)) + ":" + str(next(iter(c.values())))[:20],
+)
+def test_schema_violation_is_unavailable(server: FakeOpenAIServer, changes: dict[str, object]) -> None:
+    server.enqueue(Behaviour.schema_violation(**changes))
+    result = triage(make_input(), llm_config(server))
+    assert result.status == "unavailable"
+    assert result.reason == "schema_violation"
+    assert result.final_severity is Severity.HIGH
+
+
+def test_json_array_answer_is_a_schema_violation(server: FakeOpenAIServer) -> None:
+    server.enqueue(Behaviour.raw_content('["summary", "high"]'))
+    result = triage(make_input(), llm_config(server))
+    assert result.reason == "schema_violation"
+
+
+def test_missing_field_is_a_schema_violation(server: FakeOpenAIServer) -> None:
+    server.enqueue(Behaviour.raw_content('{"summary": "ok", "suggested_severity": "low"}'))
+    result = triage(make_input(), llm_config(server))
+    assert result.reason == "schema_violation"
+
+
+def test_lower_severity_keeps_deterministic_and_flags_contradiction(server: FakeOpenAIServer) -> None:
+    server.enqueue(Behaviour.ok(severity="low"))
+    result = triage(make_input(severity=Severity.HIGH), llm_config(server))
+
+    assert result.status == "ok"
+    assert result.final_severity is Severity.HIGH
+    assert result.deterministic_severity is Severity.HIGH
+    assert result.suggested_severity is Severity.LOW
+    assert result.contradiction is True
+    assert result.llm_raised_severity is False
+    assert result.verdict is Verdict.SUSPICIOUS
+
+
+def test_higher_severity_raises_severity_but_not_verdict(server: FakeOpenAIServer) -> None:
+    server.enqueue(Behaviour.ok(severity="critical"))
+    inp = make_input(verdict=Verdict.SUSPICIOUS, severity=Severity.LOW)
+    result = triage(inp, llm_config(server))
+
+    assert result.final_severity is Severity.CRITICAL
+    assert result.llm_raised_severity is True
+    assert result.contradiction is False
+    assert result.verdict is Verdict.SUSPICIOUS
+    dumped = result.model_dump(mode="json")
+    assert dumped["final_severity"] == "critical"
+    assert dumped["deterministic_severity"] == "low"
+
+
+def test_refusal_is_unavailable(server: FakeOpenAIServer) -> None:
+    server.enqueue(Behaviour.refusal())
+    result = triage(make_input(), llm_config(server))
+    assert result.status == "unavailable"
+    assert result.reason == "refusal"
+    assert result.engine == "llm"
+    assert "sorry" not in result.summary
+
+
+def test_keyless_local_endpoint_works(server: FakeOpenAIServer) -> None:
+    result = triage(make_input(), llm_config(server, api_key=None))
+    assert result.status == "ok"
+    assert result.engine == "llm"
+    assert API_KEY not in server.last_request.headers.get("authorization", "")
+
+
+def test_llm_text_is_stored_inert(server: FakeOpenAIServer) -> None:
+    server.enqueue(Behaviour.ok(summary="Looks bad\x1b[2J\u202e", key_findings=["a\x00b"]))
+    result = triage(make_input(), llm_config(server))
+    assert result.status == "ok"
+    assert result.summary == "Looks bad\\u001b[2J\\u202e"
+    assert result.key_findings == ["a\\u0000b"]
+
+
+def test_unexpected_errors_never_raise(server: FakeOpenAIServer) -> None:
+    def broken_factory(config: object) -> object:
+        raise RuntimeError("boom")
+
+    result = triage(make_input(), llm_config(server), client_factory=broken_factory)  # type: ignore[arg-type]
+    assert result.status == "unavailable"
+    assert result.reason == "internal_error"
+    assert result.final_severity is Severity.HIGH
+    assert result.summary == "Verdict suspicious, severity high."

@@ -1,0 +1,86 @@
+"""The deterministic summariser and the no-LLM configuration."""
+
+from __future__ import annotations
+
+from filescan_shared.severity import Severity, Verdict
+from filescan_shared.triage import LlmConfig, triage
+from filescan_shared.triage.rules import summarise
+from tests.support.fake_openai import FakeOpenAIServer
+from tests.unit.triage.triage_helpers import finding, make_input
+
+
+def test_no_llm_configured_uses_rules_engine(server: FakeOpenAIServer) -> None:
+    result = triage(make_input(), LlmConfig())
+
+    assert result.engine == "rules"
+    assert result.status == "ok"
+    assert result.reason == "llm_not_configured"
+    assert result.model is None
+    assert result.usage is None
+    assert result.attempts == 0
+    assert result.suggested_severity is None
+    assert result.final_severity is Severity.HIGH
+    assert result.summary.startswith("Verdict suspicious, severity high")
+    assert server.requests == []
+
+
+def test_empty_key_and_no_url_is_not_configured() -> None:
+    assert not LlmConfig(api_key="").enabled
+    assert LlmConfig(api_key="k").enabled
+    assert LlmConfig(base_url="http://127.0.0.1:9/v1").enabled
+
+
+def test_summary_paragraph() -> None:
+    inp = make_input(
+        verdict=Verdict.MALICIOUS,
+        severity=Severity.CRITICAL,
+        findings=(
+            finding(Severity.LOW, rule_id="r1", title="Low thing", category="heuristic"),
+            finding(Severity.CRITICAL, rule_id="r2", title="EICAR test signature", category="malware"),
+            finding(Severity.HIGH, rule_id="r3", title="Packed PE", category="heuristic"),
+            finding(Severity.MEDIUM, rule_id="r4", title="Obfuscated JS", category="script"),
+        ),
+        limits_hit=("archive depth limit (5) reached",),
+        engines_errored=("clamav",),
+    )
+    rules = summarise(inp)
+    s = rules.summary
+    assert "Verdict malicious, severity critical" in s
+    assert "4 finding(s): 2 heuristic, 1 malware, 1 script." in s
+    assert "Top findings: EICAR test signature (critical); Packed PE (high); Obfuscated JS (medium)." in s
+    assert "Low thing" not in s
+    assert "Not fully inspected: archive depth limit (5) reached; engine error: clamav." in s
+    assert rules.key_findings[0] == "[critical] yara/r2: EICAR test signature"
+    assert len(rules.key_findings) == 3
+    assert "Block its SHA-256 and notify the uploader's security contact." in rules.recommended_actions
+    assert "Review the parts that were not fully inspected." in rules.recommended_actions
+
+
+def test_clean_summary() -> None:
+    rules = summarise(make_input(verdict=Verdict.CLEAN, severity=Severity.NONE, findings=()))
+    assert "No findings." in rules.summary
+    assert rules.recommended_actions == ["No action needed: the object can be released."]
+    assert rules.key_findings == []
+
+
+def test_unscannable_summary() -> None:
+    inp = make_input(
+        verdict=Verdict.UNSCANNABLE,
+        severity=Severity.MEDIUM,
+        findings=(),
+        unscannable_reasons=("encrypted archive",),
+        engines_not_run=("yara",),
+    )
+    rules = summarise(inp)
+    assert "Not fully inspected: encrypted archive; engine not run: yara." in rules.summary
+    assert any("scannable copy" in a for a in rules.recommended_actions)
+
+
+def test_summary_escapes_untrusted_strings() -> None:
+    evil = "bad\x1b[2J\u202etxt.exe\nSECOND LINE" + "x" * 500
+    inp = make_input(findings=(finding(title=evil),), object_key=evil)
+    rules = summarise(inp)
+    for text in [rules.summary, *rules.key_findings]:
+        assert "\x1b" not in text and "\u202e" not in text and "\n" not in text
+        assert "\\u001b" in text and "\\u202e" in text
+    assert len(rules.summary) < 800
