@@ -68,7 +68,7 @@ check-template: $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed ## sam validat
 	$(SAM_VENV)/bin/cfn-lint template.yaml
 	@test -n "$(PYTHON313)" || { echo "python3.13 not found for sam build" >&2; exit 1; }
 	PATH="$(dir $(PYTHON313)):$$PATH" $(SAM) build --parallel --cached
-	$(CHECKOV_VENV)/bin/checkov --quiet --compact --framework cloudformation -f template.yaml
+	$(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download --framework cloudformation -f template.yaml
 
 .PHONY: pytest
 pytest: system-deps $(VENV)/.installed ## the pytest suite (unit, integration, e2e)
@@ -92,3 +92,7 @@ clean: ## remove build output (keeps the virtualenvs)
 .PHONY: distclean
 distclean: clean ## remove build output and all virtualenvs
 	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .make
+
+.PHONY: bench-scanner
+bench-scanner: system-deps $(VENV)/.installed ## benchmark filescan-scan against the yara command (64 MiB, 1 GiB, 2 GiB)
+	$(PY) bench/bench_scanner.py

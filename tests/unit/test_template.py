@@ -1,0 +1,947 @@
+"""Offline checks of template.yaml.
+
+The SAM template is translated to plain CloudFormation with aws-sam-translator (no AWS account,
+no network) and the translated resources are checked against the design contracts: event
+patterns, queue wiring, Batch queues and retry rules, authorisation, least-privilege IAM, the
+environment-variable contract with the function code, encryption and the uploads read gate.
+A last test proves that cfn-lint really runs and really rejects a broken template.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from cfn_flip import load_yaml
+from samtranslator.parser.parser import Parser
+from samtranslator.translator.translator import Translator
+
+from filescan_shared import exit_codes
+
+REPO = Path(__file__).resolve().parents[2]
+TEMPLATE = REPO / "template.yaml"
+CFN_LINT = REPO / ".venv-sam" / "bin" / "cfn-lint"
+
+FUNCTIONS = {
+    "enqueue": "EnqueueFunction",
+    "status": "StatusFunction",
+    "analysis": "AnalysisFunction",
+    "api": "ApiFunction",
+    "sweeper": "SweeperFunction",
+}
+
+# Environment variables each function reads (the contract with functions/*/app.py).
+COMMON_ENV = {
+    "SCANS_TABLE",
+    "IDEMPOTENCY_TABLE",
+    "UPLOADS_BUCKET",
+    "SCAN_PREFIX",
+    "REPORTS_BUCKET",
+    "REPORTS_PREFIX",
+    "EVENT_BUS_NAME",
+    "POWERTOOLS_SERVICE_NAME",
+    "POWERTOOLS_METRICS_NAMESPACE",
+    "POWERTOOLS_LOG_LEVEL",
+}
+FUNCTION_ENV = {
+    "EnqueueFunction": {
+        "JOB_QUEUE_STANDARD",
+        "JOB_QUEUE_PRIORITY",
+        "JOB_DEFINITION",
+        "MAX_OBJECT_BYTES",
+        "EXCLUDED_EXTENSIONS",
+        "PRIORITY_PREFIXES",
+        "SCANNER_VERSION",
+    },
+    "StatusFunction": set(),
+    "AnalysisFunction": {
+        "OPENAI_MODEL",
+        "OPENAI_BASE_URL",
+        "OPENAI_API_KEY_SECRET_ARN",
+        "LLM_TIMEOUT_SECONDS",
+        "LLM_MAX_PROMPT_TOKENS",
+        "QUARANTINE_MODE",
+        "QUARANTINE_PREFIX",
+        "FARGATE_PRICES",
+    },
+    "ApiFunction": {
+        "REPORT_URL_TTL_SECONDS",
+        "UPLOAD_URL_TTL_SECONDS",
+        "MAX_UPLOAD_BYTES",
+        "JOB_QUEUE_STANDARD",
+        "JOB_DEFINITION",
+    },
+    "SweeperFunction": {
+        "JOB_QUEUE_STANDARD",
+        "JOB_QUEUE_PRIORITY",
+        "STUCK_AFTER_MINUTES",
+        "SWEEP_MAX_ITEMS",
+    },
+}
+
+# The only IAM actions allowed on Resource "*", each with the reason.
+WILDCARD_RESOURCE_ACTIONS = {
+    "batch:DescribeJobs": "Batch DescribeJobs supports no resource-level permissions",
+    "batch:ListJobs": "Batch ListJobs supports no resource-level permissions",
+    "ecr:GetAuthorizationToken": "ECR auth tokens are registry-wide; the action has no resource type",
+}
+
+# AWS managed policies SAM attaches to every function role, each with the reason.
+ALLOWED_MANAGED_POLICIES = {
+    "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole": "Lambda writes its own logs",
+    "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess": "Tracing: Active (X-Ray APIs have no resources)",
+}
+
+REQUIRED_RESOURCES = {
+    "FileScanKey": "AWS::KMS::Key",
+    "UploadsBucket": "AWS::S3::Bucket",
+    "UploadsBucketPolicy": "AWS::S3::BucketPolicy",
+    "ReportsBucket": "AWS::S3::Bucket",
+    "ReportsBucketPolicy": "AWS::S3::BucketPolicy",
+    "AccessLogsBucket": "AWS::S3::Bucket",
+    "IngestRule": "AWS::Events::Rule",
+    "IngestQueue": "AWS::SQS::Queue",
+    "IngestDLQ": "AWS::SQS::Queue",
+    "IngestQueuePolicy": "AWS::SQS::QueuePolicy",
+    "EnqueueEventSourceMapping": "AWS::Lambda::EventSourceMapping",
+    "SpotComputeEnvironment": "AWS::Batch::ComputeEnvironment",
+    "OnDemandComputeEnvironment": "AWS::Batch::ComputeEnvironment",
+    "PriorityJobQueue": "AWS::Batch::JobQueue",
+    "StandardJobQueue": "AWS::Batch::JobQueue",
+    "ScannerJobDefinition": "AWS::Batch::JobDefinition",
+    "ScannerJobRole": "AWS::IAM::Role",
+    "ScannerExecutionRole": "AWS::IAM::Role",
+    "ScannerLogGroup": "AWS::Logs::LogGroup",
+    "ScannerRepository": "AWS::ECR::Repository",
+    "StatusFunctionJobProgress": "AWS::Events::Rule",
+    "AnalysisFunctionJobDone": "AWS::Events::Rule",
+    "StatusTargetDLQ": "AWS::SQS::Queue",
+    "AnalysisTargetDLQ": "AWS::SQS::Queue",
+    "StatusTargetDLQPolicy": "AWS::SQS::QueuePolicy",
+    "AnalysisTargetDLQPolicy": "AWS::SQS::QueuePolicy",
+    "ScansTable": "AWS::DynamoDB::Table",
+    "IdempotencyTable": "AWS::DynamoDB::Table",
+    "FileScanEventBus": "AWS::Events::EventBus",
+    "HttpApi": "AWS::ApiGatewayV2::Api",
+    "HttpApiStage": "AWS::ApiGatewayV2::Stage",
+    "HttpApiJwtAuthorizer": "AWS::ApiGatewayV2::Authorizer",
+    "SweeperFunctionSweep": "AWS::Events::Rule",
+    "AlarmTopic": "AWS::SNS::Topic",
+    "Dashboard": "AWS::CloudWatch::Dashboard",
+    **{f"{logical}Role": "AWS::IAM::Role" for logical in FUNCTIONS.values()},
+    **dict.fromkeys(FUNCTIONS.values(), "AWS::Lambda::Function"),
+}
+
+API_ROUTES = {
+    "GET /scans/{scan_id}",
+    "GET /scans",
+    "GET /objects/scan",
+    "GET /scans/{scan_id}/report",
+    "POST /uploads",
+    "POST /scans/{scan_id}/rescan",
+    "POST /rescans",
+    "GET /openapi.json",
+}
+
+
+# ------------------------------------------------------------------------------------------------
+# helpers
+# ------------------------------------------------------------------------------------------------
+def ref(name: str) -> dict[str, str]:
+    return {"Ref": name}
+
+
+def arn_of(name: str) -> dict[str, list[str]]:
+    return {"Fn::GetAtt": [name, "Arn"]}
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def resolve_conditions(value: Any, conditions: dict[str, bool]) -> Any:
+    """Evaluate Fn::If for the given condition values and drop AWS::NoValue."""
+    if isinstance(value, dict):
+        if set(value) == {"Fn::If"}:
+            name, when_true, when_false = value["Fn::If"]
+            return resolve_conditions(when_true if conditions[name] else when_false, conditions)
+        out = {}
+        for key, item in value.items():
+            resolved = resolve_conditions(item, conditions)
+            if resolved != {"Ref": "AWS::NoValue"}:
+                out[key] = resolved
+        return out
+    if isinstance(value, list):
+        items = [resolve_conditions(item, conditions) for item in value]
+        return [item for item in items if item != {"Ref": "AWS::NoValue"}]
+    return value
+
+
+def translate(sam_template: dict[str, Any]) -> dict[str, Any]:
+    """Translate the SAM template offline (local code paths rewritten to s3:// URIs)."""
+    template = copy.deepcopy(sam_template)
+    for resource in template["Resources"].values():
+        properties = resource.get("Properties", {})
+        if resource["Type"] == "AWS::Serverless::Function":
+            properties["CodeUri"] = "s3://filescan-test-artifacts/function.zip"
+        elif resource["Type"] == "AWS::Serverless::LayerVersion":
+            properties["ContentUri"] = "s3://filescan-test-artifacts/layer.zip"
+    session = boto3.Session(region_name="us-east-1")
+    translator = Translator(managed_policy_map=None, sam_parser=Parser(), boto_session=session)
+    translated = translator.translate(
+        template,
+        parameter_values={"ScannerImageUri": "000000000000.dkr.ecr.us-east-1.amazonaws.com/filescan:1"},
+        get_managed_policy_map=lambda: {},
+    )
+    # cfn-flip's loader yields ODicts: round-trip through JSON to compare plain dicts and lists.
+    return json.loads(json.dumps(translated))
+
+
+def iam_statements(cfn: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every identity-policy statement (roles' inline policies, IAM policies), both If branches."""
+
+    def documents(policy: Any) -> Iterator[dict[str, Any]]:
+        if isinstance(policy, dict) and "Fn::If" in policy:
+            for branch in policy["Fn::If"][1:]:
+                yield from documents(branch)
+        elif isinstance(policy, dict) and "PolicyDocument" in policy:
+            yield policy["PolicyDocument"]
+
+    for logical, resource in cfn["Resources"].items():
+        properties = resource.get("Properties", {})
+        if resource["Type"] == "AWS::IAM::Role":
+            for policy in properties.get("Policies", []):
+                for document in documents(policy):
+                    for statement in as_list(document["Statement"]):
+                        yield logical, statement
+        elif resource["Type"] in {"AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"}:
+            for statement in as_list(properties["PolicyDocument"]["Statement"]):
+                yield logical, statement
+
+
+def role_statements(cfn: dict[str, Any], role: str) -> list[dict[str, Any]]:
+    return [statement for logical, statement in iam_statements(cfn) if logical == role]
+
+
+def actions_granted(cfn: dict[str, Any], role: str) -> set[str]:
+    return {
+        action
+        for statement in role_statements(cfn, role)
+        if statement.get("Effect") == "Allow"
+        for action in as_list(statement["Action"])
+    }
+
+
+def of_type(cfn: dict[str, Any], resource_type: str) -> dict[str, dict[str, Any]]:
+    return {
+        logical: resource["Properties"]
+        for logical, resource in cfn["Resources"].items()
+        if resource["Type"] == resource_type
+    }
+
+
+def policy_statements(cfn: dict[str, Any], logical: str) -> dict[str, dict[str, Any]]:
+    document = cfn["Resources"][logical]["Properties"]["PolicyDocument"]
+    return {statement["Sid"]: statement for statement in as_list(document["Statement"])}
+
+
+# ------------------------------------------------------------------------------------------------
+# fixtures
+# ------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def sam_template() -> dict[str, Any]:
+    return load_yaml(TEMPLATE.read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="module")
+def cfn(sam_template: dict[str, Any]) -> dict[str, Any]:
+    return translate(sam_template)
+
+
+# ------------------------------------------------------------------------------------------------
+# resources
+# ------------------------------------------------------------------------------------------------
+def test_given_sam_template_when_translated_then_every_required_resource_exists(cfn):
+    types = {logical: resource["Type"] for logical, resource in cfn["Resources"].items()}
+
+    missing = {logical: kind for logical, kind in REQUIRED_RESOURCES.items() if types.get(logical) != kind}
+
+    assert missing == {}
+    layers = of_type(cfn, "AWS::Lambda::LayerVersion")
+    assert len(layers) == 1
+    (layer,) = layers.values()
+    assert layer["CompatibleRuntimes"] == ["python3.13"]
+    assert layer["CompatibleArchitectures"] == ["x86_64"]
+
+
+def test_given_sam_template_when_read_then_layer_and_functions_are_built_from_the_repo_layout(sam_template):
+    resources = sam_template["Resources"]
+
+    layer = resources["SharedLayer"]
+    functions = {name: resources[logical]["Properties"] for name, logical in FUNCTIONS.items()}
+
+    assert layer["Properties"]["ContentUri"] == "layers/shared/"
+    assert layer["Metadata"]["BuildMethod"] == "python3.13"
+    for name, properties in functions.items():
+        assert properties["CodeUri"] == f"functions/{name}/"
+        assert (REPO / "functions" / name / "app.py").is_file()
+    assert sam_template["Globals"]["Function"]["Handler"] == "app.lambda_handler"
+
+
+def test_given_functions_when_translated_then_one_runtime_one_architecture_tracing_and_the_layer(cfn):
+    functions = of_type(cfn, "AWS::Lambda::Function")
+
+    assert set(functions) == set(FUNCTIONS.values())
+    for properties in functions.values():
+        assert properties["Runtime"] == "python3.13"
+        assert properties["Architectures"] == ["x86_64"]
+        assert properties["TracingConfig"] == {"Mode": "Active"}
+        assert properties["Handler"] == "app.lambda_handler"
+        assert len(properties["Layers"]) == 1
+        assert properties["KmsKeyArn"] == arn_of("FileScanKey")
+
+
+def test_given_functions_when_translated_then_each_has_a_retained_encrypted_log_group(cfn):
+    groups = of_type(cfn, "AWS::Logs::LogGroup")
+
+    names = [group["LogGroupName"] for group in groups.values()]
+
+    for logical in FUNCTIONS.values():
+        assert {"Fn::Sub": f"/aws/lambda/${{{logical}}}"} in names
+    for group in groups.values():
+        assert group["RetentionInDays"] == ref("LogRetentionDays")
+        assert group["KmsKeyId"] == arn_of("FileScanKey")
+
+
+# ------------------------------------------------------------------------------------------------
+# ingest
+# ------------------------------------------------------------------------------------------------
+def test_given_ingest_rule_when_matching_then_only_our_bucket_and_prefix_reach_the_ingest_queue(cfn):
+    rule = cfn["Resources"]["IngestRule"]["Properties"]
+
+    pattern = rule["EventPattern"]
+
+    assert rule.get("EventBusName", "default") == "default"
+    assert pattern["source"] == ["aws.s3"]
+    assert pattern["detail-type"] == ["Object Created"]
+    assert pattern["detail"]["bucket"] == {"name": [ref("UploadsBucket")]}
+    assert pattern["detail"]["object"] == {"key": [{"prefix": ref("ScanPrefix")}]}
+    # No size filter: out-of-scope objects must reach enqueue and be recorded as SKIPPED.
+    assert set(pattern["detail"]) == {"bucket", "object"}
+    assert [target["Arn"] for target in rule["Targets"]] == [arn_of("IngestQueue")]
+    assert rule["Targets"][0]["DeadLetterConfig"] == {"Arn": arn_of("IngestDLQ")}
+
+
+def test_given_ingest_queue_when_messages_fail_then_they_redrive_to_the_dlq(cfn):
+    queue = cfn["Resources"]["IngestQueue"]["Properties"]
+    enqueue = cfn["Resources"]["EnqueueFunction"]["Properties"]
+
+    redrive = queue["RedrivePolicy"]
+
+    assert redrive == {"deadLetterTargetArn": arn_of("IngestDLQ"), "maxReceiveCount": 5}
+    assert queue["VisibilityTimeout"] >= 6 * enqueue["Timeout"]
+    assert queue["KmsMasterKeyId"] == ref("FileScanKey")
+
+
+def test_given_ingest_queue_policy_when_read_then_only_the_ingest_rule_may_send(cfn):
+    statements = list(policy_statements(cfn, "IngestQueuePolicy").values())
+
+    assert len(statements) == 1
+    (statement,) = statements
+    assert statement["Effect"] == "Allow"
+    assert statement["Principal"] == {"Service": "events.amazonaws.com"}
+    assert statement["Action"] == "sqs:SendMessage"
+    assert statement["Condition"] == {"ArnEquals": {"aws:SourceArn": arn_of("IngestRule")}}
+
+
+def test_given_enqueue_event_source_when_translated_then_it_reports_partial_batch_failures(cfn):
+    mappings = of_type(cfn, "AWS::Lambda::EventSourceMapping")
+
+    (mapping,) = mappings.values()
+
+    assert mapping["FunctionName"] == ref("EnqueueFunction")
+    assert mapping["EventSourceArn"] == arn_of("IngestQueue")
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert mapping["BatchSize"] >= 1
+    assert "MaximumBatchingWindowInSeconds" in mapping
+    assert mapping["ScalingConfig"] == {"MaximumConcurrency": ref("EnqueueMaxConcurrency")}
+
+
+# ------------------------------------------------------------------------------------------------
+# Batch
+# ------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("function", "statuses"),
+    [
+        ("StatusFunction", {"SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING"}),
+        ("AnalysisFunction", {"SUCCEEDED", "FAILED"}),
+    ],
+)
+def test_given_batch_state_rules_when_matching_then_only_our_queues_reach_the_right_function(
+    cfn, function, statuses
+):
+    rules = {
+        logical: rule
+        for logical, rule in of_type(cfn, "AWS::Events::Rule").items()
+        if rule.get("EventPattern", {}).get("source") == ["aws.batch"]
+    }
+
+    targeting = {
+        logical: rule
+        for logical, rule in rules.items()
+        if [target["Arn"] for target in rule["Targets"]] == [arn_of(function)]
+    }
+
+    assert len(rules) == 2
+    assert len(targeting) == 1
+    ((logical, rule),) = targeting.items()
+    pattern = rule["EventPattern"]
+    assert pattern["detail-type"] == ["Batch Job State Change"]
+    assert pattern["detail"]["jobQueue"] == [ref("PriorityJobQueue"), ref("StandardJobQueue")]
+    assert set(pattern["detail"]["status"]) == statuses
+    (target,) = rule["Targets"]
+    assert target["RetryPolicy"]["MaximumRetryAttempts"] >= 1
+    assert target["RetryPolicy"]["MaximumEventAgeInSeconds"] >= 60
+    dlq = target["DeadLetterConfig"]["Arn"]["Fn::GetAtt"][0]
+    dlq_policy = next(
+        policy for policy in of_type(cfn, "AWS::SQS::QueuePolicy").values() if policy["Queues"] == [ref(dlq)]
+    )
+    (statement,) = as_list(dlq_policy["PolicyDocument"]["Statement"])
+    assert statement["Principal"] == {"Service": "events.amazonaws.com"}
+    assert statement["Condition"] == {"ArnEquals": {"aws:SourceArn": arn_of(logical)}}
+    function_dlq = cfn["Resources"][function]["Properties"]["DeadLetterConfig"]["TargetArn"]
+    assert function_dlq == arn_of(dlq)
+
+
+def test_given_job_queues_when_scheduling_then_priority_outranks_standard_and_standard_prefers_spot(cfn):
+    queues = cfn["Resources"]
+    environments = of_type(cfn, "AWS::Batch::ComputeEnvironment")
+
+    priority = queues["PriorityJobQueue"]["Properties"]
+    standard = queues["StandardJobQueue"]["Properties"]
+    standard_order = [
+        entry["ComputeEnvironment"]["Ref"]
+        for entry in sorted(standard["ComputeEnvironmentOrder"], key=lambda entry: entry["Order"])
+    ]
+
+    assert priority["Priority"] > standard["Priority"]
+    assert [entry["ComputeEnvironment"] for entry in priority["ComputeEnvironmentOrder"]] == [
+        ref("OnDemandComputeEnvironment")
+    ]
+    assert standard_order == ["SpotComputeEnvironment", "OnDemandComputeEnvironment"]
+    assert environments["SpotComputeEnvironment"]["ComputeResources"]["Type"] == "FARGATE_SPOT"
+    assert environments["OnDemandComputeEnvironment"]["ComputeResources"]["Type"] == "FARGATE"
+    for environment in environments.values():
+        assert environment["Type"] == "MANAGED"
+        assert environment["ComputeResources"]["Subnets"] == ref("SubnetIds")
+        assert environment["ComputeResources"]["SecurityGroupIds"] == ref("SecurityGroupIds")
+
+
+def test_given_job_definition_when_a_job_exits_then_only_not_retried_codes_exit(cfn):
+    job = cfn["Resources"]["ScannerJobDefinition"]["Properties"]
+
+    rules = job["RetryStrategy"]["EvaluateOnExit"]
+    exit_codes_exited = {rule["OnExitCode"] for rule in rules if rule["Action"] == "EXIT"}
+    first_retry = next(index for index, rule in enumerate(rules) if rule["Action"] == "RETRY")
+
+    assert exit_codes_exited == {str(code) for code in exit_codes.NOT_RETRIED}
+    assert all(set(rule) == {"OnExitCode", "Action"} for rule in rules if rule["Action"] == "EXIT")
+    # First match wins: every EXIT rule must come before the first RETRY rule.
+    assert all(rule["Action"] == "EXIT" for rule in rules[:first_retry])
+    assert all(rule["Action"] == "RETRY" for rule in rules[first_retry:])
+    assert rules[-1] == {"OnExitCode": "*", "Action": "RETRY"}
+    assert any(rule.get("OnStatusReason", "").startswith("Your Spot Task was interrupted") for rule in rules)
+    assert len(rules) <= 5
+    assert job["RetryStrategy"]["Attempts"] == 3
+
+
+def test_given_job_definition_when_submitted_then_command_takes_ref_parameters(cfn):
+    job = cfn["Resources"]["ScannerJobDefinition"]["Properties"]
+    container = job["ContainerProperties"]
+
+    command = container["Command"]
+    placeholders = {arg.removeprefix("Ref::") for arg in command if arg.startswith("Ref::")}
+
+    assert command == [
+        "filescan-scan",
+        "--bucket",
+        "Ref::bucket",
+        "--key",
+        "Ref::key",
+        "--version-id",
+        "Ref::version_id",
+        "--scan-id",
+        "Ref::scan_id",
+    ]
+    assert placeholders == set(job["Parameters"])
+    assert job["Type"] == "container"
+    assert job["PlatformCapabilities"] == ["FARGATE"]
+    assert job["PropagateTags"] is True
+    assert job["Timeout"] == {"AttemptDurationSeconds": ref("JobTimeoutSeconds")}
+    assert container["Image"] == ref("ScannerImageUri")
+    assert container["RuntimePlatform"]["CpuArchitecture"] == "X86_64"
+    assert container["NetworkConfiguration"] == {"AssignPublicIp": "DISABLED"}
+    assert container["FargatePlatformConfiguration"] == {"PlatformVersion": "LATEST"}
+    assert container["EphemeralStorage"] == {"SizeInGiB": ref("JobEphemeralStorageGiB")}
+    assert {item["Type"]: item["Value"] for item in container["ResourceRequirements"]} == {
+        "VCPU": "1",
+        "MEMORY": "2048",
+    }
+    env = {item["Name"] for item in container["Environment"]}
+    assert {"REPORTS_BUCKET", "REPORTS_PREFIX", "AWS_DEFAULT_REGION", "POWERTOOLS_SERVICE_NAME"} <= env
+    assert container["JobRoleArn"] == arn_of("ScannerJobRole")
+    assert container["ExecutionRoleArn"] == arn_of("ScannerExecutionRole")
+    assert container["LogConfiguration"]["LogDriver"] == "awslogs"
+    assert container["LogConfiguration"]["Options"]["awslogs-group"] == ref("ScannerLogGroup")
+
+
+def test_given_scanner_repository_when_pushing_then_tags_are_immutable_scanned_and_encrypted(cfn):
+    repository = cfn["Resources"]["ScannerRepository"]["Properties"]
+
+    assert repository["ImageTagMutability"] == "IMMUTABLE"
+    assert repository["ImageScanningConfiguration"] == {"ScanOnPush": True}
+    assert repository["EncryptionConfiguration"]["EncryptionType"] == "KMS"
+    assert "LifecyclePolicyText" in repository["LifecyclePolicy"]
+
+
+# ------------------------------------------------------------------------------------------------
+# API
+# ------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(("use_jwt", "expected"), [(False, "AWS_IAM"), (True, "JWT")])
+def test_given_http_api_when_auth_is_chosen_then_every_route_is_authorised(cfn, use_jwt, expected):
+    conditions = {"UseJwt": use_jwt}
+
+    routes = {
+        route["RouteKey"]: resolve_conditions(route, conditions)
+        for route in of_type(cfn, "AWS::ApiGatewayV2::Route").values()
+    }
+
+    assert set(routes) == API_ROUTES
+    for route in routes.values():
+        assert route["AuthorizationType"] == expected
+        assert route["Target"] == {"Fn::Sub": "integrations/${HttpApiIntegration}"}
+        if use_jwt:
+            assert route["AuthorizerId"] == ref("HttpApiJwtAuthorizer")
+        else:
+            assert "AuthorizerId" not in route
+    assert cfn["Parameters"]["ApiAuth"]["Default"] == "IAM"
+    assert cfn["Conditions"]["UseJwt"] == {"Fn::Equals": [ref("ApiAuth"), "JWT"]}
+    assert cfn["Resources"]["HttpApiJwtAuthorizer"]["Condition"] == "UseJwt"
+    assert of_type(cfn, "AWS::ApiGateway::RestApi") == {}
+
+
+def test_given_http_api_stage_when_deployed_then_it_logs_access_and_throttles(cfn):
+    stage = cfn["Resources"]["HttpApiStage"]["Properties"]
+
+    assert stage["AccessLogSettings"]["DestinationArn"] == arn_of("ApiAccessLogGroup")
+    assert stage["DefaultRouteSettings"]["ThrottlingBurstLimit"] == ref("ApiThrottlingBurstLimit")
+    assert stage["DefaultRouteSettings"]["ThrottlingRateLimit"] == ref("ApiThrottlingRateLimit")
+    api = resolve_conditions(cfn["Resources"]["HttpApi"]["Properties"], {"HasCors": False})
+    assert "CorsConfiguration" not in api
+
+
+# ------------------------------------------------------------------------------------------------
+# IAM
+# ------------------------------------------------------------------------------------------------
+def test_given_iam_policies_when_expanded_then_no_wildcard_action_or_unlisted_wildcard_resource(cfn):
+    offenders = []
+
+    for logical, statement in iam_statements(cfn):
+        actions = as_list(statement["Action"])
+        resources = as_list(statement.get("Resource", []))
+        if "*" in actions or any(action.endswith(":*") for action in actions):
+            offenders.append((logical, statement.get("Sid"), "wildcard action", actions))
+        if statement["Effect"] == "Allow" and "*" in resources:
+            unlisted = [action for action in actions if action not in WILDCARD_RESOURCE_ACTIONS]
+            if unlisted:
+                offenders.append((logical, statement.get("Sid"), "Resource *", unlisted))
+
+    assert offenders == []
+
+
+def test_given_roles_when_translated_then_only_listed_managed_policies_are_attached(cfn):
+    attached = {
+        arn for role in of_type(cfn, "AWS::IAM::Role").values() for arn in role.get("ManagedPolicyArns", [])
+    }
+
+    assert attached <= set(ALLOWED_MANAGED_POLICIES)
+
+
+def test_given_roles_when_translated_then_all_live_under_the_stack_path_named_by_the_key_policy(cfn):
+    key_policy = cfn["Resources"]["FileScanKey"]["Properties"]["KeyPolicy"]
+    statements = {statement["Sid"]: statement for statement in key_policy["Statement"]}
+
+    pipeline = statements["PipelineRolesUseKey"]["Condition"]["ArnLike"]["aws:PrincipalArn"]
+
+    assert pipeline == {
+        "Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/filescan/${AWS::StackName}/*"
+    }
+    for role in of_type(cfn, "AWS::IAM::Role").values():
+        assert role["Path"] == {"Fn::Sub": "/filescan/${AWS::StackName}/"}
+    assert statements["AccountRootAdministers"]["Principal"] == {
+        "AWS": {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}
+    }
+
+
+def test_given_batch_submitters_when_translated_then_submit_job_names_queues_and_definition(cfn):
+    job_definition_any_revision = {
+        "Fn::Sub": "arn:${AWS::Partition}:batch:${AWS::Region}:${AWS::AccountId}"
+        ":job-definition/${AWS::StackName}-scanner:*"
+    }
+
+    for role in ("EnqueueFunctionRole", "ApiFunctionRole", "SweeperFunctionRole"):
+        submit = [
+            statement
+            for statement in role_statements(cfn, role)
+            if "batch:SubmitJob" in as_list(statement["Action"])
+        ]
+        (statement,) = submit
+        resources = as_list(statement["Resource"])
+        assert ref("ScannerJobDefinition") in resources
+        assert job_definition_any_revision in resources
+        assert ref("StandardJobQueue") in resources
+        assert set(map(str, resources)) <= {
+            str(ref("StandardJobQueue")),
+            str(ref("PriorityJobQueue")),
+            str(ref("ScannerJobDefinition")),
+            str(job_definition_any_revision),
+        }
+    assert "batch:SubmitJob" not in actions_granted(cfn, "StatusFunctionRole")
+    assert "batch:SubmitJob" not in actions_granted(cfn, "AnalysisFunctionRole")
+
+
+def test_given_scans_table_when_granted_then_gsis_are_queryable_by_index_arn(cfn):
+    dynamodb = [
+        statement
+        for statement in role_statements(cfn, "SweeperFunctionRole")
+        if "dynamodb:Query" in as_list(statement["Action"])
+    ]
+
+    resources = [resource for statement in dynamodb for resource in as_list(statement["Resource"])]
+
+    assert any("/index/*" in str(resource) and "ScansTable" in str(resource) for resource in resources)
+
+
+def test_given_llm_secret_when_configured_then_only_analysis_may_read_exactly_that_secret(cfn):
+    analysis_policies = cfn["Resources"]["AnalysisFunctionRole"]["Properties"]["Policies"]
+
+    conditional = [policy for policy in analysis_policies if "Fn::If" in policy]
+
+    assert len(conditional) == 1
+    condition, granted, otherwise = conditional[0]["Fn::If"]
+    assert condition == "HasOpenAIKey"
+    assert otherwise == {"Ref": "AWS::NoValue"}
+    (statement,) = as_list(granted["PolicyDocument"]["Statement"])
+    assert statement["Action"] == "secretsmanager:GetSecretValue"
+    assert statement["Resource"] == ref("OpenAIApiKeySecretArn")
+    readers = {
+        logical
+        for logical, statement in iam_statements(cfn)
+        if any(action.startswith("secretsmanager:") for action in as_list(statement["Action"]))
+    }
+    assert readers == {"AnalysisFunctionRole"}
+    assert cfn["Parameters"]["OpenAIApiKeySecretArn"]["Default"] == ""
+
+
+def test_given_event_bus_when_granted_then_put_events_targets_only_the_filescan_bus(cfn):
+    put_events = [
+        statement
+        for _, statement in iam_statements(cfn)
+        if "events:PutEvents" in as_list(statement["Action"])
+    ]
+
+    assert put_events
+    assert "events:PutEvents" in actions_granted(cfn, "AnalysisFunctionRole")
+    for statement in put_events:
+        assert "FileScanEventBus" in str(statement["Resource"])
+    bus = cfn["Resources"]["FileScanEventBus"]["Properties"]
+    assert bus["Name"] == {"Fn::Sub": "filescan-${AWS::StackName}"}
+
+
+# ------------------------------------------------------------------------------------------------
+# environment contract
+# ------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("function", sorted(FUNCTION_ENV))
+def test_given_function_when_translated_then_it_has_the_contracted_environment(cfn, function):
+    env = cfn["Resources"][function]["Properties"]["Environment"]["Variables"]
+
+    missing = (COMMON_ENV | FUNCTION_ENV[function]) - set(env)
+
+    assert missing == set()
+    assert env["REPORTS_PREFIX"] == "reports/"
+    assert env["POWERTOOLS_SERVICE_NAME"] == "filescan"
+    assert env["POWERTOOLS_METRICS_NAMESPACE"] == "filescan"
+    assert env["POWERTOOLS_LOG_LEVEL"] == ref("LogLevel")
+
+
+def test_given_parameters_when_defaulted_then_contract_defaults_hold(cfn):
+    parameters = cfn["Parameters"]
+
+    defaults = {name: str(parameter.get("Default")) for name, parameter in parameters.items()}
+
+    assert defaults["ScanPrefix"] == "uploads/"
+    assert defaults["MaxObjectBytes"] == str(5 * 1024**3)
+    assert defaults["MaxUploadBytes"] == str(5 * 1024**3)
+    assert defaults["PriorityPrefixes"] == "uploads/priority/"
+    assert defaults["ExcludedExtensions"] == ""
+    assert defaults["OpenAIModel"] == "gpt-3.5-turbo"
+    assert defaults["OpenAIBaseUrl"] == ""
+    assert defaults["LlmTimeoutSeconds"] == "20"
+    assert defaults["LlmMaxPromptTokens"] == "3000"
+    assert defaults["QuarantineMode"] == "tag"
+    assert defaults["QuarantinePrefix"] == "quarantine/"
+    assert defaults["ReportUrlTtlSeconds"] == "300"
+    assert defaults["UploadUrlTtlSeconds"] == "900"
+    assert defaults["StuckAfterMinutes"] == "30"
+    assert defaults["SweepMaxItems"] == "200"
+    assert defaults["JobEphemeralStorageGiB"] == "50"
+    assert defaults["SweepSchedule"] == "rate(5 minutes)"
+    assert parameters["QuarantineMode"]["AllowedValues"] == ["tag", "move"]
+
+
+# ------------------------------------------------------------------------------------------------
+# encryption and buckets
+# ------------------------------------------------------------------------------------------------
+def test_given_kms_key_when_translated_then_it_rotates_and_encrypts_buckets_tables_queues_and_topic(cfn):
+    resources = cfn["Resources"]
+
+    key = resources["FileScanKey"]["Properties"]
+
+    assert key["EnableKeyRotation"] is True
+    for bucket in ("UploadsBucket", "ReportsBucket"):
+        (rule,) = resources[bucket]["Properties"]["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+        assert rule["ServerSideEncryptionByDefault"] == {
+            "SSEAlgorithm": "aws:kms",
+            "KMSMasterKeyID": arn_of("FileScanKey"),
+        }
+    for table in ("ScansTable", "IdempotencyTable"):
+        sse = resources[table]["Properties"]["SSESpecification"]
+        assert sse == {"SSEEnabled": True, "SSEType": "KMS", "KMSMasterKeyId": arn_of("FileScanKey")}
+        assert resources[table]["Properties"]["PointInTimeRecoverySpecification"] == {
+            "PointInTimeRecoveryEnabled": True
+        }
+    for queue in of_type(cfn, "AWS::SQS::Queue").values():
+        assert queue["KmsMasterKeyId"] == ref("FileScanKey")
+    assert resources["AlarmTopic"]["Properties"]["KmsMasterKeyId"] == ref("FileScanKey")
+
+
+@pytest.mark.parametrize("bucket", ["UploadsBucket", "ReportsBucket", "AccessLogsBucket"])
+def test_given_bucket_when_translated_then_it_is_private_versioned_and_tls_only(cfn, bucket):
+    properties = cfn["Resources"][bucket]["Properties"]
+    policy = next(
+        policy for policy in of_type(cfn, "AWS::S3::BucketPolicy").values() if policy["Bucket"] == ref(bucket)
+    )
+
+    statements = {statement["Sid"]: statement for statement in policy["PolicyDocument"]["Statement"]}
+
+    assert properties["VersioningConfiguration"] == {"Status": "Enabled"}
+    assert all(properties["PublicAccessBlockConfiguration"].values())
+    assert len(properties["PublicAccessBlockConfiguration"]) == 4
+    tls = statements["DenyInsecureTransport"]
+    assert tls["Effect"] == "Deny"
+    assert tls["Principal"] == "*"
+    assert tls["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_given_uploads_bucket_policy_when_reading_then_only_clean_objects_are_readable(cfn):
+    statements = policy_statements(cfn, "UploadsBucketPolicy")
+
+    gate = statements["ReadGateOnlyCleanObjects"]
+
+    assert gate["Effect"] == "Deny"
+    assert gate["Principal"] == "*"
+    assert set(gate["Action"]) == {"s3:GetObject", "s3:GetObjectVersion"}
+    assert gate["Resource"] == {"Fn::Sub": "${UploadsBucket.Arn}/${ScanPrefix}*"}
+    assert gate["Condition"]["StringNotEquals"] == {"s3:ExistingObjectTag/filescan-verdict": "clean"}
+    # enqueue is excepted for HeadObject only (IAM authorises it as s3:GetObject).
+    assert gate["Condition"]["ArnNotEquals"] == {
+        "aws:PrincipalArn": [
+            arn_of("ScannerJobRole"),
+            arn_of("AnalysisFunctionRole"),
+            arn_of("EnqueueFunctionRole"),
+        ]
+    }
+
+
+def test_given_uploads_bucket_policy_when_tagging_then_only_analysis_sets_the_verdict_tag(cfn):
+    statements = policy_statements(cfn, "UploadsBucketPolicy")
+
+    deny_tag = statements["OnlyAnalysisSetsVerdictTag"]
+
+    assert deny_tag["Effect"] == "Deny"
+    assert {"s3:PutObject", "s3:PutObjectTagging"} <= set(deny_tag["Action"])
+    assert deny_tag["Condition"]["ForAnyValue:StringEquals"] == {
+        "s3:RequestObjectTagKeys": "filescan-verdict"
+    }
+    assert deny_tag["Condition"]["ArnNotEquals"] == {"aws:PrincipalArn": arn_of("AnalysisFunctionRole")}
+
+
+def test_given_uploads_bucket_when_objects_are_created_then_eventbridge_is_notified_and_access_logged(cfn):
+    properties = cfn["Resources"]["UploadsBucket"]["Properties"]
+
+    assert properties["NotificationConfiguration"] == {
+        "EventBridgeConfiguration": {"EventBridgeEnabled": True}
+    }
+    assert properties["LoggingConfiguration"]["DestinationBucketName"] == ref("AccessLogsBucket")
+
+
+def test_given_reports_bucket_when_reports_age_then_current_and_noncurrent_versions_expire(cfn):
+    (rule,) = cfn["Resources"]["ReportsBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+
+    assert rule["Status"] == "Enabled"
+    assert rule["ExpirationInDays"] == ref("ReportRetentionDays")
+    assert rule["NoncurrentVersionExpiration"] == {"NoncurrentDays": ref("ReportRetentionDays")}
+
+
+def test_given_scans_table_when_translated_then_keys_and_indexes_match_the_access_patterns(cfn):
+    table = cfn["Resources"]["ScansTable"]["Properties"]
+
+    indexes = {
+        index["IndexName"]: [(key["AttributeName"], key["KeyType"]) for key in index["KeySchema"]]
+        for index in table["GlobalSecondaryIndexes"]
+    }
+
+    assert table["KeySchema"] == [{"AttributeName": "scan_id", "KeyType": "HASH"}]
+    assert table["BillingMode"] == "PAY_PER_REQUEST"
+    assert indexes == {
+        "ByObject": [("object_ref", "HASH"), ("created_at", "RANGE")],
+        "ByStatus": [("status_day", "HASH"), ("updated_at", "RANGE")],
+        "ByContent": [("content_key", "HASH")],
+    }
+    assert all(attribute["AttributeType"] == "S" for attribute in table["AttributeDefinitions"])
+    idempotency = cfn["Resources"]["IdempotencyTable"]["Properties"]
+    assert idempotency["KeySchema"] == [{"AttributeName": "id", "KeyType": "HASH"}]
+    assert idempotency["TimeToLiveSpecification"] == {"AttributeName": "expiration", "Enabled": True}
+
+
+# ------------------------------------------------------------------------------------------------
+# operations
+# ------------------------------------------------------------------------------------------------
+def test_given_alarms_when_translated_then_dlqs_failures_stuck_scans_and_errors_page_the_topic(cfn):
+    alarms = of_type(cfn, "AWS::CloudWatch::Alarm")
+
+    watched = {
+        (alarm["Namespace"], alarm["MetricName"], str(alarm.get("Dimensions"))) for alarm in alarms.values()
+    }
+    metrics = {(namespace, metric) for namespace, metric, _ in watched}
+
+    for dlq in ("IngestDLQ", "StatusTargetDLQ", "AnalysisTargetDLQ"):
+        dimension = [{"Name": "QueueName", "Value": {"Fn::GetAtt": [dlq, "QueueName"]}}]
+        assert ("AWS/SQS", "ApproximateNumberOfMessagesVisible", str(dimension)) in watched
+    assert {("filescan", "ScansFailed"), ("filescan", "ScansStuck")} <= metrics
+    for function in FUNCTIONS.values():
+        dimension = [{"Name": "FunctionName", "Value": ref(function)}]
+        assert ("AWS/Lambda", "Errors", str(dimension)) in watched
+    for alarm in alarms.values():
+        assert alarm["AlarmActions"] == [ref("AlarmTopic")]
+        assert alarm["Threshold"] == 0
+        assert alarm["ComparisonOperator"] == "GreaterThanThreshold"
+
+
+def test_given_dashboard_when_rendered_then_it_shows_the_pipeline_metrics(cfn):
+    body = cfn["Resources"]["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+
+    rendered = json.loads(re.sub(r"\$\{[^}]+\}", "placeholder", body))
+    shown = set()
+    for widget in rendered["widgets"]:
+        for metric in widget["properties"]["metrics"]:
+            if isinstance(metric[0], dict):
+                shown.update(re.findall(r'MetricName="(\w+)"', metric[0]["expression"]))
+            else:
+                shown.add(metric[1])
+
+    assert {
+        "ScansQueued",
+        "JobsByState",
+        "ScanDurationSeconds",
+        "Verdict",
+        "ScansFailed",
+        "ScansStuck",
+    } <= shown
+    assert "ApproximateNumberOfMessagesVisible" in shown
+    assert "${IngestQueue.QueueName}" in body
+
+
+def test_given_stack_when_deployed_then_outputs_cover_what_cli_and_integration_tests_need(cfn):
+    outputs = set(cfn["Outputs"])
+
+    assert {
+        "UploadsBucketName",
+        "ReportsBucketName",
+        "ScansTableName",
+        "IdempotencyTableName",
+        "IngestQueueUrl",
+        "IngestQueueArn",
+        "IngestDLQUrl",
+        "StatusTargetDLQUrl",
+        "AnalysisTargetDLQUrl",
+        "PriorityJobQueueArn",
+        "StandardJobQueueArn",
+        "ScannerJobDefinitionArn",
+        "ScannerRepositoryUri",
+        "HttpApiUrl",
+        "EventBusName",
+        "AlarmTopicArn",
+        "EnqueueFunctionName",
+        "StatusFunctionName",
+        "AnalysisFunctionName",
+        "ApiFunctionName",
+        "SweeperFunctionName",
+        "KmsKeyArn",
+    } <= outputs
+
+
+# ------------------------------------------------------------------------------------------------
+# the checks are live
+# ------------------------------------------------------------------------------------------------
+def run_cfn_lint(template: Path) -> subprocess.CompletedProcess[str]:
+    assert CFN_LINT.is_file(), f"{CFN_LINT} is missing: `make .venv-sam/.installed` builds it"
+    return subprocess.run(
+        [str(CFN_LINT), str(template)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+        cwd=template.parent,
+    )
+
+
+BREAKAGES = {
+    "rule targets a resource that does not exist": (
+        "          Arn: !GetAtt IngestQueue.Arn\n",
+        "          Arn: !GetAtt NoSuchQueue.Arn\n",
+    ),
+    "job definition has an invalid property": (
+        "      PlatformCapabilities: [FARGATE]\n",
+        "      PlatformCapabilities: [FARGATE]\n      NotAProperty: true\n",
+    ),
+}
+
+
+def test_given_real_template_when_cfn_lint_runs_then_it_passes():
+    result = run_cfn_lint(TEMPLATE)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("breakage", sorted(BREAKAGES))
+def test_given_broken_copy_when_cfn_lint_runs_then_it_fails(tmp_path, breakage):
+    original, broken = BREAKAGES[breakage]
+    text = TEMPLATE.read_text(encoding="utf-8")
+    assert text.count(original) == 1
+    copy_path = tmp_path / "template.yaml"
+    shutil.copy(TEMPLATE, copy_path)
+    copy_path.write_text(text.replace(original, broken), encoding="utf-8")
+
+    result = run_cfn_lint(copy_path)
+
+    assert result.returncode != 0
+    assert "E" in result.stdout
