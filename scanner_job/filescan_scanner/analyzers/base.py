@@ -174,4 +174,3 @@ class ContentAnalyzer(Protocol):
     def analyze(self, target: Target, context: ScanContext) -> AnalyzerResult:
         """Inspect ``target``, bounded by ``context.limits``; never load the whole file into memory."""
         ...
-

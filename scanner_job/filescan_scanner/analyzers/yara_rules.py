@@ -1,0 +1,294 @@
+"""YARA-X over the stream: chunked scan with seams for matches across chunk boundaries, and a head pass.
+
+Two rule sets are compiled from the same directories:
+
+* **stream rules** (``*.yar``): scanned chunk by chunk. Each chunk is scanned on its own (the ``bytes``
+  object the engine read, no copy) and each boundary once more through a small *seam* buffer: the last
+  ``overlap`` bytes of the previous chunk plus the first ``overlap`` bytes of the next. Any match no
+  longer than ``overlap`` lies wholly inside a chunk or inside a seam. Matches are deduplicated by
+  (rule, absolute offset), so a match seen by both a chunk and a seam is reported once. Conditions are
+  evaluated per chunk or seam: rules must not depend on offsets from the file start or on patterns
+  further apart than a chunk.
+* **head rules** (``*.head.yar``): structural rules (``uint16(0) == 0x5A4D``, the ``pe`` module,
+  ``filesize``) scanned once over the first ``head_bytes`` of the file, which is whole-file semantics
+  for any file up to that size.
+
+Findings: one per (rule, match offset), capped at ``max_matches_per_rule`` per rule; the cap is recorded
+as a ``LimitHit`` (the rule has already matched, so the verdict does not treat it as lost coverage).
+Patterns named ``$ctx*`` only give context to a condition and produce no finding. Evidence of rules
+with ``category = "secret"`` is redacted to a prefix and a length.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import time
+from collections.abc import Iterable
+from importlib.metadata import version as dist_version
+from pathlib import Path
+from typing import Any
+
+import yara_x
+
+from filescan_scanner.analyzers.base import (
+    AnalyzerResult,
+    AnalyzerStatus,
+    Finding,
+    LimitHit,
+    Location,
+    ScanLimits,
+    Target,
+)
+from filescan_scanner.text import redact, safe_excerpt
+from filescan_shared.severity import Severity
+
+ENGINE = "yara-x"
+BUNDLED_RULES_DIR = Path(__file__).resolve().parent.parent / "rules"
+BUNDLED_NAMESPACE = "filescan"
+HEAD_SUFFIX = ".head.yar"
+EVIDENCE_BYTES = 48
+SCAN_TIMEOUT_SECONDS = 300
+
+
+class RulesError(Exception):
+    """The rules could not be compiled (the message names the file and the compiler's error)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class RuleSet:
+    """Compiled stream and head rules plus where they came from."""
+
+    stream: yara_x.Rules
+    head: yara_x.Rules | None
+    version: str
+    namespaces: tuple[str, ...]
+    files: tuple[str, ...]
+
+
+def _rule_files(directory: Path) -> tuple[list[Path], list[Path]]:
+    files = sorted(p for p in directory.rglob("*.yar") if p.is_file())
+    head = [p for p in files if p.name.endswith(HEAD_SUFFIX)]
+    stream = [p for p in files if not p.name.endswith(HEAD_SUFFIX)]
+    return stream, head
+
+
+def _compile(sources: Iterable[tuple[str, Path]]) -> yara_x.Rules | None:
+    compiler = yara_x.Compiler()
+    current: str | None = None
+    count = 0
+    for namespace, path in sources:
+        if namespace != current:
+            compiler.new_namespace(namespace)
+            current = namespace
+        try:
+            compiler.add_source(path.read_text(encoding="utf-8"), str(path))
+        except yara_x.CompileError as exc:
+            raise RulesError(f"cannot compile YARA rules in {path} (namespace {namespace}): {exc}") from exc
+        except (OSError, UnicodeDecodeError) as exc:
+            raise RulesError(f"cannot read YARA rules file {path}: {exc}") from exc
+        count += 1
+    return compiler.build() if count else None
+
+
+def bundled_rules_version() -> str:
+    """The version of the bundled rule set (``rules/VERSION``)."""
+    return (BUNDLED_RULES_DIR / "VERSION").read_text(encoding="utf-8").strip()
+
+
+@functools.lru_cache(maxsize=4)
+def load_rules(extra_dir: Path | None = None, bundled_dir: Path = BUNDLED_RULES_DIR) -> RuleSet:
+    """Compile the bundled rules and, if given, the ``*.yar`` files under ``extra_dir``.
+
+    Extra rules go in the namespace ``extra``; their content hash is appended to the rules version.
+    Raises ``RulesError`` with the offending file when any rule fails to compile.
+    """
+    namespaces = [BUNDLED_NAMESPACE]
+    stream, head = _rule_files(bundled_dir)
+    stream_sources = [(BUNDLED_NAMESPACE, p) for p in stream]
+    head_sources = [(BUNDLED_NAMESPACE, p) for p in head]
+    version = (bundled_dir / "VERSION").read_text(encoding="utf-8").strip()
+    if extra_dir is not None:
+        if not extra_dir.is_dir():
+            raise RulesError(f"extra rules directory {extra_dir} does not exist")
+        extra_stream, extra_head = _rule_files(extra_dir)
+        digest = hashlib.sha256()
+        for path in sorted(extra_stream + extra_head):
+            digest.update(path.relative_to(extra_dir).as_posix().encode() + b"\0" + path.read_bytes())
+        stream_sources += [("extra", p) for p in extra_stream]
+        head_sources += [("extra", p) for p in extra_head]
+        namespaces.append("extra")
+        version = f"{version}+extra.{digest.hexdigest()[:12]}"
+    stream_rules = _compile(stream_sources)
+    if stream_rules is None:
+        raise RulesError("no stream rules found")
+    return RuleSet(
+        stream=stream_rules,
+        head=_compile(head_sources),
+        version=version,
+        namespaces=tuple(namespaces),
+        files=tuple(str(p) for _, p in stream_sources + head_sources),
+    )
+
+
+def yara_x_version() -> str:
+    """The installed yara-x version."""
+    return dist_version("yara-x")
+
+
+def _meta(rule: Any) -> dict[str, Any]:
+    return {str(k): v for k, v in rule.metadata}
+
+
+def _severity(meta: dict[str, Any]) -> Severity:
+    try:
+        return Severity.from_label(str(meta.get("severity", "medium")))
+    except ValueError:
+        return Severity.MEDIUM
+
+
+class YaraAnalyzer:
+    """The YARA-X stream analyzer (stream rules chunked, head rules once)."""
+
+    name = ENGINE
+
+    def __init__(self, rules: RuleSet, limits: ScanLimits, overlap: int, head_bytes: int) -> None:
+        self.rules = rules
+        self.limits = limits
+        self.overlap = max(1, min(overlap, limits.chunk_bytes // 2))
+        self.head_bytes = head_bytes
+
+    def start(self, target: Target) -> YaraSession:
+        """Begin scanning ``target``."""
+        return YaraSession(self, target)
+
+
+class YaraSession:
+    """State of one chunked scan: the previous tail, recent match keys, per-rule counts."""
+
+    def __init__(self, config: YaraAnalyzer, target: Target) -> None:
+        self._cfg = config
+        self._target = target
+        self._scanner: yara_x.Scanner | None = None
+        self._tail = b""
+        self._head = bytearray()
+        self._head_done = config.rules.head is None
+        self._recent: set[tuple[str, int | None]] = set()
+        self._counts: dict[str, int] = {}
+        self._meta: dict[str, dict[str, Any]] = {}
+        self._findings: list[Finding] = []
+        self._seconds = 0.0
+
+    def feed(self, chunk: memoryview, offset: int) -> None:
+        """Scan the chunk, then the seam between the previous chunk and this one."""
+        started = time.perf_counter()
+        data = chunk.obj if isinstance(chunk.obj, bytes) and len(chunk) == len(chunk.obj) else chunk.tobytes()
+        overlap = self._cfg.overlap
+        if self._scanner is None:
+            # A yara-x Scanner must stay on the thread that created it: build it on the first chunk.
+            self._scanner = yara_x.Scanner(self._cfg.rules.stream)
+            self._scanner.set_timeout(SCAN_TIMEOUT_SECONDS)
+            self._scanner.max_matches_per_pattern(max(1000, self._cfg.limits.max_matches_per_rule * 4))
+        if not self._head_done:
+            self._feed_head(data, offset)
+        self._collect(self._scanner.scan(data), data, offset)
+        if self._tail:
+            seam = self._tail + data[:overlap]
+            self._collect(self._scanner.scan(seam), seam, offset - len(self._tail))
+        self._tail = data[-overlap:]
+        floor = offset + len(data) - overlap
+        self._recent = {key for key in self._recent if key[1] is None or key[1] >= floor}
+        self._seconds += time.perf_counter() - started
+
+    def _feed_head(self, data: bytes, offset: int) -> None:
+        limit = self._cfg.head_bytes
+        if offset == 0 and len(data) >= limit:
+            self._scan_head(data if len(data) == limit else data[:limit])
+            return
+        self._head += data[: limit - len(self._head)]
+        if len(self._head) >= limit:
+            self._scan_head(bytes(self._head))
+
+    def _scan_head(self, head: bytes) -> None:
+        self._head_done = True
+        self._head = bytearray()
+        assert self._cfg.rules.head is not None
+        scanner = yara_x.Scanner(self._cfg.rules.head)
+        scanner.set_timeout(SCAN_TIMEOUT_SECONDS)
+        self._collect(scanner.scan(head), head, 0)
+
+    def _collect(self, results: Any, window: bytes, base: int) -> None:
+        for rule in results.matching_rules:
+            rule_key = f"{rule.namespace}.{rule.identifier}"
+            meta = self._meta.get(rule_key)
+            if meta is None:
+                meta = self._meta[rule_key] = _meta(rule)
+            matched = False
+            for pattern in rule.patterns:
+                if pattern.identifier.startswith("$ctx"):
+                    continue
+                for match in pattern.matches:
+                    matched = True
+                    self._record(rule_key, meta, base + match.offset, window, match.offset, match.length)
+            if not matched:
+                self._record(rule_key, meta, None, window, 0, 0)
+
+    def _record(  # noqa: PLR0917
+        self, rule_key: str, meta: dict[str, Any], offset: int | None, window: bytes, at: int, length: int
+    ) -> None:
+        key = (rule_key, offset)
+        if key in self._recent:
+            return
+        self._recent.add(key)
+        count = self._counts[rule_key] = self._counts.get(rule_key, 0) + 1
+        if count > self._cfg.limits.max_matches_per_rule:
+            return
+        raw = window[at : at + min(length, EVIDENCE_BYTES)]
+        category = str(meta.get("category", "uncategorised"))
+        if not raw:
+            evidence = None
+        elif category == "secret":
+            evidence = redact(window[at : at + length])
+        else:
+            evidence = safe_excerpt(raw, 2 * EVIDENCE_BYTES)
+        self._findings.append(
+            Finding(
+                engine=ENGINE,
+                rule_id=rule_key,
+                category=safe_excerpt(category, 40),
+                severity=_severity(meta),
+                title=safe_excerpt(str(meta.get("title", rule_key)), 120),
+                location=Location(self._target.location.archive_path, offset),
+                evidence=evidence,
+            )
+        )
+
+    def finish(self) -> AnalyzerResult:
+        """Scan a short head if the file ended before ``head_bytes``; return findings and cap hits."""
+        started = time.perf_counter()
+        if not self._head_done:
+            self._scan_head(bytes(self._head))
+        self._scanner = None
+        self._seconds += time.perf_counter() - started
+        cap = self._cfg.limits.max_matches_per_rule
+        result = AnalyzerResult(
+            name=ENGINE,
+            version=yara_x_version(),
+            status=AnalyzerStatus.OK,
+            rules_version=self._cfg.rules.version,
+            seconds=self._seconds,
+            findings=self._findings,
+        )
+        for rule_key, count in sorted(self._counts.items()):
+            if count > cap:
+                result.limits_hit.append(
+                    LimitHit(
+                        "max_matches_per_rule",
+                        cap,
+                        f"{rule_key}: {count} matches, first {cap} reported",
+                        self._target.location,
+                    )
+                )
+        result.facts = {"yara_namespaces": list(self._cfg.rules.namespaces)}
+        return result

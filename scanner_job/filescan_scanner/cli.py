@@ -1,0 +1,300 @@
+"""``filescan-scan``: scan one file (local path or S3 object) and write its JSON report."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from filescan_scanner import logs
+from filescan_scanner.analyzers.yara_rules import RulesError, load_rules
+from filescan_scanner.engine import ScanEngine, ScanOutcome
+from filescan_scanner.manifest import ManifestError, read_entry
+from filescan_scanner.report import build_report, utc_now
+from filescan_scanner.settings import ScannerSettings
+from filescan_scanner.source import SourceError, display_name, fetch_object
+from filescan_scanner.text import safe_excerpt
+from filescan_shared import exit_codes
+from filescan_shared.report.validate import validate_report
+
+log = logging.getLogger("filescan.scanner")
+
+CONFIG_ERROR = 78
+"""EX_CONFIG: the scanner's own configuration is broken (e.g. extra rules do not compile). Not an
+input problem, so it is not in ``NOT_RETRIED``: Batch retries it and the job fails with this message."""
+TRANSIENT = 1
+
+EPILOG = f"""\
+exit codes:
+  {exit_codes.SCANNED}   scanned: the report holds the verdict, whatever it is
+  {exit_codes.USAGE_ERROR}   usage error (bad arguments, malformed manifest): not retried
+  {exit_codes.UNSCANNABLE}  unscannable input (missing object/version, access denied, unreadable file);
+      a report with the reason is still written when possible: not retried
+  {CONFIG_ERROR}  scanner configuration error (extra rules do not compile)
+  other transient failure (throttling, network, 5xx, out of memory...): retried by Batch
+
+environment:
+  REPORTS_BUCKET, REPORTS_PREFIX (default "reports/"): where S3-mode reports go
+      (s3://$REPORTS_BUCKET/$REPORTS_PREFIX<scan_id>.json)
+  FILESCAN_WORK_DIR: scratch directory; EXTRA_RULES_DIR / EXTRA_RULES_S3_URI: extra *.yar rules
+  FILESCAN_CHUNK_BYTES, FILESCAN_MAX_DEPTH, FILESCAN_MAX_MEMBERS, ...: scan limits
+  AWS_BATCH_JOB_ARRAY_INDEX: the manifest line to scan in bulk mode (default 0)
+"""
+
+
+class UsageError(Exception):
+    """Bad command-line arguments."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (``--help`` documents every option and the exit codes)."""
+    parser = argparse.ArgumentParser(
+        prog="filescan-scan",
+        description="Scan one file (a local path or an S3 object) and write a JSON report.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("path", nargs="?", type=Path, help="local file to scan (local mode)")
+    parser.add_argument("--bucket", help="S3 bucket of the object to scan (S3 mode)")
+    parser.add_argument("--key", help="S3 key of the object to scan (S3 mode)")
+    parser.add_argument(
+        "--version-id", default=None, help='S3 version id; "" or absent means the latest version'
+    )
+    parser.add_argument("--scan-id", help="scan id: names the report (required in S3 mode)")
+    parser.add_argument(
+        "--manifest",
+        help="bulk mode: JSON-lines manifest (local path or s3://bucket/key) of "
+        '{"bucket","key","version_id"?,"scan_id"}; scans line $AWS_BATCH_JOB_ARRAY_INDEX',
+    )
+    parser.add_argument(
+        "--report",
+        help='where to write the report: a local path, "-" for stdout, or s3://bucket/key '
+        "(default in S3 mode: s3://$REPORTS_BUCKET/$REPORTS_PREFIX<scan_id>.json)",
+    )
+    parser.add_argument(
+        "--log-level", default=os.environ.get("LOG_LEVEL", "INFO"), help="log level (default INFO)"
+    )
+    return parser
+
+
+def _s3() -> Any:
+    import boto3  # noqa: PLC0415 - local mode does not need boto3 at all
+
+    return boto3.client("s3")
+
+
+def _write_report(report: dict[str, Any], destination: str, s3: Any | None) -> None:
+    body = json.dumps(report, indent=None, separators=(",", ":"), sort_keys=False).encode()
+    if destination == "-":
+        sys.stdout.write(body.decode() + "\n")
+        sys.stdout.flush()
+    elif destination.startswith("s3://"):
+        parsed = urlparse(destination)
+        client = s3 or _s3()
+        client.put_object(
+            Bucket=parsed.netloc, Key=parsed.path.lstrip("/"), Body=body, ContentType="application/json"
+        )
+    else:
+        out = Path(destination)
+        tmp = out.with_name(out.name + ".tmp")
+        tmp.write_bytes(body)
+        tmp.replace(out)
+    log.info("report written", extra={"destination": destination if destination != "-" else "stdout"})
+
+
+def _extra_rules(settings: ScannerSettings, work_dir: Path, s3: Any | None) -> Path | None:
+    if settings.extra_rules_dir is not None:
+        return settings.extra_rules_dir
+    if not settings.extra_rules_s3_uri:
+        return None
+    parsed = urlparse(settings.extra_rules_s3_uri)
+    client = s3 or _s3()
+    target = work_dir / "extra-rules"
+    target.mkdir()
+    paginator = client.get_paginator("list_objects_v2")
+    count = 0
+    for page in paginator.paginate(Bucket=parsed.netloc, Prefix=parsed.path.lstrip("/")):
+        for item in page.get("Contents", []):
+            key = item["Key"]
+            if not key.endswith(".yar"):
+                continue
+            suffix = ".head.yar" if key.endswith(".head.yar") else ".yar"
+            client.download_file(parsed.netloc, key, str(target / f"rules-{count:05d}{suffix}"))
+            count += 1
+    return target
+
+
+def _scan(args: argparse.Namespace, settings: ScannerSettings) -> int:  # noqa: PLR0912, PLR0915 - one linear flow
+    s3: Any | None = None
+    started = utc_now()
+    bucket, key, version_id, scan_id = args.bucket, args.key, args.version_id or None, args.scan_id
+    if args.manifest:
+        s3 = _s3()
+        index = int(os.environ.get("AWS_BATCH_JOB_ARRAY_INDEX", "0") or "0")
+        entry = read_entry(args.manifest, index, s3)
+        bucket, key, version_id, scan_id = entry.bucket, entry.key, entry.version_id, entry.scan_id
+    s3_mode = bucket is not None
+    destination = args.report
+    if s3_mode and destination is None:
+        if not settings.reports_bucket:
+            raise UsageError("REPORTS_BUCKET is not set and no --report was given")
+        destination = f"s3://{settings.reports_bucket}/{settings.reports_prefix}{scan_id}.json"
+    if destination is None:
+        raise UsageError("local mode needs --report (a path, or - for stdout)")
+    settings.work_dir.mkdir(parents=True, exist_ok=True)
+    work_dir = Path(tempfile.mkdtemp(prefix="scan-", dir=settings.work_dir))
+    logging.getLogger().handlers[0].setFormatter(logs.JsonFormatter({"scan_id": scan_id}))
+    try:
+        if s3_mode:
+            s3 = s3 or _s3()
+            identity: dict[str, Any] = {
+                "source": "s3",
+                "bucket": bucket,
+                "key": safe_excerpt(key, 4200),
+                "version_id": version_id,
+                "etag": None,
+                "display_name": safe_excerpt(display_name(key), 1000),
+            }
+        else:
+            identity = {
+                "source": "local",
+                "path": safe_excerpt(str(args.path), 4200),
+                "display_name": safe_excerpt(args.path.name, 1000),
+            }
+        try:
+            rules = load_rules(_extra_rules(settings, work_dir, s3))
+        except RulesError as exc:
+            log.error("rules do not compile", extra={"error": str(exc)})
+            return CONFIG_ERROR
+        download_seconds = None
+        try:
+            if s3_mode:
+                fetched = fetch_object(
+                    s3,
+                    bucket,
+                    key,
+                    version_id,
+                    work_dir,
+                    concurrency=settings.download_concurrency,
+                    part_bytes=settings.download_part_bytes,
+                )
+                identity["version_id"], identity["etag"] = fetched.version_id, fetched.etag
+                path, name, download_seconds = fetched.path, display_name(key), fetched.seconds
+                log.info("downloaded", extra={"bytes": fetched.size, "seconds": round(fetched.seconds, 3)})
+            else:
+                path, name = args.path, args.path.name
+                with path.open("rb"):
+                    pass
+                if not path.is_file():
+                    raise SourceError(
+                        f"{safe_excerpt(str(path), 300)} is not a regular file", unscannable=True
+                    )
+        except SourceError as exc:
+            if not exc.unscannable:
+                log.error("transient failure fetching the object", extra={"reason": exc.reason})
+                return TRANSIENT
+            return _unscannable(scan_id, identity, started, rules.version, exc.reason, destination, s3)
+        except OSError as exc:
+            reason = f"cannot read {safe_excerpt(str(args.path), 300)}: {exc.strerror}"
+            return _unscannable(scan_id, identity, started, rules.version, reason, destination, s3)
+        engine = ScanEngine(
+            rules,
+            settings.limits(),
+            work_dir,
+            overlap=settings.yara_overlap_bytes,
+            head_bytes=settings.head_rules_bytes,
+        )
+        outcome: ScanOutcome = engine.scan(path, name)
+        report = build_report(
+            scan_id=scan_id,
+            identity=identity,
+            outcome=outcome,
+            started_at=started,
+            rules_version=rules.version,
+            download_seconds=download_seconds,
+        )
+        validate_report(report)
+        _write_report(report, destination, s3)
+        log.info(
+            "scanned",
+            extra={
+                "verdict": report["verdict"]["verdict"],
+                "severity": report["verdict"]["severity"],
+                "findings": report["stats"]["findings_total"],
+                "bytes": report["stats"]["bytes"],
+                "mib_per_s": report["stats"]["mib_per_s"],
+                "peak_rss_bytes": report["stats"]["peak_rss_bytes"],
+            },
+        )
+        return exit_codes.SCANNED
+    finally:
+        shutil.rmtree(work_dir, ignore_errors=True)
+
+
+def _unscannable(  # noqa: PLR0917
+    scan_id: str | None,
+    identity: dict[str, Any],
+    started: Any,
+    rules_version: str,
+    reason: str,
+    destination: str,
+    s3: Any | None,
+) -> int:
+    log.warning("unscannable input", extra={"reason": reason})
+    report = build_report(
+        scan_id=scan_id,
+        identity=identity,
+        outcome=None,
+        started_at=started,
+        rules_version=rules_version,
+        unscannable_reasons=[reason],
+    )
+    validate_report(report)
+    try:
+        _write_report(report, destination, s3)
+    except Exception:
+        log.exception("could not write the unscannable report")
+    return exit_codes.UNSCANNABLE
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``filescan-scan`` console script; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logs.configure(args.log_level.upper())
+    modes = sum(
+        [args.path is not None, args.bucket is not None or args.key is not None, args.manifest is not None]
+    )
+    try:
+        if modes != 1:
+            raise UsageError("give exactly one of: PATH, --bucket/--key, --manifest")
+        if (args.bucket is None) != (args.key is None):
+            raise UsageError("--bucket and --key go together")
+        if args.bucket is not None and not args.scan_id:
+            raise UsageError("S3 mode needs --scan-id")
+        return _scan(args, ScannerSettings())
+    except (UsageError, ManifestError) as exc:
+        log.error("usage error", extra={"error": str(exc)})
+        parser.print_usage(sys.stderr)
+        sys.stderr.write(f"filescan-scan: error: {exc}\n")
+        return exit_codes.USAGE_ERROR
+    except SourceError as exc:
+        if exc.unscannable:
+            log.error("manifest unavailable", extra={"reason": exc.reason})
+            return exit_codes.USAGE_ERROR
+        log.error("transient failure", extra={"reason": exc.reason})
+        return TRANSIENT
+    except Exception:
+        log.exception("scan failed (transient)")
+        return TRANSIENT
+
+
+if __name__ == "__main__":
+    sys.exit(main())

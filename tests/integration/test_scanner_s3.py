@@ -1,0 +1,187 @@
+"""The scanner against a real S3 API (moto server on loopback), through its console script."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from filescan_shared.report.validate import validate_report
+
+REPORTS = "filescan-reports"
+UPLOADS = "filescan-uploads"
+HOSTILE_KEYS = [
+    "../../etc/passwd",
+    "dir/with spaces/file name.txt",
+    "a+b%20c%2F..%2Fd.txt",
+    "ünïcødé/文件/файл.txt",
+    "k" * 1000,
+    "/leading/slash",
+]
+
+
+def _eicar() -> bytes:
+    return b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR" + b"-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def moto_env() -> Iterator[dict[str, str]]:
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    env = {
+        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "REPORTS_BUCKET": REPORTS,
+    }
+    try:
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                    break
+            except OSError:
+                time.sleep(0.1)
+        s3 = _client(env)
+        s3.create_bucket(Bucket=REPORTS)
+        s3.create_bucket(Bucket=UPLOADS)
+        s3.put_bucket_versioning(Bucket=UPLOADS, VersioningConfiguration={"Status": "Enabled"})
+        yield env
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def _client(env: dict[str, str]) -> Any:
+    return boto3.client(
+        "s3",
+        endpoint_url=env["AWS_ENDPOINT_URL"],
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        region_name="us-east-1",
+    )
+
+
+def _scan(env: dict[str, str], work: Path, *args: str, extra: dict[str, str] | None = None) -> int:
+    exe = shutil.which("filescan-scan", path=str(Path(sys.executable).parent))
+    assert exe, "filescan-scan console script missing: pip install -e ."
+    full = {**os.environ, **env, "FILESCAN_WORK_DIR": str(work), **(extra or {})}
+    return subprocess.run([exe, *args], env=full, capture_output=True, timeout=120, check=False).returncode
+
+
+def _report(env: dict[str, str], scan_id: str) -> dict[str, Any]:
+    body = _client(env).get_object(Bucket=REPORTS, Key=f"reports/{scan_id}.json")["Body"].read()
+    report: dict[str, Any] = json.loads(body)
+    validate_report(report)
+    return report
+
+
+def test_scan_object_writes_valid_report(moto_env: dict[str, str], tmp_path: Path) -> None:
+    s3 = _client(moto_env)
+    s3.put_object(Bucket=UPLOADS, Key="in/eicar.com", Body=b"pad\n" + _eicar() + b"\n")
+    rc = _scan(
+        moto_env,
+        tmp_path,
+        "--bucket",
+        UPLOADS,
+        "--key",
+        "in/eicar.com",
+        "--version-id",
+        "",
+        "--scan-id",
+        "s-1",
+    )
+    assert rc == 0
+    report = _report(moto_env, "s-1")
+    assert report["verdict"]["verdict"] == "malicious"
+    assert report["object"]["bucket"] == UPLOADS and report["object"]["version_id"]
+    assert list(tmp_path.iterdir()) == []  # the work dir is cleaned up
+
+
+def test_specific_version_is_scanned(moto_env: dict[str, str], tmp_path: Path) -> None:
+    s3 = _client(moto_env)
+    first = s3.put_object(Bucket=UPLOADS, Key="v.txt", Body=_eicar())["VersionId"]
+    s3.put_object(Bucket=UPLOADS, Key="v.txt", Body=b"now harmless")
+    assert (
+        _scan(
+            moto_env,
+            tmp_path,
+            "--bucket",
+            UPLOADS,
+            "--key",
+            "v.txt",
+            "--version-id",
+            first,
+            "--scan-id",
+            "v1",
+        )
+        == 0
+    )
+    assert _report(moto_env, "v1")["verdict"]["verdict"] == "malicious"
+    assert _scan(moto_env, tmp_path, "--bucket", UPLOADS, "--key", "v.txt", "--scan-id", "v2") == 0
+    assert _report(moto_env, "v2")["verdict"]["verdict"] == "clean"
+
+
+@pytest.mark.parametrize("key", HOSTILE_KEYS, ids=range(len(HOSTILE_KEYS)))
+def test_hostile_keys_stay_in_work_dir(moto_env: dict[str, str], tmp_path: Path, key: str) -> None:
+    s3 = _client(moto_env)
+    s3.put_object(Bucket=UPLOADS, Key=key, Body=b"harmless content\n")
+    work = tmp_path / "work"
+    work.mkdir()
+    before = set(tmp_path.rglob("*"))
+    assert _scan(moto_env, work, "--bucket", UPLOADS, "--key", key, "--scan-id", "hostile") == 0
+    report = _report(moto_env, "hostile")
+    assert report["file"]["size"] == len(b"harmless content\n")
+    assert set(tmp_path.rglob("*")) == before
+    assert not Path("/etc/passwd.tmp").exists()
+
+
+def test_missing_object_is_unscannable_with_report(moto_env: dict[str, str], tmp_path: Path) -> None:
+    rc = _scan(moto_env, tmp_path, "--bucket", UPLOADS, "--key", "does/not/exist", "--scan-id", "missing")
+    assert rc == 65
+    report = _report(moto_env, "missing")
+    assert report["verdict"]["verdict"] == "unscannable"
+    assert report["file"] is None and report["unscannable_reasons"]
+
+
+def test_manifest_mode_picks_array_index(moto_env: dict[str, str], tmp_path: Path) -> None:
+    s3 = _client(moto_env)
+    s3.put_object(Bucket=UPLOADS, Key="m/a.txt", Body=b"clean")
+    s3.put_object(Bucket=UPLOADS, Key="m/b.txt", Body=_eicar())
+    lines = [
+        {"bucket": UPLOADS, "key": "m/a.txt", "scan_id": "m-0"},
+        {"bucket": UPLOADS, "key": "m/b.txt", "scan_id": "m-1", "version_id": ""},
+    ]
+    s3.put_object(
+        Bucket=UPLOADS, Key="manifests/m.jsonl", Body="\n".join(json.dumps(x) for x in lines).encode()
+    )
+    rc = _scan(
+        moto_env,
+        tmp_path,
+        "--manifest",
+        f"s3://{UPLOADS}/manifests/m.jsonl",
+        extra={"AWS_BATCH_JOB_ARRAY_INDEX": "1"},
+    )
+    assert rc == 0
+    assert _report(moto_env, "m-1")["verdict"]["verdict"] == "malicious"
