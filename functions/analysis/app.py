@@ -1,11 +1,107 @@
-"""The analysis function. Not built yet: the pipeline-functions issue fills it in.
+"""analysis: "Batch Job State Change" SUCCEEDED/FAILED -> verdict, triage summary, final scan state.
 
-Until then it fails loudly, so an event that reaches it is retried and lands in a DLQ, never lost.
+Invoked asynchronously by EventBridge (retries, then the target's DLQ). Powertools idempotency keys
+on (job id, status): a redelivered event returns the first result instead of calling the LLM again,
+and a concurrent duplicate waits its turn. The logic lives in ``pipeline.analysis``.
 """
 
+import functools
 from typing import Any
 
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.utilities import parameters
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent,
+)
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import SecretStr, ValidationError
 
-def lambda_handler(event: dict[str, Any], context: object) -> dict[str, Any]:
-    """Refuse the event: this function is not implemented yet."""
-    raise NotImplementedError("filescan analysis function is not built yet")
+from filescan_shared import clients
+from filescan_shared.batch_events import JobStateDetail
+from filescan_shared.observability import logger, metrics, tracer
+from filescan_shared.pipeline.analysis import AnalysisDeps, AnalysisResult, finish_job
+from filescan_shared.repository import ScanRepository
+from filescan_shared.settings import AnalysisSettings, load_settings
+from filescan_shared.triage import LlmConfig
+
+settings = load_settings(AnalysisSettings)
+persistence = DynamoDBPersistenceLayer(table_name=settings.idempotency_table)
+idempotency = IdempotencyConfig(event_key_jmespath="detail.[jobId, status]", expires_after_seconds=24 * 3600)
+SECRET_MAX_AGE_SECONDS = 300
+
+
+@functools.cache
+def _static_llm_fields() -> dict[str, Any]:
+    return {
+        "base_url": settings.openai_base_url or None,
+        "model": settings.openai_model,
+        "request_timeout_seconds": settings.llm_timeout_seconds,
+        "max_prompt_tokens": settings.llm_max_prompt_tokens,
+    }
+
+
+def llm_config() -> LlmConfig:
+    """The LLM configuration; the API key comes from Secrets Manager (cached for five minutes)."""
+    key = None
+    if settings.openai_api_key_secret_arn:
+        secret = parameters.get_secret(settings.openai_api_key_secret_arn, max_age=SECRET_MAX_AGE_SECONDS)
+        key = SecretStr(secret if isinstance(secret, str) else str(secret))
+    return LlmConfig(api_key=key, **_static_llm_fields())
+
+
+def _emit_metrics(result: AnalysisResult) -> None:
+    record = result.record
+    if record is None or result.outcome.value not in {"completed", "failed"}:
+        return
+    if record.verdict:
+        with single_metric(name="Verdict", unit=MetricUnit.Count, value=1) as metric:
+            metric.add_dimension(name="verdict", value=record.verdict)
+    if record.status.value == "FAILED":
+        metrics.add_metric(name="ScansFailed", unit=MetricUnit.Count, value=1)
+    for name, key in (("ScanDurationSeconds", "total_seconds"), ("QueueWaitSeconds", "queued_seconds")):
+        if record.timings and key in record.timings:
+            metrics.add_metric(name=name, unit=MetricUnit.Seconds, value=float(record.timings[key]))
+    if record.size is not None:
+        metrics.add_metric(name="ScannedBytes", unit=MetricUnit.Bytes, value=record.size)
+    if record.cost:
+        metrics.add_metric(name="ScanComputeCostUsd", unit=MetricUnit.Count, value=float(record.cost["usd"]))
+    analysis = record.analysis or {}
+    usage = analysis.get("usage") or {}
+    if usage.get("total_tokens"):
+        metrics.add_metric(name="LlmTokens", unit=MetricUnit.Count, value=usage["total_tokens"])
+    if analysis.get("cost_usd"):
+        metrics.add_metric(name="LlmCostUsd", unit=MetricUnit.Count, value=float(analysis["cost_usd"]))
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+@idempotent(persistence_store=persistence, config=idempotency)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """Conclude one finished job's scan."""
+    try:
+        detail = JobStateDetail.model_validate(event.get("detail"))
+    except ValidationError as error:
+        logger.warning("malformed job state event ignored", errors=error.errors(include_url=False)[:5])
+        metrics.add_metric(name="MalformedEvents", unit=MetricUnit.Count, value=1)
+        return {"outcome": "malformed"}
+    deps = AnalysisDeps(
+        repository=ScanRepository(clients.dynamodb(), settings.scans_table),
+        s3=clients.s3(),
+        events=clients.events(),
+        settings=settings,
+        llm=llm_config(),
+        remaining_seconds=lambda: context.get_remaining_time_in_millis() / 1000,
+    )
+    result = finish_job(detail, deps)
+    logger.info("analysis", outcome=result.outcome, scan_id=detail.scan_id, status=detail.status)
+    _emit_metrics(result)
+    record = result.record
+    return {
+        "outcome": result.outcome.value,
+        "scan_id": detail.scan_id,
+        "verdict": record.verdict if record else None,
+        "status": record.status.value if record else None,
+    }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import json
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -22,16 +23,20 @@ class StackNames:
     uploads_bucket: str = "filescan-uploads"
     reports_bucket: str = "filescan-reports"
     scans_table: str = "filescan-scans"
+    idempotency_table: str = "filescan-idempotency"
     event_bus: str = "filescan-events"
     scan_prefix: str = "uploads/"
     job_queue_standard: str = ""
     job_queue_priority: str = ""
     job_definition: str = ""
+    outcome_queue_url: str = ""
+    """An SQS queue subscribed to every event on the filescan bus (to observe outcome events)."""
 
     def environment(self) -> dict[str, str]:
         """The functions' environment variables, as template.yaml sets them."""
         return {
             "SCANS_TABLE": self.scans_table,
+            "IDEMPOTENCY_TABLE": self.idempotency_table,
             "UPLOADS_BUCKET": self.uploads_bucket,
             "SCAN_PREFIX": self.scan_prefix,
             "REPORTS_BUCKET": self.reports_bucket,
@@ -78,7 +83,13 @@ def provision() -> StackNames:
             _gsi("ByContent", "content_key"),
         ],
     )
-    boto3.client("events").create_event_bus(Name=names.event_bus)
+    boto3.client("dynamodb").create_table(
+        TableName=names.idempotency_table,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+    )
+    outcome_queue_url = _subscribe_queue_to_bus(names.event_bus)
     role = boto3.client("iam").create_role(RoleName="filescan-batch-service", AssumeRolePolicyDocument="{}")
     batch = boto3.client("batch")
     environment = batch.create_compute_environment(
@@ -105,7 +116,36 @@ def provision() -> StackNames:
         job_queue_standard=queues["filescan-standard"],
         job_queue_priority=queues["filescan-priority"],
         job_definition=definition,
+        outcome_queue_url=outcome_queue_url,
     )
+
+
+def _subscribe_queue_to_bus(bus: str) -> str:
+    events = boto3.client("events")
+    sqs = boto3.client("sqs")
+    events.create_event_bus(Name=bus)
+    queue_url = sqs.create_queue(QueueName="filescan-outcomes")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    events.put_rule(Name="all-outcomes", EventBusName=bus, EventPattern='{"source": ["filescan"]}')
+    events.put_targets(Rule="all-outcomes", EventBusName=bus, Targets=[{"Id": "queue", "Arn": queue_arn}])
+    return queue_url
+
+
+def outcome_events(names: StackNames) -> list[dict[str, Any]]:
+    """Every event published on the filescan bus so far (drained from the observer queue)."""
+    sqs = boto3.client("sqs")
+    received: list[dict[str, Any]] = []
+    while True:
+        batch = sqs.receive_message(QueueUrl=names.outcome_queue_url, MaxNumberOfMessages=10).get(
+            "Messages", []
+        )
+        if not batch:
+            return received
+        for message in batch:
+            received.append(json.loads(message["Body"]))
+            sqs.delete_message(QueueUrl=names.outcome_queue_url, ReceiptHandle=message["ReceiptHandle"])
 
 
 def load_handler(function: str, monkeypatch: pytest.MonkeyPatch, environment: dict[str, str]) -> ModuleType:

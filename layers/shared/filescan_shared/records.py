@@ -76,8 +76,18 @@ class ScanRecord(BaseModel):
     content_key: str | None = None
     cached_from: str | None = None
     """The scan whose result this one reused (content cache), if any."""
+    verdict_reasons: list[str] = Field(default_factory=list)
+    findings_count: int | None = None
+    top_findings: list[dict[str, Any]] = Field(default_factory=list)
+    """The most severe findings, compact (the report holds them all)."""
+    mime: str | None = None
     analysis: dict[str, Any] | None = None
     cost: dict[str, Any] | None = None
+    timings: dict[str, Any] | None = None
+    """Seconds spent queued, running and in total, from the Batch job's timestamps."""
+    quarantine_key: str | None = None
+    published_at: str | None = None
+    """When the outcome was published (tag + event); unset means publishing is still owed."""
 
     @property
     def object_ref(self) -> str:

@@ -118,6 +118,26 @@ class ScanRepository:
             raise
         return True
 
+    def set_fields(self, scan_id: str, fields: dict[str, Any]) -> None:
+        """Set bookkeeping ``fields`` (``None`` values skipped) without touching the state."""
+        names: dict[str, str] = {}
+        values: dict[str, Any] = {}
+        for index, (name, value) in enumerate(fields.items()):
+            if value is None:
+                continue
+            names[f"#f{index}"] = name
+            values[f":f{index}"] = _value(value)
+        if not names:
+            return
+        self._client.update_item(
+            TableName=self._table,
+            Key={"scan_id": {"S": scan_id}},
+            UpdateExpression="SET " + ", ".join(f"{n} = {v}" for n, v in zip(names, values, strict=True)),
+            ConditionExpression="attribute_exists(scan_id)",
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+        )
+
     def claim_submit(self, scan_id: str, claim: str, *, stale_before: dt.datetime, now: dt.datetime) -> bool:
         """Take the right to submit the job of a QUEUED scan whose earlier claim is absent or stale."""
         try:

@@ -74,6 +74,8 @@ class EnqueueSettings(JobTrackingSettings):
 class AnalysisSettings(JobTrackingSettings):
     """The analysis function: LLM, quarantine and cost configuration."""
 
+    idempotency_table: str = Field(min_length=3)
+
     openai_model: str = "gpt-3.5-turbo"
     openai_base_url: str = ""
     openai_api_key_secret_arn: str = ""

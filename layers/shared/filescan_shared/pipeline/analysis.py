@@ -1,0 +1,254 @@
+"""Analysis: a finished Batch job -> the scan's verdict, triage summary, final state and publication.
+
+SUCCEEDED reads the report, validates it, derives the verdict deterministically and asks the triage
+step for a summary (which can raise the severity, never lower it). The scanner's unscannable exit
+code completes the scan with verdict ``unscannable``. Any other FAILED job fails the scan with the
+reason, exit code and attempts. A missing or invalid report is never read as clean: it is an ``error``.
+
+Publishing (verdict tag, optional quarantine, outcome event) happens after the final state is
+written and is marked with ``published_at``; a redelivered completion event re-publishes a scan whose
+publication was interrupted, so no finished scan stays untagged.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import json
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from filescan_shared import exit_codes
+from filescan_shared.batch_events import JobStateDetail
+from filescan_shared.pipeline.cost import FargatePrices, estimate_job_cost
+from filescan_shared.pipeline.job_status import record_attempts
+from filescan_shared.pipeline.outcome import put_outcome_event, quarantine, tag_object
+from filescan_shared.records import ScanRecord, iso, utc_now
+from filescan_shared.report.validate import ReportValidationError, validate_report
+from filescan_shared.report.verdict import decide_verdict
+from filescan_shared.repository import ScanRepository
+from filescan_shared.settings import AnalysisSettings
+from filescan_shared.severity import Severity, Verdict
+from filescan_shared.states import ScanState
+from filescan_shared.triage import FileFacts, LlmConfig, TriageFinding, TriageInput, TriageResult, triage
+
+if TYPE_CHECKING:
+    from mypy_boto3_events import EventBridgeClient
+    from mypy_boto3_s3 import S3Client
+
+MAX_REPORT_BYTES = 64 * 1024**2
+TOP_FINDINGS = 20
+TRIAGE_SAFETY_MARGIN_SECONDS = 10.0
+
+
+class AnalysisOutcome(enum.StrEnum):
+    """What a completion event did."""
+
+    COMPLETED = "completed"
+    FAILED = "failed"
+    REPUBLISHED = "republished"
+    DUPLICATE = "duplicate"
+    FOREIGN = "foreign"
+    UNKNOWN_SCAN = "unknown_scan"
+
+
+@dataclasses.dataclass(frozen=True)
+class AnalysisDeps:
+    """What analysis talks to; the handler builds it from cached clients, tests from their own."""
+
+    repository: ScanRepository
+    s3: S3Client
+    events: EventBridgeClient
+    settings: AnalysisSettings
+    llm: LlmConfig
+    remaining_seconds: Callable[[], float]
+
+
+@dataclasses.dataclass(frozen=True)
+class AnalysisResult:
+    """The outcome, and the final record when this call finished the scan (for metrics)."""
+
+    outcome: AnalysisOutcome
+    record: ScanRecord | None = None
+    report_bytes: int | None = None
+
+
+def finish_job(detail: JobStateDetail, deps: AnalysisDeps) -> AnalysisResult:
+    """Conclude the scan of a SUCCEEDED or FAILED job; duplicates and foreign jobs are no-ops."""
+    scan_id = detail.scan_id
+    ours = scan_id is not None and detail.job_queue in deps.settings.job_queues
+    if not ours or scan_id is None or detail.status not in {"SUCCEEDED", "FAILED"}:
+        return AnalysisResult(AnalysisOutcome.FOREIGN)
+    record = deps.repository.get(scan_id)
+    if record is None:
+        return AnalysisResult(AnalysisOutcome.UNKNOWN_SCAN)
+    record_attempts(detail, repository=deps.repository, scan_id=scan_id)
+    if record.status.terminal:
+        if record.published_at is None:
+            publish(record, deps)
+            return AnalysisResult(AnalysisOutcome.REPUBLISHED, record)
+        return AnalysisResult(AnalysisOutcome.DUPLICATE, record)
+
+    state, fields, report_bytes = _conclude(detail, record, deps)
+    fields["job_id"] = detail.job_id
+    fields["cost"] = estimate_job_cost(
+        detail,
+        prices=FargatePrices.from_json(deps.settings.fargate_prices),
+        spot=detail.job_queue == deps.settings.job_queue_standard,
+    )
+    fields["timings"] = _timings(detail)
+    if not deps.repository.advance(scan_id, state, fields):
+        return AnalysisResult(AnalysisOutcome.DUPLICATE, record)
+    done = deps.repository.get(scan_id)
+    assert done is not None  # we just wrote it; records are never deleted
+    publish(done, deps)
+    outcome = AnalysisOutcome.COMPLETED if state is ScanState.COMPLETE else AnalysisOutcome.FAILED
+    return AnalysisResult(outcome, done, report_bytes)
+
+
+def publish(record: ScanRecord, deps: AnalysisDeps) -> None:
+    """Tag the object, quarantine it if configured, announce the outcome, and mark it published."""
+    tag_object(deps.s3, record)
+    moved = quarantine(
+        deps.s3, record, mode=deps.settings.quarantine_mode, prefix=deps.settings.quarantine_prefix
+    )
+    put_outcome_event(deps.events, deps.settings.event_bus_name, record)
+    deps.repository.set_fields(record.scan_id, {"published_at": iso(utc_now()), "quarantine_key": moved})
+
+
+def _conclude(
+    detail: JobStateDetail, record: ScanRecord, deps: AnalysisDeps
+) -> tuple[ScanState, dict[str, Any], int | None]:
+    unscannable = detail.status == "FAILED" and detail.last_exit_code == exit_codes.UNSCANNABLE
+    if detail.status == "FAILED" and not unscannable:
+        return ScanState.FAILED, {"failure_reason": _failure_reason(detail)}, None
+    deps.repository.advance(record.scan_id, ScanState.ANALYZING)
+    report_key = deps.settings.report_key(record.scan_id)
+    report, problem, size = _load_report(deps, report_key, record.scan_id)
+    if report is None:
+        verdict = Verdict.UNSCANNABLE if unscannable else Verdict.ERROR
+        reason = problem if not unscannable else f"scanner exit code {exit_codes.UNSCANNABLE}: {problem}"
+        fields: dict[str, Any] = {
+            "verdict": verdict.value,
+            "severity": Severity.MEDIUM.label,
+            "verdict_reasons": [reason],
+        }
+        return ScanState.COMPLETE, fields, size
+    decision = decide_verdict(report)
+    if unscannable and decision.verdict is Verdict.CLEAN:
+        decision = dataclasses.replace(decision, verdict=Verdict.UNSCANNABLE)
+    triage_input = triage_input_from_report(record, report, decision.verdict, decision.severity)
+    budget = max(1.0, deps.remaining_seconds() - TRIAGE_SAFETY_MARGIN_SECONDS)
+    summary: TriageResult = triage(triage_input, deps.llm, deadline_seconds=budget)
+    file_facts = report.get("file") or {}
+    fields = {
+        "verdict": decision.verdict.value,
+        "severity": summary.final_severity.label,
+        "verdict_reasons": list(decision.reasons),
+        "report_key": report_key,
+        "findings_count": len(report.get("findings", [])),
+        "top_findings": [_compact(f) for f in _ranked(report)[:TOP_FINDINGS]],
+        "sha256": file_facts.get("sha256"),
+        "mime": file_facts.get("mime"),
+        "size": file_facts.get("size"),
+        "analysis": summary.to_item(),
+    }
+    return ScanState.COMPLETE, fields, size
+
+
+def _load_report(deps: AnalysisDeps, key: str, scan_id: str) -> tuple[dict[str, Any] | None, str, int | None]:
+    """The validated report, or ``None`` with the reason it cannot be used."""
+    try:
+        response = deps.s3.get_object(Bucket=deps.settings.reports_bucket, Key=key)
+    except ClientError as error:
+        code = error.response.get("Error", {}).get("Code", "")
+        if code in {"NoSuchKey", "404", "NotFound"}:
+            return None, f"no report at s3://{deps.settings.reports_bucket}/{key}", None
+        raise
+    size = int(response.get("ContentLength", 0))
+    if size > MAX_REPORT_BYTES:
+        response["Body"].close()
+        return None, f"report is {size} bytes, over the {MAX_REPORT_BYTES}-byte limit", size
+    try:
+        report = json.loads(response["Body"].read())
+        validate_report(report)
+    except (ValueError, ReportValidationError) as error:
+        return None, f"invalid report: {str(error)[:500]}", size
+    if report.get("scan_id") != scan_id:
+        return None, "invalid report: it belongs to another scan", size
+    return report, "", size
+
+
+def triage_input_from_report(
+    record: ScanRecord, report: Mapping[str, Any], verdict: Verdict, severity: Severity
+) -> TriageInput:
+    """The triage step's view of a report: facts, findings and what limited the scan."""
+    file_facts = report.get("file") or {}
+    engines = report.get("engines", [])
+    return TriageInput(
+        scan_id=record.scan_id,
+        object_key=record.key,
+        file=FileFacts(
+            size=int(file_facts.get("size") or 0),
+            sha256=str(file_facts.get("sha256") or ""),
+            mime=file_facts.get("mime"),
+        ),
+        verdict=verdict,
+        severity=severity,
+        findings=tuple(
+            TriageFinding(
+                engine=f["engine"],
+                rule_id=f["rule_id"],
+                category=f["category"],
+                severity=f["severity"],
+                title=f["title"],
+                archive_path="/".join(f.get("location", {}).get("archive_path") or []) or None,
+                offset=f.get("location", {}).get("offset"),
+                evidence=f.get("evidence"),
+            )
+            for f in _ranked(report)
+        ),
+        limits_hit=tuple(f"{hit['limit']}: {hit['detail']}" for hit in report.get("limits_hit", [])),
+        unscannable_reasons=tuple(report.get("unscannable_reasons", [])),
+        engines_not_run=tuple(e["name"] for e in engines if e.get("status") == "not_run"),
+        engines_errored=tuple(e["name"] for e in engines if e.get("status") in {"error", "partial"}),
+    )
+
+
+def _ranked(report: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    findings = [f for f in report.get("findings", []) if isinstance(f, Mapping)]
+    return sorted(findings, key=lambda f: Severity.from_label(f["severity"]), reverse=True)
+
+
+def _compact(finding: Mapping[str, Any]) -> dict[str, Any]:
+    location = finding.get("location", {})
+    return {
+        "engine": finding["engine"],
+        "rule_id": finding["rule_id"],
+        "category": finding["category"],
+        "severity": finding["severity"],
+        "title": finding["title"],
+        "archive_path": list(location.get("archive_path") or []),
+        "offset": location.get("offset"),
+    }
+
+
+def _failure_reason(detail: JobStateDetail) -> str:
+    exit_code = detail.last_exit_code
+    code = f"exit code {exit_code}" if exit_code is not None else "no exit code"
+    last_reason = detail.attempts[-1].status_reason if detail.attempts else None
+    reasons = "; ".join(r for r in (detail.status_reason, last_reason) if r) or "job failed"
+    return f"{reasons} ({code}, {len(detail.attempts)} attempt(s))"[:1000]
+
+
+def _timings(detail: JobStateDetail) -> dict[str, float]:
+    timings: dict[str, float] = {}
+    if detail.created_at and detail.started_at:
+        timings["queued_seconds"] = max(0.0, (detail.started_at - detail.created_at) / 1000)
+    if detail.started_at and detail.stopped_at:
+        timings["running_seconds"] = max(0.0, (detail.stopped_at - detail.started_at) / 1000)
+    if detail.created_at and detail.stopped_at:
+        timings["total_seconds"] = max(0.0, (detail.stopped_at - detail.created_at) / 1000)
+    return timings
