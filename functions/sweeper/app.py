@@ -1,11 +1,45 @@
-"""The sweeper function. Not built yet: the pipeline-functions issue fills it in.
+"""sweeper (scheduled): scans stuck past their deadline are checked against Batch and resolved.
 
-Until then it fails loudly, so an event that reaches it is retried and lands in a DLQ, never lost.
+Terminal outcomes are handed to the analysis function as "Batch Job State Change" events (an
+asynchronous invoke), so one function writes, tags and publishes every finished scan.
 """
 
+import json
 from typing import Any
 
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
 
-def lambda_handler(event: dict[str, Any], context: object) -> dict[str, Any]:
-    """Refuse the event: this function is not implemented yet."""
-    raise NotImplementedError("filescan sweeper function is not built yet")
+from filescan_shared import clients
+from filescan_shared.observability import logger, metrics, tracer
+from filescan_shared.pipeline.sweeper import SweepAction, sweep
+from filescan_shared.repository import ScanRepository
+from filescan_shared.settings import SweeperSettings, load_settings
+
+settings = load_settings(SweeperSettings)
+
+
+def hand_over(event: dict[str, Any]) -> None:
+    """Invoke the analysis function asynchronously with a job state change event."""
+    clients.lambda_().invoke(
+        FunctionName=settings.analysis_function_name,
+        InvocationType="Event",
+        Payload=json.dumps(event).encode(),
+    )
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """Run one bounded sweep."""
+    report = sweep(
+        repository=ScanRepository(clients.dynamodb(), settings.scans_table),
+        batch=clients.batch(),
+        settings=settings,
+        hand_over=hand_over,
+    )
+    resolved = report.examined - report.actions[SweepAction.WAITING]
+    metrics.add_metric(name="ScansStuck", unit=MetricUnit.Count, value=resolved)
+    logger.info("sweep", examined=report.examined, actions=dict(report.actions))
+    return {"examined": report.examined, "actions": {k.value: v for k, v in report.actions.items()}}

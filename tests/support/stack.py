@@ -46,6 +46,7 @@ class StackNames:
             "JOB_QUEUE_PRIORITY": self.job_queue_priority,
             "JOB_DEFINITION": self.job_definition,
             "SCANNER_VERSION": "test-1",
+            "ANALYSIS_FUNCTION_NAME": "filescan-analysis",
             "PRIORITY_PREFIXES": "uploads/priority/",
             "EXCLUDED_EXTENSIONS": ".iso",
             "MAX_OBJECT_BYTES": str(10 * 1024 * 1024),

@@ -84,6 +84,7 @@ FUNCTION_ENV = {
         "JOB_QUEUE_PRIORITY",
         "STUCK_AFTER_MINUTES",
         "SWEEP_MAX_ITEMS",
+        "ANALYSIS_FUNCTION_NAME",
     },
 }
 
@@ -597,7 +598,7 @@ def test_given_batch_submitters_when_translated_then_submit_job_names_queues_and
         ":job-definition/${AWS::StackName}-scanner:*"
     }
 
-    for role in ("EnqueueFunctionRole", "ApiFunctionRole", "SweeperFunctionRole"):
+    for role in ("EnqueueFunctionRole", "ApiFunctionRole"):
         submit = [
             statement
             for statement in role_statements(cfn, role)
@@ -614,6 +615,8 @@ def test_given_batch_submitters_when_translated_then_submit_job_names_queues_and
             str(ref("ScannerJobDefinition")),
             str(job_definition_any_revision),
         }
+    # The sweeper never submits: terminal outcomes go through analysis, overdue jobs are terminated.
+    assert "batch:SubmitJob" not in actions_granted(cfn, "SweeperFunctionRole")
     assert "batch:SubmitJob" not in actions_granted(cfn, "StatusFunctionRole")
     assert "batch:SubmitJob" not in actions_granted(cfn, "AnalysisFunctionRole")
 

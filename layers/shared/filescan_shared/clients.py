@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from mypy_boto3_batch import BatchClient
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_events import EventBridgeClient
+    from mypy_boto3_lambda import LambdaClient
     from mypy_boto3_s3 import S3Client
 
 _CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=30)
@@ -44,6 +45,11 @@ def batch() -> "BatchClient":
 def events() -> "EventBridgeClient":
     """The shared EventBridge client."""
     return _client("events")  # type: ignore[no-any-return]
+
+
+def lambda_() -> "LambdaClient":
+    """The shared Lambda client (the sweeper hands scans over to analysis with it)."""
+    return _client("lambda")  # type: ignore[no-any-return]
 
 
 def reset_clients() -> None:

@@ -97,15 +97,18 @@ class ApiSettings(CommonSettings):
     job_definition: str = Field(min_length=1)
 
 
-class SweeperSettings(AnalysisSettings):
-    """The sweeper: deadlines after which a scan counts as stuck, and the work bound per run.
+class SweeperSettings(JobTrackingSettings):
+    """The sweeper: when a scan counts as stuck, the work bound per run, and who finishes scans.
 
-    It finishes scans whose completion event was lost, so it needs the analysis settings too.
+    Terminal transitions are handed to the analysis function, so only it tags and publishes.
     """
 
+    analysis_function_name: str = Field(min_length=1)
     stuck_after_minutes: int = Field(default=30, ge=1)
-    running_deadline_minutes: int = Field(default=12 * 60 + 30, ge=1)
+    running_margin_minutes: int = Field(default=15, ge=0)
+    job_attempts: int = Field(default=3, ge=1, le=10)
     sweep_max_items: int = Field(default=200, ge=1, le=10_000)
+    lookback_days: int = Field(default=14, ge=1, le=90)
 
 
 def _describe(error: ValidationError) -> str:

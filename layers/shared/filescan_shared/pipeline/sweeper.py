@@ -1,0 +1,166 @@
+"""The sweeper: no scan stays in a non-terminal state forever.
+
+Scans not updated for longer than their state's deadline are checked against AWS Batch:
+
+* the job finished (its SUCCEEDED/FAILED event was lost) -> handed to analysis as that event;
+* the job is further along than the record -> the record is repaired forward;
+* the job is still waiting or running within its deadline -> left alone (``updated_at`` is touched
+  so the next sweep looks at other scans first);
+* the job runs past its deadline -> terminated (Batch then reports FAILED, which analysis records);
+* the job is unknown to Batch, or the scan was never submitted -> handed to analysis as a FAILED
+  event with the reason, so it ends ``FAILED`` and visible.
+
+Work per run is bounded by ``sweep_max_items``. Analysis alone writes terminal states, tags objects
+and publishes outcomes; the sweeper only describes what it found.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import enum
+from collections import Counter
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+from filescan_shared.pipeline.sizing import size_job
+from filescan_shared.records import ScanRecord, iso, utc_now
+from filescan_shared.repository import ScanRepository
+from filescan_shared.settings import SweeperSettings
+from filescan_shared.states import ScanState
+
+if TYPE_CHECKING:
+    from mypy_boto3_batch import BatchClient
+
+HandOver = Callable[[dict[str, Any]], None]
+"""Deliver a synthetic "Batch Job State Change" event to the analysis function."""
+
+DESCRIBE_BATCH = 100
+_PENDING_STATES = (
+    ScanState.QUEUED,
+    ScanState.SUBMITTED,
+    ScanState.PENDING,
+    ScanState.RUNNABLE,
+    ScanState.STARTING,
+    ScanState.ANALYZING,
+)
+_BATCH_PROGRESS = {"SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING"}
+
+
+class SweepAction(enum.StrEnum):
+    """What the sweeper did with one stuck scan."""
+
+    HANDED_OVER = "handed_over"
+    REPAIRED = "repaired"
+    WAITING = "waiting"
+    TERMINATED = "terminated"
+    FAILED_MISSING = "failed_missing"
+    FAILED_UNSUBMITTED = "failed_unsubmitted"
+
+
+@dataclasses.dataclass(frozen=True)
+class SweepReport:
+    """How many stuck scans were found and what was done with them."""
+
+    examined: int
+    actions: Counter[SweepAction]
+
+
+def sweep(
+    *,
+    repository: ScanRepository,
+    batch: BatchClient,
+    settings: SweeperSettings,
+    hand_over: HandOver,
+    now: dt.datetime | None = None,
+) -> SweepReport:
+    """Find stuck scans (oldest first, at most ``sweep_max_items``) and resolve each one."""
+    run = _Sweep(repository, batch, settings, hand_over, now or utc_now())
+    stuck = run.stuck_scans()
+    jobs = _describe(batch, [record.job_id for record in stuck if record.job_id])
+    actions = Counter(run.resolve(record, jobs.get(record.job_id or "")) for record in stuck)
+    return SweepReport(examined=len(stuck), actions=actions)
+
+
+def _describe(batch: BatchClient, job_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+    ids = sorted(set(job_ids))
+    found: dict[str, dict[str, Any]] = {}
+    for start in range(0, len(ids), DESCRIBE_BATCH):
+        for job in batch.describe_jobs(jobs=ids[start : start + DESCRIBE_BATCH])["jobs"]:
+            found[job["jobId"]] = dict(job)
+    return found
+
+
+@dataclasses.dataclass(frozen=True)
+class _Sweep:
+    repository: ScanRepository
+    batch: BatchClient
+    settings: SweeperSettings
+    hand_over: HandOver
+    moment: dt.datetime
+
+    def stuck_scans(self) -> list[ScanRecord]:
+        budget = self.settings.sweep_max_items
+        found: list[ScanRecord] = []
+        cutoff = self.moment - dt.timedelta(minutes=self.settings.stuck_after_minutes)
+        for state in (*_PENDING_STATES, ScanState.RUNNING):
+            if len(found) >= budget:
+                break
+            candidates = self.repository.stuck(
+                state, cutoff, days=self.settings.lookback_days, limit=budget - len(found)
+            )
+            found.extend(r for r in candidates if state is not ScanState.RUNNING or self.overdue(r))
+        return found
+
+    def overdue(self, record: ScanRecord) -> bool:
+        """Whether a RUNNING scan outlived every attempt its size class allows, plus the margin."""
+        allowed = size_job(record.size or 0).timeout_seconds * self.settings.job_attempts
+        deadline = dt.timedelta(seconds=allowed, minutes=self.settings.running_margin_minutes)
+        return dt.datetime.fromisoformat(record.updated_at) < self.moment - deadline
+
+    def resolve(self, record: ScanRecord, job: dict[str, Any] | None) -> SweepAction:
+        if record.job_id is None:
+            self.fail(record, "never submitted: enqueue kept failing (see the ingest DLQ)")
+            return SweepAction.FAILED_UNSUBMITTED
+        if job is None:
+            self.fail(record, "job not found in AWS Batch (expired or deleted)")
+            return SweepAction.FAILED_MISSING
+        status = job.get("status", "")
+        if status in {"SUCCEEDED", "FAILED"}:
+            self.hand_over(_job_event(job))
+            return SweepAction.HANDED_OVER
+        if record.status is ScanState.RUNNING and status == "RUNNING":
+            self.batch.terminate_job(jobId=record.job_id, reason="filescan sweeper: past the scan's deadline")
+            return SweepAction.TERMINATED
+        if status in _BATCH_PROGRESS and self.repository.advance(
+            record.scan_id, ScanState(status), now=self.moment
+        ):
+            return SweepAction.REPAIRED
+        stamp = iso(self.moment)
+        self.repository.set_fields(record.scan_id, {"updated_at": stamp, "swept_at": stamp})
+        return SweepAction.WAITING
+
+    def fail(self, record: ScanRecord, reason: str) -> None:
+        self.hand_over(
+            _job_event(
+                {
+                    "jobId": record.job_id or f"unsubmitted-{record.scan_id}",
+                    "jobName": f"filescan-{record.scan_id}",
+                    "jobQueue": record.job_queue or self.settings.job_queue_standard,
+                    "status": "FAILED",
+                    "statusReason": f"{reason} (swept)",
+                    "attempts": [],
+                    "parameters": {"scan_id": record.scan_id},
+                }
+            )
+        )
+
+
+def _job_event(job: dict[str, Any]) -> dict[str, Any]:
+    """A "Batch Job State Change" event carrying a DescribeJobs job (the detail has the same shape)."""
+    return {
+        "version": "0",
+        "source": "aws.batch",
+        "detail-type": "Batch Job State Change",
+        "detail": job,
+    }
