@@ -5,6 +5,7 @@ reported as a batch item failure so SQS redelivers only it (and, after maxReceiv
 the ingest DLQ): nothing is lost, nothing is submitted twice (see ``pipeline.enqueue``).
 """
 
+import functools
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -16,6 +17,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from filescan_shared import clients
 from filescan_shared.observability import logger, metrics, tracer
 from filescan_shared.pipeline.enqueue import EnqueueOutcome, UploadedObject, enqueue_upload
+from filescan_shared.pipeline.outcome import publish_outcome
 from filescan_shared.repository import ScanRepository
 from filescan_shared.s3_events import ObjectCreatedEvent
 from filescan_shared.settings import EnqueueSettings, load_settings
@@ -44,12 +46,21 @@ def handle_message(record: SQSRecord) -> None:
         sequencer=detail.object.sequencer,
         size=detail.object.size,
     )
+    repository = ScanRepository(clients.dynamodb(), settings.scans_table)
+    publish = functools.partial(
+        publish_outcome,
+        s3=clients.s3(),
+        events=clients.events(),
+        repository=repository,
+        bus_name=settings.event_bus_name,
+    )
     result = enqueue_upload(
         upload,
         settings=settings,
-        repository=ScanRepository(clients.dynamodb(), settings.scans_table),
+        repository=repository,
         s3=clients.s3(),
         batch=clients.batch(),
+        publish=publish,
     )
     logger.info("enqueue", outcome=result.outcome, scan_id=result.scan_id, detail=result.detail)
     metrics.add_metric(name=_METRIC_BY_OUTCOME[result.outcome], unit=MetricUnit.Count, value=1)

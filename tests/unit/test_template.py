@@ -774,17 +774,21 @@ def test_given_uploads_bucket_policy_when_reading_then_only_clean_objects_are_re
     }
 
 
-def test_given_uploads_bucket_policy_when_tagging_then_only_analysis_sets_the_verdict_tag(cfn):
+def test_given_uploads_bucket_policy_when_tagging_then_only_the_pipeline_sets_the_verdict_tag(cfn):
     statements = policy_statements(cfn, "UploadsBucketPolicy")
 
-    deny_tag = statements["OnlyAnalysisSetsVerdictTag"]
+    deny_tag = statements["OnlyPipelineSetsVerdictTag"]
 
     assert deny_tag["Effect"] == "Deny"
     assert {"s3:PutObject", "s3:PutObjectTagging"} <= set(deny_tag["Action"])
     assert deny_tag["Condition"]["ForAnyValue:StringEquals"] == {
         "s3:RequestObjectTagKeys": "filescan-verdict"
     }
-    assert deny_tag["Condition"]["ArnNotEquals"] == {"aws:PrincipalArn": arn_of("AnalysisFunctionRole")}
+    pipeline = [arn_of("AnalysisFunctionRole"), arn_of("EnqueueFunctionRole")]
+    assert deny_tag["Condition"]["ArnNotEquals"] == {"aws:PrincipalArn": pipeline}
+    assert statements["OnlyPipelineDeletesTags"]["Condition"]["ArnNotEquals"] == {
+        "aws:PrincipalArn": pipeline
+    }
 
 
 def test_given_uploads_bucket_when_objects_are_created_then_eventbridge_is_notified_and_access_logged(cfn):

@@ -20,7 +20,7 @@ from filescan_shared.records import ScanRecord, iso, utc_now
 from filescan_shared.repository import ScanRepository
 from filescan_shared.settings import EnqueueSettings, load_settings
 from filescan_shared.states import ScanState
-from tests.support.stack import StackNames
+from tests.support.stack import StackNames, outcome_events
 from tests.unit.pipeline.conftest import put_upload, sqs_event_for
 
 HOSTILE_KEYS = [
@@ -47,6 +47,13 @@ def _record(stack: StackNames, scan_id: str) -> ScanRecord:
     record = ScanRepository(boto3.client("dynamodb"), stack.scans_table).get(scan_id)
     assert record is not None
     return record
+
+
+def _verdict_tag(stack: StackNames, upload: dict[str, Any]) -> str | None:
+    tags = boto3.client("s3").get_object_tagging(
+        Bucket=stack.uploads_bucket, Key=upload["key"], VersionId=upload["version_id"]
+    )["TagSet"]
+    return next((tag["Value"] for tag in tags if tag["Key"] == "filescan-verdict"), None)
 
 
 def _scan_id(stack: StackNames, upload: dict[str, Any]) -> str:
@@ -147,6 +154,10 @@ def test_given_an_out_of_scope_object_when_enqueued_then_it_is_recorded_as_skipp
     assert record.status is ScanState.SKIPPED
     assert record.skip_reason is not None and reason in record.skip_reason
     assert _jobs(stack) == []
+    assert _verdict_tag(stack, upload) == "skipped"
+    (event,) = outcome_events(stack)
+    assert event["detail-type"] == "Scan Skipped"
+    assert reason in event["detail"]["reason"]
 
 
 def test_given_a_deleted_object_when_enqueued_then_it_is_skipped_not_lost(
@@ -216,6 +227,7 @@ def _enqueue_directly(stack: StackNames, upload: dict[str, Any], batch: Any) -> 
         repository=ScanRepository(clients.dynamodb(), stack.scans_table),
         s3=clients.s3(),
         batch=batch,
+        publish=lambda record: None,
     )
 
 
@@ -291,6 +303,27 @@ def test_given_content_scanned_before_when_enqueued_then_the_cached_result_compl
     assert record.verdict == "clean"
     assert record.sha256 == hashlib.sha256(body).hexdigest()
     assert len(_jobs(stack)) == 1
+    assert _verdict_tag(stack, second) == "clean"
+    assert [event["detail"]["cached_from"] for event in outcome_events(stack)] == [first_id]
+
+
+def test_given_malicious_content_scanned_before_when_enqueued_then_it_is_scanned_again(
+    stack: StackNames, handler: Callable[[str], ModuleType], lambda_context: Any
+) -> None:
+    body = b"bad bytes"
+    checksum = base64.b64encode(hashlib.sha256(body).digest()).decode()
+    first = put_upload(stack, "uploads/a.bin", body, ChecksumAlgorithm="SHA256", ChecksumSHA256=checksum)
+    app = handler("enqueue")
+    app.lambda_handler(sqs_event_for([first], bucket=stack.uploads_bucket), lambda_context)
+    ScanRepository(boto3.client("dynamodb"), stack.scans_table).advance(
+        _scan_id(stack, first), ScanState.COMPLETE, {"verdict": "malicious", "severity": "high"}
+    )
+    second = put_upload(stack, "uploads/b.bin", body, ChecksumAlgorithm="SHA256", ChecksumSHA256=checksum)
+
+    app.lambda_handler(sqs_event_for([second], bucket=stack.uploads_bucket), lambda_context)
+
+    assert _record(stack, _scan_id(stack, second)).status is ScanState.SUBMITTED
+    assert len(_jobs(stack)) == 2
 
 
 def test_given_concurrent_creates_when_both_write_then_only_one_wins(stack: StackNames) -> None:

@@ -24,8 +24,8 @@ from filescan_shared import exit_codes
 from filescan_shared.batch_events import JobStateDetail
 from filescan_shared.pipeline.cost import FargatePrices, estimate_job_cost
 from filescan_shared.pipeline.job_status import record_attempts
-from filescan_shared.pipeline.outcome import put_outcome_event, quarantine, tag_object
-from filescan_shared.records import ScanRecord, iso, utc_now
+from filescan_shared.pipeline.outcome import publish_outcome
+from filescan_shared.records import ScanRecord
 from filescan_shared.report.validate import ReportValidationError, validate_report
 from filescan_shared.report.verdict import decide_verdict
 from filescan_shared.repository import ScanRepository
@@ -109,13 +109,16 @@ def finish_job(detail: JobStateDetail, deps: AnalysisDeps) -> AnalysisResult:
 
 
 def publish(record: ScanRecord, deps: AnalysisDeps) -> None:
-    """Tag the object, quarantine it if configured, announce the outcome, and mark it published."""
-    tag_object(deps.s3, record)
-    moved = quarantine(
-        deps.s3, record, mode=deps.settings.quarantine_mode, prefix=deps.settings.quarantine_prefix
+    """Publish a finished scan with the configured quarantine action."""
+    publish_outcome(
+        record,
+        s3=deps.s3,
+        events=deps.events,
+        repository=deps.repository,
+        bus_name=deps.settings.event_bus_name,
+        quarantine_mode=deps.settings.quarantine_mode,
+        quarantine_prefix=deps.settings.quarantine_prefix,
     )
-    put_outcome_event(deps.events, deps.settings.event_bus_name, record)
-    deps.repository.set_fields(record.scan_id, {"published_at": iso(utc_now()), "quarantine_key": moved})
 
 
 def _conclude(

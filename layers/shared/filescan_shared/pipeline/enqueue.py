@@ -16,6 +16,7 @@ import datetime as dt
 import enum
 import secrets
 import urllib.parse
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
@@ -87,12 +88,15 @@ def enqueue_upload(
     repository: ScanRepository,
     s3: S3Client,
     batch: BatchClient,
+    publish: Callable[[ScanRecord], None],
     now: dt.datetime | None = None,
 ) -> EnqueueResult:
     """Record the scan of ``upload`` and submit its job; safe to call any number of times per upload.
 
-    Raises on transient failures (throttling, network): the caller reports a batch item failure so SQS
-    delivers the notification again. Never submits two jobs for one scan.
+    Scans that end here (skipped, or completed from the content cache) are handed to ``publish``
+    (verdict tag and outcome event). Raises on transient failures (throttling, network): the caller
+    reports a batch item failure so SQS delivers the notification again. Never submits two jobs for
+    one scan.
     """
     if upload.bucket != settings.uploads_bucket or not upload.key.startswith(settings.scan_prefix):
         return EnqueueResult(
@@ -118,11 +122,12 @@ def enqueue_upload(
     skip_reason = _out_of_scope(facts, settings)
     if skip_reason is not None:
         repository.advance(scan_id, ScanState.SKIPPED, {"skip_reason": skip_reason}, now=moment)
-        return EnqueueResult(EnqueueOutcome.SKIPPED, scan_id, skip_reason, record)
+        return _finished(EnqueueOutcome.SKIPPED, scan_id, skip_reason, repository, publish)
 
     if record.content_key:
         cached = repository.find_by_content(record.content_key)
-        if cached is not None and cached.scan_id != scan_id:
+        # A malicious result is not reused: scanning it again lets analysis apply the quarantine action.
+        if cached is not None and cached.scan_id != scan_id and cached.verdict != "malicious":
             fields = {
                 "verdict": cached.verdict,
                 "severity": cached.severity,
@@ -131,14 +136,28 @@ def enqueue_upload(
                 "cached_from": cached.scan_id,
             }
             repository.advance(scan_id, ScanState.COMPLETE, fields, now=moment)
-            done = repository.get(scan_id)
-            return EnqueueResult(EnqueueOutcome.CACHED, scan_id, f"same content as {cached.scan_id}", done)
+            detail = f"same content as {cached.scan_id}"
+            return _finished(EnqueueOutcome.CACHED, scan_id, detail, repository, publish)
 
     job_id, queue = _submit_once(
         record, facts=facts, settings=settings, repository=repository, batch=batch, claim=claim
     )
     repository.advance(scan_id, ScanState.SUBMITTED, {"job_id": job_id, "job_queue": queue}, now=moment)
     return EnqueueResult(EnqueueOutcome.SUBMITTED, scan_id, job_id, record)
+
+
+def _finished(
+    outcome: EnqueueOutcome,
+    scan_id: str,
+    detail: str,
+    repository: ScanRepository,
+    publish: Callable[[ScanRecord], None],
+) -> EnqueueResult:
+    """Publish a scan that ended at enqueue time (skipped or cached)."""
+    done = repository.get(scan_id)
+    assert done is not None  # just written; scan records are never deleted
+    publish(done)
+    return EnqueueResult(outcome, scan_id, detail, done)
 
 
 def _take_over(existing: ScanRecord, repository: ScanRepository, claim: str, moment: dt.datetime) -> bool:

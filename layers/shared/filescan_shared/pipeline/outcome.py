@@ -11,13 +11,19 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from botocore.exceptions import ClientError
 
-from filescan_shared.records import ScanRecord
+from filescan_shared.records import ScanRecord, iso, utc_now
+from filescan_shared.repository import ScanRepository
 from filescan_shared.states import ScanState
 
 if TYPE_CHECKING:
     from mypy_boto3_events import EventBridgeClient
     from mypy_boto3_s3 import S3Client
 
+_DETAIL_TYPES = {
+    ScanState.COMPLETE: "Scan Completed",
+    ScanState.FAILED: "Scan Failed",
+    ScanState.SKIPPED: "Scan Skipped",
+}
 VERDICT_TAG = "filescan-verdict"
 SCAN_ID_TAG = "filescan-scan-id"
 EVENT_SOURCE = "filescan"
@@ -25,8 +31,10 @@ MAX_OBJECT_TAGS = 10
 
 
 def verdict_tag_value(record: ScanRecord) -> str:
-    """The tag value for a finished scan: its verdict, or ``error`` when it has none."""
-    return record.verdict if record.verdict else "error"
+    """The tag value for a finished scan: its verdict, ``skipped``, or ``error`` when it has none."""
+    if record.verdict:
+        return record.verdict
+    return "skipped" if record.status is ScanState.SKIPPED else "error"
 
 
 def tag_object(s3: S3Client, record: ScanRecord) -> None:
@@ -77,7 +85,7 @@ def quarantine(s3: S3Client, record: ScanRecord, *, mode: Literal["tag", "move"]
 
 def put_outcome_event(events: EventBridgeClient, bus_name: str, record: ScanRecord) -> None:
     """Announce the finished scan on the filescan bus ("Scan Completed" or "Scan Failed")."""
-    detail_type = "Scan Completed" if record.status is ScanState.COMPLETE else "Scan Failed"
+    detail_type = _DETAIL_TYPES[record.status]
     detail = {
         "scan_id": record.scan_id,
         "status": record.status.value,
@@ -87,7 +95,7 @@ def put_outcome_event(events: EventBridgeClient, bus_name: str, record: ScanReco
         "verdict": record.verdict,
         "severity": record.severity,
         "report_key": record.report_key,
-        "reason": record.failure_reason,
+        "reason": record.failure_reason or record.skip_reason,
         "cached_from": record.cached_from,
     }
     response = events.put_events(
@@ -103,6 +111,26 @@ def put_outcome_event(events: EventBridgeClient, bus_name: str, record: ScanReco
     )
     if response.get("FailedEntryCount"):
         raise RuntimeError(f"EventBridge rejected the outcome event: {response.get('Entries')}")
+
+
+def publish_outcome(
+    record: ScanRecord,
+    *,
+    s3: S3Client,
+    events: EventBridgeClient,
+    repository: ScanRepository,
+    bus_name: str,
+    quarantine_mode: Literal["tag", "move"] = "tag",
+    quarantine_prefix: str = "",
+) -> None:
+    """Tag the object, quarantine it if configured, announce the outcome, and mark it published.
+
+    Each step is idempotent, so a publication interrupted half-way is simply done again.
+    """
+    tag_object(s3, record)
+    moved = quarantine(s3, record, mode=quarantine_mode, prefix=quarantine_prefix)
+    put_outcome_event(events, bus_name, record)
+    repository.set_fields(record.scan_id, {"published_at": iso(utc_now()), "quarantine_key": moved})
 
 
 def _missing(error: ClientError) -> bool:
