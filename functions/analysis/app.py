@@ -16,10 +16,10 @@ from aws_lambda_powertools.utilities.idempotency import (
     idempotent,
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import SecretStr, ValidationError
+from pydantic import SecretStr
 
 from filescan_shared import clients
-from filescan_shared.batch_events import JobStateDetail
+from filescan_shared.batch_events import parse_job_event
 from filescan_shared.observability import logger, metrics, tracer
 from filescan_shared.pipeline.analysis import AnalysisDeps, AnalysisResult, finish_job
 from filescan_shared.repository import ScanRepository
@@ -81,11 +81,8 @@ def _emit_metrics(result: AnalysisResult) -> None:
 @idempotent(persistence_store=persistence, config=idempotency)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Conclude one finished job's scan."""
-    try:
-        detail = JobStateDetail.model_validate(event.get("detail"))
-    except ValidationError as error:
-        logger.warning("malformed job state event ignored", errors=error.errors(include_url=False)[:5])
-        metrics.add_metric(name="MalformedEvents", unit=MetricUnit.Count, value=1)
+    detail = parse_job_event(event)
+    if detail is None:
         return {"outcome": "malformed"}
     deps = AnalysisDeps(
         repository=ScanRepository(clients.dynamodb(), settings.scans_table),

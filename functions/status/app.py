@@ -8,10 +8,9 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import ValidationError
 
 from filescan_shared import clients
-from filescan_shared.batch_events import JobStateDetail
+from filescan_shared.batch_events import parse_job_event
 from filescan_shared.observability import logger, metrics, tracer
 from filescan_shared.pipeline.job_status import StatusOutcome, apply_job_progress
 from filescan_shared.repository import ScanRepository
@@ -25,11 +24,8 @@ settings = load_settings(JobTrackingSettings)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
     """Apply one job state change to its scan record."""
-    try:
-        detail = JobStateDetail.model_validate(event.get("detail"))
-    except ValidationError as error:
-        logger.warning("malformed job state event ignored", errors=error.errors(include_url=False)[:5])
-        metrics.add_metric(name="MalformedEvents", unit=MetricUnit.Count, value=1)
+    detail = parse_job_event(event)
+    if detail is None:
         return {"outcome": "malformed"}
     outcome = apply_job_progress(
         detail,

@@ -6,9 +6,14 @@ not break parsing. Times are epoch milliseconds, as Batch sends them.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from collections.abc import Mapping
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from filescan_shared.ids import scan_id_from_job_name
+from filescan_shared.observability import logger, metrics
 from filescan_shared.records import Attempt
 
 
@@ -106,3 +111,16 @@ def _valid_scan_id(value: str | None) -> str | None:
 
 def _short(text: str | None, limit: int = 500) -> str | None:
     return None if text is None else text[:limit]
+
+
+def parse_job_event(event: Mapping[str, Any]) -> JobStateDetail | None:
+    """The detail of a "Batch Job State Change" event, or ``None`` (logged, counted) when malformed.
+
+    A malformed event can never become valid by retrying, so callers ignore it instead of raising.
+    """
+    try:
+        return JobStateDetail.model_validate(event.get("detail") if isinstance(event, Mapping) else None)
+    except ValidationError as error:
+        logger.warning("malformed job state event ignored", errors=error.errors(include_url=False)[:5])
+        metrics.add_metric(name="MalformedEvents", unit=MetricUnit.Count, value=1)
+        return None

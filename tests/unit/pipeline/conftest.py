@@ -124,3 +124,11 @@ def seed_scan(stack: StackNames, scan_id: str, state: str = "SUBMITTED", **field
     assert repository.create(record)
     if state != "QUEUED":
         assert repository.advance(scan_id, ScanState(state), fields)
+
+
+def verdict_tag(stack: StackNames, upload: dict[str, Any]) -> str | None:
+    """The ``filescan-verdict`` tag of an uploaded object version, if set."""
+    tags = boto3.client("s3").get_object_tagging(
+        Bucket=stack.uploads_bucket, Key=upload["key"], VersionId=upload["version_id"]
+    )["TagSet"]
+    return next((tag["Value"] for tag in tags if tag["Key"] == "filescan-verdict"), None)

@@ -17,7 +17,7 @@ from filescan_shared.repository import ScanRepository
 from filescan_shared.states import ScanState
 from tests.support.fake_openai import Behaviour, FakeOpenAIServer
 from tests.support.stack import StackNames, outcome_events
-from tests.unit.pipeline.conftest import batch_event, put_upload, seed_scan
+from tests.unit.pipeline.conftest import batch_event, put_upload, seed_scan, verdict_tag
 
 SCAN = "0123456789abcdef0123456789abcdef"
 EICAR = b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$" + b"EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
@@ -63,13 +63,6 @@ def _record(stack: StackNames) -> Any:
     return record
 
 
-def _verdict_tag(stack: StackNames, upload: dict[str, Any]) -> str | None:
-    tags = boto3.client("s3").get_object_tagging(
-        Bucket=stack.uploads_bucket, Key=upload["key"], VersionId=upload["version_id"]
-    )["TagSet"]
-    return next((tag["Value"] for tag in tags if tag["Key"] == "filescan-verdict"), None)
-
-
 @pytest.fixture
 def analysis(handler: Callable[[str], ModuleType]) -> ModuleType:
     return handler("analysis")
@@ -90,7 +83,7 @@ def test_given_a_clean_file_when_the_job_succeeds_then_the_scan_completes_clean_
     assert record.published_at is not None
     assert record.cost["capacity"] == "spot"
     assert record.timings["running_seconds"] == 60.0
-    assert _verdict_tag(stack, upload) == "clean"
+    assert verdict_tag(stack, upload) == "clean"
     (event,) = outcome_events(stack)
     assert event["detail-type"] == "Scan Completed"
     assert event["detail"]["verdict"] == "clean"
@@ -107,7 +100,7 @@ def test_given_eicar_when_the_job_succeeds_then_the_verdict_is_malicious(
     assert record.verdict == "malicious"
     assert record.severity in {"high", "critical"}
     assert record.top_findings and record.top_findings[0]["category"] == "malware"
-    assert _verdict_tag(stack, upload) == "malicious"
+    assert verdict_tag(stack, upload) == "malicious"
 
 
 @pytest.mark.parametrize(
@@ -131,7 +124,7 @@ def test_given_a_missing_or_invalid_report_when_the_job_succeeds_then_it_is_an_e
     record = _record(stack)
     assert (record.status, record.verdict) == (ScanState.COMPLETE, "error")
     assert expected in record.verdict_reasons[0]
-    assert _verdict_tag(stack, upload) == "error"
+    assert verdict_tag(stack, upload) == "error"
 
 
 def test_given_the_unscannable_exit_code_when_the_job_fails_then_the_scan_completes_unscannable(
@@ -158,7 +151,7 @@ def test_given_retries_exhausted_when_the_job_fails_then_the_scan_fails_with_the
     assert record.status is ScanState.FAILED
     assert "exit code 1" in record.failure_reason and "3 attempt(s)" in record.failure_reason
     assert [attempt.exit_code for attempt in record.attempts] == [1, 137, 1]
-    assert _verdict_tag(stack, upload) == "error"
+    assert verdict_tag(stack, upload) == "error"
     (event,) = outcome_events(stack)
     assert event["detail-type"] == "Scan Failed"
 

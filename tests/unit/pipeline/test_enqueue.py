@@ -21,7 +21,7 @@ from filescan_shared.repository import ScanRepository
 from filescan_shared.settings import EnqueueSettings, load_settings
 from filescan_shared.states import ScanState
 from tests.support.stack import StackNames, outcome_events
-from tests.unit.pipeline.conftest import put_upload, sqs_event_for
+from tests.unit.pipeline.conftest import put_upload, sqs_event_for, verdict_tag
 
 HOSTILE_KEYS = [
     "uploads/with space.txt",
@@ -47,13 +47,6 @@ def _record(stack: StackNames, scan_id: str) -> ScanRecord:
     record = ScanRepository(boto3.client("dynamodb"), stack.scans_table).get(scan_id)
     assert record is not None
     return record
-
-
-def _verdict_tag(stack: StackNames, upload: dict[str, Any]) -> str | None:
-    tags = boto3.client("s3").get_object_tagging(
-        Bucket=stack.uploads_bucket, Key=upload["key"], VersionId=upload["version_id"]
-    )["TagSet"]
-    return next((tag["Value"] for tag in tags if tag["Key"] == "filescan-verdict"), None)
 
 
 def _scan_id(stack: StackNames, upload: dict[str, Any]) -> str:
@@ -154,7 +147,7 @@ def test_given_an_out_of_scope_object_when_enqueued_then_it_is_recorded_as_skipp
     assert record.status is ScanState.SKIPPED
     assert record.skip_reason is not None and reason in record.skip_reason
     assert _jobs(stack) == []
-    assert _verdict_tag(stack, upload) == "skipped"
+    assert verdict_tag(stack, upload) == "skipped"
     (event,) = outcome_events(stack)
     assert event["detail-type"] == "Scan Skipped"
     assert reason in event["detail"]["reason"]
@@ -303,7 +296,7 @@ def test_given_content_scanned_before_when_enqueued_then_the_cached_result_compl
     assert record.verdict == "clean"
     assert record.sha256 == hashlib.sha256(body).hexdigest()
     assert len(_jobs(stack)) == 1
-    assert _verdict_tag(stack, second) == "clean"
+    assert verdict_tag(stack, second) == "clean"
     assert [event["detail"]["cached_from"] for event in outcome_events(stack)] == [first_id]
 
 
