@@ -30,6 +30,7 @@ ENVIRONMENT = {
     "JOB_QUEUE_PRIORITY": "arn:aws:batch:us-east-1:123456789012:job-queue/priority",
     "JOB_DEFINITION": "arn:aws:batch:us-east-1:123456789012:job-definition/scanner:1",
     "SCANNER_VERSION": "bench",
+    "ANALYSIS_FUNCTION_NAME": "filescan-analysis",
     "AWS_DEFAULT_REGION": "us-east-1",
     "AWS_REGION": "us-east-1",
     "POWERTOOLS_SERVICE_NAME": "filescan",
