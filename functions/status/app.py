@@ -6,7 +6,7 @@ never raise: retrying them could not help.
 
 from typing import Any
 
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from filescan_shared import clients
@@ -35,5 +35,6 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, s
     logger.info("job progress", outcome=outcome, scan_id=detail.scan_id, status=detail.status)
     if outcome is not StatusOutcome.ADVANCED:
         metrics.add_metric(name="IgnoredJobEvents", unit=MetricUnit.Count, value=1)
-    metrics.add_metric(name="JobsByState", unit=MetricUnit.Count, value=1)
+    with single_metric(name="JobsByState", unit=MetricUnit.Count, value=1) as metric:
+        metric.add_dimension(name="state", value=detail.status)
     return {"outcome": outcome.value}
