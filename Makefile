@@ -78,8 +78,12 @@ pytest: system-deps $(VENV)/.installed ## the pytest suite (unit, integration, e
 test: lint check-template pytest ## everything CI runs: lint, types, template checks, all tests
 
 .PHONY: demo
-demo: check-template system-deps $(VENV)/.installed ## the main command (see README: what it runs today)
-	$(PY) -m filescan_scanner.demo
+demo: system-deps $(VENV)/.installed ## the main command: the whole pipeline on 127.0.0.1, sample scans, results from the API
+	$(PY) -m filescan_local demo
+
+.PHONY: bench-pipeline
+bench-pipeline: system-deps $(VENV)/.installed ## local pipeline throughput: N uploads -> all terminal (N=200)
+	$(PY) bench/bench_pipeline.py --files $(or $(N),200)
 
 .PHONY: bench-cold-start
 bench-cold-start: $(VENV)/.installed ## each handler's cold import time, fresh process each, vs bare boto3

@@ -1,0 +1,7 @@
+"""``python -m filescan_local``."""
+
+import sys
+
+from filescan_local.cli import main
+
+sys.exit(main())

@@ -1,0 +1,280 @@
+"""The whole local stack: moto, the Batch/Lambda control server, the dispatcher and the HTTP API.
+
+``LocalStack(config).start()`` brings it up on 127.0.0.1 and points this process's boto3 environment
+(``AWS_ENDPOINT_URL``, ``AWS_ENDPOINT_URL_BATCH``, ``AWS_ENDPOINT_URL_LAMBDA``, fake credentials) at
+it; ``stop()`` undoes everything and leaves no process behind. Production code is not touched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from filescan_local import provision
+from filescan_local.api_server import ApiServer
+from filescan_local.batch_model import load_batch
+from filescan_local.batch_service import BatchService, docker_available, events_sink
+from filescan_local.control_api import ControlServer
+from filescan_local.dispatcher import Dispatcher, DispatchSettings
+from filescan_local.faults import Fault
+from filescan_local.lambda_runtime import merged_environment
+from filescan_local.template import TEMPLATE_PATH, Template
+from filescan_local.topology import Topology, build
+
+log = logging.getLogger("filescan.local")
+CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+}
+LOCAL_RUNTIME_ENV = {
+    "POWERTOOLS_TRACE_DISABLED": "true",
+    "POWERTOOLS_METRICS_DISABLED": "true",
+    "AWS_LAMBDA_FUNCTION_NAME": "filescan-local",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class StackConfig:
+    """How to run the local stack."""
+
+    template_path: Path = TEMPLATE_PATH
+    template_text: str | None = None
+    """Template text to use instead of ``template_path`` (tests provision from edited copies)."""
+    parameters: dict[str, str] = dataclasses.field(default_factory=dict)
+    """Template parameter overrides (e.g. ``SpotMaxvCpus``)."""
+    data_dir: Path | None = None
+    """Where logs go; ``None`` = $FILESCAN_LOCAL_DATA, else a temporary directory removed on stop."""
+    moto_port: int = 0
+    control_port: int = 0
+    api_port: int = 3000
+    api_token: str | None = None
+    max_visibility_timeout: int | None = 30
+    dispatch: DispatchSettings = dataclasses.field(default_factory=DispatchSettings)
+    use_docker: bool | None = False
+    """Run jobs with ``docker run`` (``None`` = when ``docker info`` answers)."""
+    faults: tuple[Fault, ...] = ()
+    log_level: str = "WARNING"
+
+
+def default_parameters() -> dict[str, str]:
+    """Local parameter defaults: vCPU caps sized to this machine, fast sweeps, quiet logs."""
+    cpus = max(2, os.cpu_count() or 2)
+    return {"SpotMaxvCpus": str(cpus), "OnDemandMaxvCpus": str(cpus), "TableDeletionProtection": "false"}
+
+
+class LocalStack:
+    """One running local stack."""
+
+    def __init__(self, config: StackConfig | None = None) -> None:
+        self.config = config or StackConfig()
+        self.moto_url = ""
+        self.topology: Topology | None = None
+        self.batch: BatchService | None = None
+        self.dispatcher: Dispatcher | None = None
+        self.api: ApiServer | None = None
+        self.control: ControlServer | None = None
+        self._moto: subprocess.Popen[bytes] | None = None
+        self._saved_env: dict[str, str | None] = {}
+        self._temporary_dir: Path | None = None
+        self.data_dir = Path()
+
+    def __enter__(self) -> LocalStack:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- lifecycle ----------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start moto, provision the template, start Batch, the dispatcher and the API."""
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> None:
+        self.data_dir = self._data_dir()
+        self.moto_url = self._start_moto()
+        parameters = {**default_parameters(), "LogLevel": self.config.log_level, **self.config.parameters}
+        parameters.update(self._llm_parameters())
+        template = (
+            Template.from_text(self.config.template_text, overrides=parameters)
+            if self.config.template_text is not None
+            else Template.load(self.config.template_path, overrides=parameters)
+        )
+        template.sqs_endpoint = self.moto_url
+        self.topology = topology = build(template)
+        provision.provision(
+            topology, self.moto_url, max_visibility_timeout=self.config.max_visibility_timeout
+        )
+
+        use_docker = docker_available() if self.config.use_docker is None else self.config.use_docker
+        environments, queues, definitions = load_batch(template)
+        self.batch = BatchService(
+            environments,
+            queues,
+            definitions,
+            sink=events_sink(provision.session_client("events", self.moto_url)),
+            process_environment=self._job_environment(),
+            log_dir=self.data_dir / "jobs",
+            use_docker=use_docker,
+        )
+        for fault in self.config.faults:
+            self.batch.inject_fault(fault)
+        self.dispatcher = Dispatcher(
+            topology, provision.session_client("sqs", self.moto_url), self.config.dispatch
+        )
+        self.control = ControlServer(self.batch, self.dispatcher.invoke_raw, port=self.config.control_port)
+        self._point_environment(topology)
+        self.batch.start()
+        self.control.start()
+        self.dispatcher.start()
+        api_function = next(f for f in topology.functions.values() if f.logical_id == "ApiFunction")
+        dispatcher = self.dispatcher
+        self.api = ApiServer(
+            template,
+            lambda event: dispatcher.invoke(api_function.name, event),
+            port=self.config.api_port,
+            token=self.config.api_token,
+        )
+        self.api.start()
+        log.info("local stack up: moto %s, batch %s, api %s", self.moto_url, self.control.url, self.api.url)
+
+    def stop(self) -> None:
+        """Stop everything started, restore the environment, remove a temporary data directory."""
+        for component in (self.api, self.dispatcher, self.batch, self.control):
+            if component is not None:
+                with contextlib.suppress(Exception):
+                    component.stop()
+        self.api = self.dispatcher = self.batch = self.control = None
+        if self._moto is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self._moto.pid, signal.SIGTERM)
+            try:
+                self._moto.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self._moto.pid, signal.SIGKILL)
+                self._moto.wait()
+            self._moto = None
+        for name, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        self._saved_env = {}
+        self._reset_caches()
+        if self._temporary_dir is not None:
+            shutil.rmtree(self._temporary_dir, ignore_errors=True)
+            self._temporary_dir = None
+
+    # -- helpers ------------------------------------------------------------------------------------
+
+    def client(self, service: str) -> Any:
+        """A boto3 client for a moto-served service of this stack."""
+        return provision.session_client(service, self.moto_url)
+
+    def inject_fault(self, fault: Fault) -> None:
+        """Register a Batch test fault while running."""
+        assert self.batch is not None
+        self.batch.inject_fault(fault)
+
+    def _data_dir(self) -> Path:
+        chosen = self.config.data_dir or (
+            Path(os.environ["FILESCAN_LOCAL_DATA"]) if os.environ.get("FILESCAN_LOCAL_DATA") else None
+        )
+        if chosen is None:
+            self._temporary_dir = Path(tempfile.mkdtemp(prefix="filescan-local-"))
+            return self._temporary_dir
+        chosen.mkdir(parents=True, exist_ok=True)
+        return chosen
+
+    def _start_moto(self) -> str:
+        port = self.config.moto_port or _free_port()
+        with (self.data_dir / "moto.log").open("ab") as sink:
+            self._moto = subprocess.Popen(
+                [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                env={**os.environ, **CREDENTIALS},
+            )
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(f"{url}/moto-api/", timeout=1).close()  # noqa: S310 - loopback
+                return url
+            except OSError:
+                if self._moto.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(
+                        f"moto server did not start (see {self.data_dir / 'moto.log'})"
+                    ) from None
+                time.sleep(0.1)
+
+    def _llm_parameters(self) -> dict[str, str]:
+        parameters = {}
+        if os.environ.get("OPENAI_BASE_URL"):
+            parameters["OpenAIBaseUrl"] = os.environ["OPENAI_BASE_URL"]
+        if os.environ.get("OPENAI_API_KEY"):
+            parameters["OpenAIApiKeySecretArn"] = provision.store_secret(
+                self.moto_url, "filescan/openai", os.environ["OPENAI_API_KEY"]
+            )
+        return parameters
+
+    def _job_environment(self) -> dict[str, str]:
+        keep = {"PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SYSTEMROOT"}
+        base = {name: value for name, value in os.environ.items() if name in keep}
+        return {**base, **CREDENTIALS, "AWS_ENDPOINT_URL": self.moto_url}
+
+    def _point_environment(self, topology: Topology) -> None:
+        assert self.control is not None
+        settings = {
+            **CREDENTIALS,
+            **merged_environment(list(topology.functions.values())),
+            **LOCAL_RUNTIME_ENV,
+            "AWS_ENDPOINT_URL": self.moto_url,
+            "AWS_ENDPOINT_URL_BATCH": self.control.url,
+            "AWS_ENDPOINT_URL_LAMBDA": self.control.url,
+        }
+        for name in [n for n in os.environ if n.startswith("AWS_ENDPOINT_URL_")]:
+            settings.setdefault(name, "")
+        for name, value in settings.items():
+            self._saved_env.setdefault(name, os.environ.get(name))
+            if value:
+                os.environ[name] = value
+            else:
+                os.environ.pop(name, None)
+        self._reset_caches()
+
+    @staticmethod
+    def _reset_caches() -> None:
+        from filescan_shared import clients  # noqa: PLC0415 - after the environment changed
+        from filescan_shared.settings import load_settings  # noqa: PLC0415
+
+        clients.reset_clients()
+        load_settings.cache_clear()
+
+
+def _free_port() -> int:
+    import socket  # noqa: PLC0415
+
+    with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

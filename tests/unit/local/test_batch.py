@@ -1,0 +1,179 @@
+"""The local Batch service over HTTP with boto3: retry rules, timeouts, arrays, dependencies, listing."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from filescan_local.batch_model import (
+    Attempt,
+    ComputeEnvironment,
+    JobDefinition,
+    JobQueue,
+    apply_overrides,
+    load_batch,
+    retry_decision,
+    substitute,
+)
+from filescan_local.batch_service import BatchService
+from filescan_local.control_api import ControlServer
+from filescan_local.template import Template
+
+STRATEGY = load_batch(Template.load())[2][0].retry_strategy
+
+
+def test_retry_rules_follow_the_templates_evaluate_on_exit() -> None:
+    assert retry_decision(STRATEGY, Attempt(0, exit_code=65)) == "EXIT"
+    assert retry_decision(STRATEGY, Attempt(0, exit_code=2)) == "EXIT"
+    assert retry_decision(STRATEGY, Attempt(0, exit_code=1)) == "RETRY"
+    assert retry_decision(STRATEGY, Attempt(0, status_reason="Your Spot Task was interrupted.")) == "RETRY"
+    assert (
+        retry_decision(
+            {"evaluateOnExit": [{"onReason": "Cannot*", "action": "EXIT"}]}, Attempt(0, reason="CannotPull")
+        )
+        == "EXIT"
+    )
+    assert retry_decision({"evaluateOnExit": [{"onExitCode": "1*", "action": "exit"}]}, Attempt(0)) == "RETRY"
+
+
+def test_parameters_and_overrides() -> None:
+    assert substitute(["x", "Ref::a", "Ref::missing"], {"a": "1"}) == ["x", "1", "Ref::missing"]
+    merged = apply_overrides(
+        {
+            "environment": [{"name": "A", "value": "1"}],
+            "resourceRequirements": [{"type": "VCPU", "value": "1"}, {"type": "MEMORY", "value": "2048"}],
+        },
+        {
+            "environment": [{"name": "B", "value": "2"}],
+            "resourceRequirements": [{"type": "VCPU", "value": "0.5"}],
+        },
+    )
+    assert merged["environment"] == [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}]
+    assert {"type": "VCPU", "value": "0.5"} in merged["resourceRequirements"]
+    assert {"type": "MEMORY", "value": "2048"} in merged["resourceRequirements"]
+
+
+@pytest.fixture
+def service(tmp_path: Path) -> Iterator[tuple[Any, list[dict[str, Any]]]]:
+    events: list[dict[str, Any]] = []
+    env = ComputeEnvironment("arn:ce/one", "one", "FARGATE", 1.0)
+    queues = [
+        JobQueue("arn:jq/low", "low", 1, ("arn:ce/one",)),
+        JobQueue("arn:jq/high", "high", 100, ("arn:ce/one",)),
+    ]
+    definition = JobDefinition(
+        arn="arn:jd/test:1",
+        name="test",
+        parameters={"code": "0"},
+        container={
+            "command": [sys.executable, "-c", "import os, sys; sys.exit(int(sys.argv[1]))", "Ref::code"],
+            "resourceRequirements": [{"type": "VCPU", "value": "1"}],
+        },
+        retry_strategy={"attempts": 2, "evaluateOnExit": [{"onExitCode": "65", "action": "EXIT"}]},
+        timeout={},
+        tags_propagate=False,
+    )
+    batch = BatchService(
+        [env], queues, [definition], sink=events.extend, process_environment={}, log_dir=tmp_path
+    )
+    server = ControlServer(batch, lambda name, payload, asynchronous: (404, b"{}", False))
+    batch.start()
+    server.start()
+    client = boto3.client(
+        "batch",
+        endpoint_url=server.url,
+        region_name="us-east-1",
+        aws_access_key_id="x",
+        aws_secret_access_key="x",
+    )
+    yield client, events
+    server.stop()
+    batch.stop()
+
+
+def _wait(client: Any, job_id: str, timeout: float = 20) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        job = client.describe_jobs(jobs=[job_id])["jobs"][0]
+        if job["status"] in {"SUCCEEDED", "FAILED"} or time.monotonic() > deadline:
+            return job  # type: ignore[no-any-return]
+        time.sleep(0.05)
+
+
+def test_job_lifecycle_retries_events_and_listing(service: tuple[Any, list[dict[str, Any]]]) -> None:
+    client, events = service
+    ok = client.submit_job(jobName="ok", jobQueue="arn:jq/low", jobDefinition="test")["jobId"]
+    flaky = client.submit_job(
+        jobName="flaky", jobQueue="low", jobDefinition="arn:jd/test:1", parameters={"code": "3"}
+    )["jobId"]
+    bad = client.submit_job(jobName="bad", jobQueue="low", jobDefinition="test", parameters={"code": "65"})[
+        "jobId"
+    ]
+    assert _wait(client, ok)["status"] == "SUCCEEDED"
+    flaky_job = _wait(client, flaky)
+    assert flaky_job["status"] == "FAILED"
+    assert [a["container"]["exitCode"] for a in flaky_job["attempts"]] == [3, 3]
+    assert [a["container"]["exitCode"] for a in _wait(client, bad)["attempts"]] == [65]
+    statuses = [e["status"] for e in events if e["jobId"] == ok]
+    assert statuses == ["SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED"]
+    assert all(e["jobQueue"] == "arn:jq/low" for e in events)
+    listed = client.list_jobs(jobQueue="arn:jq/low", filters=[{"name": "JOB_NAME", "values": ["fla*"]}])
+    assert [s["jobId"] for s in listed["jobSummaryList"]] == [flaky]
+    assert client.list_jobs(jobQueue="arn:jq/low", jobStatus="SUCCEEDED")["jobSummaryList"][0]["jobId"] == ok
+
+
+def test_timeout_array_dependencies_and_terminate(service: tuple[Any, list[dict[str, Any]]]) -> None:
+    client, _ = service
+    slow = {"command": [sys.executable, "-c", "import time; time.sleep(30)"]}
+    timed = client.submit_job(
+        jobName="t",
+        jobQueue="low",
+        jobDefinition="test",
+        containerOverrides=slow,
+        timeout={"attemptDurationSeconds": 1},
+    )["jobId"]
+    job = _wait(client, timed)
+    assert job["status"] == "FAILED"
+    assert job["statusReason"] == "Job attempt duration exceeded timeout"
+    assert len(job["attempts"]) == 1
+    array = client.submit_job(
+        jobName="arr",
+        jobQueue="low",
+        jobDefinition="test",
+        arrayProperties={"size": 3},
+        containerOverrides={
+            "command": [
+                sys.executable,
+                "-c",
+                "import os, sys; sys.exit(int(os.environ['AWS_BATCH_JOB_ARRAY_INDEX']) != 1 and 0)",
+            ]
+        },
+    )["jobId"]
+    after = client.submit_job(
+        jobName="after", jobQueue="high", jobDefinition="test", dependsOn=[{"jobId": array}]
+    )["jobId"]
+    assert _wait(client, array)["status"] == "SUCCEEDED"
+    assert client.describe_jobs(jobs=[f"{array}:2"])["jobs"][0]["status"] == "SUCCEEDED"
+    assert _wait(client, after)["status"] == "SUCCEEDED"
+    running = client.submit_job(jobName="r", jobQueue="low", jobDefinition="test", containerOverrides=slow)[
+        "jobId"
+    ]
+    deadline = time.monotonic() + 10
+    while (
+        client.describe_jobs(jobs=[running])["jobs"][0]["status"] != "RUNNING" and time.monotonic() < deadline
+    ):
+        time.sleep(0.05)
+    client.terminate_job(jobId=running, reason="stop it")
+    stopped = _wait(client, running)
+    assert (stopped["status"], stopped["statusReason"]) == ("FAILED", "stop it")
+    queued = client.submit_job(
+        jobName="c", jobQueue="low", jobDefinition="test", dependsOn=[{"jobId": running}]
+    )["jobId"]
+    client.cancel_job(jobId=queued, reason="no")
+    assert _wait(client, queued)["status"] == "FAILED"
