@@ -621,6 +621,38 @@ def test_given_batch_submitters_when_translated_then_submit_job_names_queues_and
     assert "batch:SubmitJob" not in actions_granted(cfn, "AnalysisFunctionRole")
 
 
+def test_given_api_function_when_translated_then_it_holds_exactly_what_its_routes_use(cfn):
+    statements = {
+        statement.get("Sid"): statement
+        for statement in role_statements(cfn, "ApiFunctionRole")
+        if statement.get("Sid")
+    }
+
+    granted = actions_granted(cfn, "ApiFunctionRole")
+
+    assert set(as_list(statements["ReadAndRecordScans"]["Action"])) == {
+        "dynamodb:GetItem",
+        "dynamodb:Query",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+    }
+    assert as_list(statements["ReadAndRecordScans"]["Resource"]) == [
+        arn_of("ScansTable"),
+        {"Fn::Sub": "${ScansTable.Arn}/index/*"},
+    ]
+    assert not {"dynamodb:DeleteItem", "dynamodb:Scan", "dynamodb:BatchWriteItem"} & granted
+    assert statements["PresignReportDownloads"]["Resource"] == {"Fn::Sub": "${ReportsBucket.Arn}/reports/*"}
+    assert statements["PresignUploads"]["Resource"] == {"Fn::Sub": "${UploadsBucket.Arn}/${ScanPrefix}*"}
+    assert statements["BulkRescanManifests"]["Resource"] == {"Fn::Sub": "${ReportsBucket.Arn}/manifests/*"}
+    listing = statements["ListScanPrefix"]
+    assert listing["Resource"] == arn_of("UploadsBucket")
+    assert listing["Condition"] == {"StringLike": {"s3:prefix": {"Fn::Sub": "${ScanPrefix}*"}}}
+    # The scanner's array children read their manifest line, and nothing else of the reports bucket.
+    scanner = {s.get("Sid"): s for s in role_statements(cfn, "ScannerJobRole")}
+    assert scanner["ReadBulkManifests"]["Action"] == "s3:GetObject"
+    assert scanner["ReadBulkManifests"]["Resource"] == {"Fn::Sub": "${ReportsBucket.Arn}/manifests/*"}
+
+
 def test_given_scans_table_when_granted_then_gsis_are_queryable_by_index_arn(cfn):
     dynamodb = [
         statement

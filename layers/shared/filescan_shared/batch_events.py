@@ -12,7 +12,7 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from filescan_shared.ids import scan_id_from_job_name
+from filescan_shared.ids import bulk_child_scan_id, bulk_id_from_job_name, scan_id_from_job_name
 from filescan_shared.observability import logger, metrics
 from filescan_shared.records import Attempt
 
@@ -55,9 +55,10 @@ class JobContainer(_Loose):
 
 
 class ArrayProperties(_Loose):
-    """Array-job details (bulk rescans): the child's index."""
+    """Array-job details (bulk rescans): a child's ``index``, or the parent's ``size``."""
 
-    index: int | None = None
+    index: int | None = Field(default=None, ge=0)
+    size: int | None = None
 
 
 class JobStateDetail(_Loose):
@@ -78,8 +79,20 @@ class JobStateDetail(_Loose):
 
     @property
     def scan_id(self) -> str | None:
-        """The scan this job belongs to (from the job name, else the ``scan_id`` parameter)."""
-        return scan_id_from_job_name(self.job_name) or _valid_scan_id(self.parameters.get("scan_id"))
+        """The scan this job belongs to.
+
+        From the job name (``filescan-<scan_id>``), else the ``scan_id`` parameter, else, for a child
+        of a bulk-rescan array job (``filescan-bulk-<bulk_id>`` with an array index), the scan id
+        derived from the bulk id and the index. The array parent itself (no index) maps to no scan.
+        """
+        direct = scan_id_from_job_name(self.job_name) or _valid_scan_id(self.parameters.get("scan_id"))
+        if direct is not None:
+            return direct
+        bulk_id = bulk_id_from_job_name(self.job_name)
+        index = self.array_properties.index if self.array_properties else None
+        if bulk_id is None or index is None:
+            return None
+        return bulk_child_scan_id(bulk_id, index)
 
     def recorded_attempts(self) -> list[Attempt]:
         """The attempts, numbered from 1, in the scan record's shape."""

@@ -32,6 +32,13 @@ def s3() -> "S3Client":
     return _client("s3")  # type: ignore[no-any-return]
 
 
+@functools.cache
+def s3_presigner() -> "S3Client":
+    """An S3 client for presigned URLs: always SigV4 (SSE-KMS objects and signed checksum headers need it)."""
+    config = _CONFIG.merge(Config(signature_version="s3v4"))
+    return boto3.session.Session().client("s3", config=config)
+
+
 def dynamodb() -> "DynamoDBClient":
     """The shared DynamoDB (low-level) client."""
     return _client("dynamodb")  # type: ignore[no-any-return]
@@ -55,3 +62,4 @@ def lambda_() -> "LambdaClient":
 def reset_clients() -> None:
     """Forget every cached client, e.g. after the endpoint environment changed."""
     _client.cache_clear()
+    s3_presigner.cache_clear()

@@ -53,3 +53,37 @@ def scan_id_from_job_name(job_name: str) -> str | None:
     if len(candidate) != SCAN_ID_HEX_CHARS or any(c not in "0123456789abcdef" for c in candidate):
         return None
     return candidate
+
+
+BULK_JOB_PREFIX = "filescan-bulk-"
+"""Job-name prefix of bulk-rescan array jobs: ``filescan-bulk-<bulk_id>``."""
+
+
+def is_scan_id(value: str) -> bool:
+    """Whether ``value`` has the shape of a scan id (32 lower-case hex characters)."""
+    return len(value) == SCAN_ID_HEX_CHARS and all(c in "0123456789abcdef" for c in value)
+
+
+def bulk_job_name(bulk_id: str) -> str:
+    """The Batch ``jobName`` of a bulk rescan's array job (every child carries the same name)."""
+    return f"{BULK_JOB_PREFIX}{bulk_id}"
+
+
+def bulk_child_scan_id(bulk_id: str, index: int) -> str:
+    """The scan id of array child ``index`` of bulk rescan ``bulk_id``: derivable from the job event alone.
+
+    A child job's state-change event carries the parent's job name and its own array index, so the
+    status and analysis functions find the child's scan without any lookup.
+    """
+    if index < 0:
+        raise ValueError("array index must not be negative")
+    digest = hashlib.sha256(f"bulk1\x00{bulk_id}\x00{index}".encode()).hexdigest()
+    return digest[:SCAN_ID_HEX_CHARS]
+
+
+def bulk_id_from_job_name(job_name: str) -> str | None:
+    """The bulk id carried by an array job's name, or ``None`` when it is not a bulk rescan job."""
+    if not job_name.startswith(BULK_JOB_PREFIX):
+        return None
+    candidate = job_name[len(BULK_JOB_PREFIX) :]
+    return candidate if is_scan_id(candidate) else None

@@ -4,8 +4,12 @@ Service name, namespace and log level come from the ``POWERTOOLS_*`` environment
 ``template.yaml`` sets globally.
 """
 
+import os
+
 from aws_lambda_powertools import Logger, Metrics, Tracer
 
 logger = Logger()
 tracer = Tracer()
-metrics = Metrics()
+# The namespace falls back to filescan's own, so importing this module before the environment is set
+# (tests, tools) cannot leave a Metrics object that fails at flush time.
+metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "filescan"))

@@ -88,6 +88,10 @@ class ScanRecord(BaseModel):
     quarantine_key: str | None = None
     published_at: str | None = None
     """When the outcome was published (tag + event); unset means publishing is still owed."""
+    rescan_of: str | None = None
+    """The scan this one re-scans (API rescans), if any."""
+    bulk_id: str | None = None
+    """The bulk rescan this scan belongs to (one array job per bulk rescan), if any."""
 
     @property
     def object_ref(self) -> str:

@@ -95,6 +95,8 @@ class ApiSettings(CommonSettings):
     max_upload_bytes: int = Field(default=5 * 1024**3, gt=0)
     job_queue_standard: str = Field(min_length=1)
     job_definition: str = Field(min_length=1)
+    cursor_key: str = ""
+    """Optional extra secret mixed into the pagination cursors' HMAC key."""
 
 
 class SweeperSettings(JobTrackingSettings):

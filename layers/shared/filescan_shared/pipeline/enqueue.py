@@ -259,16 +259,45 @@ def _submit_once(
 ) -> tuple[str, str]:
     """Submit the scan's job, or adopt the one an earlier, crashed delivery submitted."""
     queue = settings.job_queue_priority if record.priority == "priority" else settings.job_queue_standard
+    job_id = submit_scan_job(
+        record,
+        queue=queue,
+        job_definition=settings.job_definition,
+        object_size=facts.size if facts else record.size or 0,
+        repository=repository,
+        batch=batch,
+        claim=claim,
+    )
+    return job_id, queue
+
+
+def submit_scan_job(
+    record: ScanRecord,
+    *,
+    queue: str,
+    job_definition: str,
+    object_size: int,
+    repository: ScanRepository,
+    batch: BatchClient,
+    claim: str,
+) -> str:
+    """Submit the Batch job of one recorded scan at most once; return its job id.
+
+    The caller must hold the scan's submit ``claim`` (``ScanRepository.create(..., claim=)`` or
+    ``claim_submit``). A job already named after the scan on ``queue`` (submitted by a claimant that
+    crashed before recording it) is adopted instead of submitting a second one. On a SubmitJob
+    failure the claim is released, so a retry may submit at once, and the error is raised.
+    """
     name = batch_job_name(record.scan_id)
-    orphan = _find_job(batch, queue, name)
+    orphan = find_job(batch, queue, name)
     if orphan is not None:
-        return orphan, queue
-    size = size_job(facts.size if facts else record.size or 0)
+        return orphan
+    size = size_job(object_size)
     try:
         response = batch.submit_job(
             jobName=name,
             jobQueue=queue,
-            jobDefinition=settings.job_definition,
+            jobDefinition=job_definition,
             parameters={
                 "bucket": record.bucket,
                 "key": record.key,
@@ -283,13 +312,14 @@ def _submit_once(
     except ClientError:
         repository.release_submit(record.scan_id, claim)
         raise
-    return response["jobId"], queue
+    return response["jobId"]
 
 
-def _find_job(batch: BatchClient, queue: str, name: str) -> str | None:
+def find_job(batch: BatchClient, queue: str, name: str) -> str | None:
     """The id of a live or finished job named ``name`` on ``queue``, if one exists."""
     response = batch.list_jobs(jobQueue=queue, filters=[{"name": "JOB_NAME", "values": [name]}])
     for summary in response.get("jobSummaryList", []):
-        if summary.get("jobName") == name:
+        # Array children ("<parent id>:<index>") share the parent's name; the parent is the job.
+        if summary.get("jobName") == name and ":" not in summary["jobId"]:
             return summary["jobId"]
     return None

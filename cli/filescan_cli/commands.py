@@ -1,0 +1,203 @@
+"""The subcommands. Each takes the parsed arguments and returns whether ``--fail-on`` was reached."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from filescan_cli import output
+from filescan_cli.client import ApiClient, ApiError
+from filescan_cli.target import Target, TargetError, resolve
+
+POLL_FIRST_SECONDS = 1.0
+POLL_MAX_SECONDS = 15.0
+
+
+def _info(args: argparse.Namespace, message: str) -> None:
+    """Human-readable output: stdout normally, stderr under ``--json`` (stdout is JSON only)."""
+    print(message, file=sys.stderr if args.json else sys.stdout)
+
+
+def _scan_path(scan_id: str) -> str:
+    return f"/scans/{urllib.parse.quote(scan_id, safe='')}"
+
+
+def watch(
+    client: ApiClient, scan_id: str, timeout: float, *, sleep: Callable[[float], None] = time.sleep
+) -> Iterator[dict[str, Any]]:
+    """Yield the scan each time its state changes, until it is terminal (polling with backoff)."""
+    deadline = time.monotonic() + timeout
+    delay, last = POLL_FIRST_SECONDS, None
+    while True:
+        try:
+            scan = client.get(_scan_path(scan_id))
+        except ApiError as error:
+            if error.status != 404 or time.monotonic() > deadline:  # a fresh upload: not recorded yet
+                raise
+            scan = None
+        if scan is not None and scan["status"] != last:
+            last = scan["status"]
+            yield scan
+            delay = POLL_FIRST_SECONDS
+        if scan is not None and scan["status"] in output.TERMINAL_STATES:
+            return
+        if time.monotonic() > deadline:
+            raise ApiError(0, "timeout", f"scan {scan_id} did not finish within {timeout:.0f} s")
+        sleep(delay)
+        delay = min(delay * 1.5, POLL_MAX_SECONDS)
+
+
+def cmd_upload(args: argparse.Namespace) -> bool:
+    """Upload files, print their scan ids; with ``--wait``, wait for the verdicts."""
+    from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415
+
+    from filescan_cli.upload import upload_files  # noqa: PLC0415
+
+    target = resolve(args)
+    paths = [Path(path) for path in args.paths]
+    for path in paths:
+        if not path.is_file():
+            raise TargetError(f"not a file: {path}")
+    prefix = target.scan_prefix if args.prefix is None else args.prefix
+    try:
+        uploaded = upload_files(paths, bucket=target.upload_bucket(), prefix=prefix, progress=not args.quiet)
+    except (BotoCoreError, ClientError) as error:
+        raise ApiError(0, "upload_failed", f"upload failed: {error}") from None
+    results = [dataclasses.asdict(item) for item in uploaded]
+    if args.wait:
+        client = target.client(args)
+        for result in results:
+            if result["scan_id"]:
+                for scan in watch(client, result["scan_id"], args.timeout):
+                    _info(args, f"{result['scan_id']}  {scan['status']}")
+                result["scan"] = scan
+    if args.json:
+        output.emit_json(results)
+    else:
+        for result in results:
+            verdict = (result.get("scan") or {}).get("verdict")
+            suffix = f"  {verdict}" if verdict else ""
+            print(f"{result['scan_id'] or '-'}  s3://{result['bucket']}/{result['key']}{suffix}")
+    return output.fails([result["scan"] for result in results if "scan" in result], args.fail_on)
+
+
+def cmd_status(args: argparse.Namespace) -> bool:
+    """Print a scan's state; with ``--watch``, every transition until it finishes."""
+    client = resolve(args).client(args)
+    if not args.watch:
+        scan = client.get(_scan_path(args.scan_id))
+        output.emit_json(scan) if args.json else print(
+            f"{scan['scan_id']}  {scan['status']}  {scan.get('verdict') or ''}".rstrip()
+        )
+        return output.fails([scan], args.fail_on) if scan["status"] in output.TERMINAL_STATES else False
+    seen = []
+    for scan in watch(client, args.scan_id, args.timeout):
+        seen.append(scan)
+        if not args.json:
+            print(
+                f"{time.strftime('%H:%M:%S')}  {scan['status']}  {scan.get('verdict') or ''}".rstrip(),
+                flush=True,
+            )
+    final = seen[-1]
+    if args.json:
+        output.emit_json({"scan": final, "transitions": [scan["status"] for scan in seen]})
+    return output.fails([final], args.fail_on)
+
+
+def cmd_ls(args: argparse.Namespace) -> bool:
+    """A table of scans in one state, newest first."""
+    client = resolve(args).client(args)
+    items: list[dict[str, Any]] = []
+    query: dict[str, str] = {"status": args.status, "limit": str(min(args.limit, 100))}
+    if args.since:
+        query["since"] = args.since
+    if args.until:
+        query["until"] = args.until
+    while len(items) < args.limit:
+        page = client.get("/scans", query)
+        items.extend(page["items"])
+        if not page.get("next_cursor"):
+            break
+        query = {
+            "status": args.status,
+            "limit": str(min(args.limit - len(items), 100)),
+            "cursor": page["next_cursor"],
+        }
+    items = items[: args.limit]
+    if args.json:
+        output.emit_json(items)
+    else:
+        rows = [
+            (s["scan_id"], s["status"], s.get("verdict"), s.get("severity"), s["updated_at"], s["key"])
+            for s in items
+        ]
+        print(output.table(rows, ("scan", "status", "verdict", "severity", "updated", "key")))
+    return False
+
+
+def cmd_show(args: argparse.Namespace) -> bool:
+    """Verdict, severity, top findings and summary of one scan."""
+    scan = resolve(args).client(args).get(_scan_path(args.scan_id))
+    output.emit_json(scan) if args.json else print(output.describe_scan(scan))
+    return output.fails([scan], args.fail_on) if scan["status"] in output.TERMINAL_STATES else False
+
+
+def cmd_report(args: argparse.Namespace) -> bool:
+    """Download the scan's report through its presigned URL."""
+    link = resolve(args).client(args).get(_scan_path(args.scan_id) + "/report")
+    if urllib.parse.urlsplit(link["url"]).scheme not in {"http", "https"}:
+        raise ApiError(0, "bad_link", "the API returned a non-HTTP report link")
+    with urllib.request.urlopen(link["url"], timeout=60) as response:  # noqa: S310 - checked above
+        data = response.read()
+    if args.output == "-":
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+        return False
+    Path(args.output).write_bytes(data)
+    if args.json:
+        output.emit_json({"scan_id": args.scan_id, "path": args.output, "bytes": len(data)})
+    else:
+        print(f"wrote {len(data)} bytes to {args.output}")
+    return False
+
+
+def cmd_rescan(args: argparse.Namespace) -> bool:
+    """POST a single rescan or a bulk rescan of a prefix."""
+    client = resolve(args).client(args)
+    headers = {"idempotency-key": args.idempotency_key} if args.idempotency_key else None
+    if args.prefix:
+        result = client.post("/rescans", {"prefix": args.prefix}, headers=headers)
+        message = f"bulk {result['bulk_id']}: {result['count']} scans, job {result['job_id']}"
+    else:
+        result = client.post(_scan_path(args.scan_id) + "/rescan", headers=headers)
+        message = f"{result['scan_id']}  {result['status']}  (rescan of {result['rescan_of']})"
+    output.emit_json(result) if args.json else print(message)
+    return False
+
+
+def run_local(argv: list[str]) -> int:
+    """``filescan local ...``: hand over to the local stack's CLI (``filescan_local``)."""
+    try:
+        from filescan_local.cli import main as local_main  # type: ignore[import-not-found, unused-ignore]  # noqa: PLC0415
+    except ImportError:
+        print("filescan: the local stack (package filescan_local) is not installed here", file=sys.stderr)
+        return 1
+    return int(local_main(argv) or 0)
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], bool]] = {
+    "upload": cmd_upload,
+    "status": cmd_status,
+    "ls": cmd_ls,
+    "show": cmd_show,
+    "report": cmd_report,
+    "rescan": cmd_rescan,
+}
+_ = Target  # re-exported for type users

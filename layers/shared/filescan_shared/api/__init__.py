@@ -1,0 +1,1 @@
+"""The results API: routes, request/response models, queries, cursors, uploads and rescans."""

@@ -1,0 +1,61 @@
+"""One JSON error shape for every failure the API returns.
+
+``{"error": {"code": "not_found", "message": "...", "request_id": "..."}}``, with optional
+``details`` (validation problems: location and type only, never the rejected input or Python
+internals). Raise ``ApiError`` (or a subclass) anywhere in request handling; the routes module turns
+it into a response.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+ERROR_STATUS = {
+    "bad_request": 400,
+    "invalid_cursor": 400,
+    "too_many_objects": 400,
+    "not_found": 404,
+    "report_not_found": 404,
+    "method_not_allowed": 405,
+    "conflict": 409,
+    "payload_too_large": 413,
+    "internal_error": 500,
+}
+"""Every error code the API uses, with its HTTP status."""
+
+
+class ApiError(Exception):
+    """A request that ends in a documented error response."""
+
+    def __init__(self, code: str, message: str, *, details: list[dict[str, Any]] | None = None) -> None:
+        """``code`` is one of ``ERROR_STATUS``; ``message`` is safe to show to the caller."""
+        super().__init__(message)
+        self.code = code
+        self.status = ERROR_STATUS[code]
+        self.message = message
+        self.details = details
+
+
+class NotFound(ApiError):
+    """404: the named resource does not exist."""
+
+    def __init__(self, message: str, code: str = "not_found") -> None:
+        """A 404 with ``message``."""
+        super().__init__(code, message)
+
+
+class BadRequest(ApiError):
+    """400: a parameter is malformed or out of range."""
+
+    def __init__(self, message: str, code: str = "bad_request") -> None:
+        """A 400 with ``message``."""
+        super().__init__(code, message)
+
+
+def error_body(code: str, message: str, request_id: str | None, details: Any = None) -> str:
+    """The JSON error document."""
+    error: dict[str, Any] = {"code": code, "message": message, "request_id": request_id}
+    if details:
+        error["details"] = details
+    return json.dumps({"error": error}, separators=(",", ":"))

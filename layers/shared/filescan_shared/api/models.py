@@ -1,0 +1,164 @@
+"""Request and response models of the results API (they also generate its OpenAPI document)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from filescan_shared.records import ScanRecord
+from filescan_shared.states import ScanState
+
+SCAN_ID_PATTERN = r"^[0-9a-f]{32}$"
+_HEX_SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ScanView(BaseModel):
+    """A scan as the API shows it: the record's public fields (no internal bookkeeping)."""
+
+    scan_id: str
+    status: ScanState
+    bucket: str
+    key: str
+    version_id: str | None = None
+    etag: str | None = None
+    size: int | None = None
+    sha256: str | None = None
+    created_at: str
+    updated_at: str
+    timestamps: dict[str, str] = Field(default_factory=dict)
+    priority: str = "standard"
+    job_id: str | None = None
+    attempts: list[dict[str, Any]] = Field(default_factory=list)
+    skip_reason: str | None = None
+    failure_reason: str | None = None
+    verdict: str | None = None
+    severity: str | None = None
+    verdict_reasons: list[str] = Field(default_factory=list)
+    findings_count: int | None = None
+    top_findings: list[dict[str, Any]] = Field(default_factory=list)
+    mime: str | None = None
+    analysis: dict[str, Any] | None = None
+    cost: dict[str, Any] | None = None
+    timings: dict[str, Any] | None = None
+    cached_from: str | None = None
+    quarantine_key: str | None = None
+    rescan_of: str | None = None
+    bulk_id: str | None = None
+
+    @classmethod
+    def of(cls, record: ScanRecord) -> ScanView:
+        """The public view of ``record``."""
+        data = record.model_dump(mode="json", include=set(cls.model_fields))
+        return cls.model_validate(data)
+
+
+class ScanPage(BaseModel):
+    """One page of scans, newest first; ``next_cursor`` is absent on the last page."""
+
+    items: list[ScanView]
+    next_cursor: str | None = None
+    status: ScanState
+    since: str
+    until: str
+
+
+class UploadRequest(_Strict):
+    """Ask for a presigned upload of one file."""
+
+    filename: str = Field(min_length=1, max_length=1024, description="the file's name (sanitised)")
+    size: int = Field(ge=0, description="exact size in bytes")
+    sha256: str = Field(
+        min_length=43, max_length=64, description="SHA-256 of the content: 64 hex digits or base64"
+    )
+    content_type: str | None = Field(
+        default=None, max_length=255, pattern=r"^[\w.+-]+/[\w.+-]+( *;[ \w=.+-]*)?$"
+    )
+
+    @field_validator("sha256")
+    @classmethod
+    def _base64_digest(cls, value: str) -> str:
+        return sha256_base64(value)
+
+
+def sha256_base64(value: str) -> str:
+    """A SHA-256 given as hex or base64, as the base64 S3 expects; ``ValueError`` otherwise."""
+    if _HEX_SHA256.match(value):
+        return base64.b64encode(bytes.fromhex(value)).decode()
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("sha256 must be 64 hex digits or the base64 of 32 bytes") from None
+    if len(raw) != 32:
+        raise ValueError("sha256 must be 64 hex digits or the base64 of 32 bytes")
+    return base64.b64encode(raw).decode()
+
+
+class UploadTicket(BaseModel):
+    """Where and how to PUT the file: send exactly ``headers`` with the body, before ``expires_at``."""
+
+    method: str = "PUT"
+    url: str
+    bucket: str
+    key: str
+    headers: dict[str, str]
+    expires_at: str
+    max_bytes: int
+
+
+class ReportLink(BaseModel):
+    """A short-lived presigned GET of a scan's JSON report."""
+
+    scan_id: str
+    url: str
+    expires_at: str
+    expires_in: int
+
+
+class RescanAccepted(BaseModel):
+    """A rescan was recorded and its job submitted (or an identical earlier request is returned)."""
+
+    scan_id: str
+    rescan_of: str
+    status: ScanState
+    job_id: str | None = None
+
+
+class BulkRescanRequest(_Strict):
+    """Rescan every current object under ``prefix`` (at most ``MAX_BULK_OBJECTS``)."""
+
+    prefix: str = Field(min_length=1, max_length=1024)
+    bucket: str | None = Field(default=None, min_length=3, max_length=63)
+
+
+class BulkRescanAccepted(BaseModel):
+    """A bulk rescan: one scan per object, one Batch array job (a single job for one object)."""
+
+    bulk_id: str
+    count: int
+    manifest: str
+    job_id: str
+    job_name: str
+    scan_ids: list[str]
+
+
+class ErrorDetail(BaseModel):
+    """The error itself."""
+
+    code: str
+    message: str
+    request_id: str | None = None
+    details: list[dict[str, Any]] | None = None
+
+
+class ErrorResponse(BaseModel):
+    """The one error shape of every non-2xx response."""
+
+    error: ErrorDetail

@@ -1,0 +1,291 @@
+"""The ``filescan`` CLI through its entry point against the API served over loopback HTTP."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import boto3
+import pytest
+
+from filescan_cli import commands
+from filescan_cli.main import main
+from filescan_shared.ids import derive_scan_id
+from filescan_shared.repository import ScanRepository
+from filescan_shared.states import ScanState
+from tests.unit.pipeline.conftest import seed_scan
+
+SCAN_ID = "0123456789abcdef0123456789abcdef"
+FINDINGS = [
+    {
+        "severity": "high",
+        "category": "malware",
+        "title": "EICAR test file",
+        "location": {"archive_path": ["a.zip", "eicar.com"]},
+    },
+]
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def _complete(stack, scan_id=SCAN_ID, verdict="malicious", **fields):
+    seed_scan(
+        stack,
+        scan_id,
+        "COMPLETE",
+        verdict=verdict,
+        severity="high",
+        top_findings=FINDINGS,
+        analysis={"summary": "An EICAR test file inside a zip."},
+        version_id="v1",
+        key="uploads/a.zip",
+        **fields,
+    )
+
+
+def test_given_scans_when_ls_then_table_or_json(api_url, stack, capsys):
+    _complete(stack)
+
+    code, out, _ = run(capsys, "ls")
+    assert code == 0
+    assert out.splitlines()[0].split() == ["scan", "status", "verdict", "severity", "updated", "key"]
+    assert SCAN_ID in out
+
+    code, out, _ = run(capsys, "ls", "--json", "--status", "complete", "--limit", "5")
+    assert code == 0
+    assert [item["scan_id"] for item in json.loads(out)] == [SCAN_ID]
+
+
+def test_given_many_scans_when_ls_with_limit_then_pages_are_followed(api_url, stack, capsys):
+    for number in range(130):
+        seed_scan(stack, f"{number:032x}", "FAILED")
+
+    code, out, _ = run(capsys, "ls", "--status", "FAILED", "--limit", "120", "--json")
+
+    assert code == 0
+    ids = [item["scan_id"] for item in json.loads(out)]
+    assert len(ids) == len(set(ids)) == 120
+
+
+def test_given_malicious_scan_when_show_then_findings_summary_and_fail_on(api_url, stack, capsys):
+    _complete(stack)
+
+    code, out, _ = run(capsys, "show", SCAN_ID)
+    assert code == 0
+    assert "verdict   malicious" in out
+    assert "EICAR test file" in out
+    assert "a.zip/eicar.com" in out
+    assert "An EICAR test file inside a zip." in out
+
+    assert run(capsys, "show", SCAN_ID, "--fail-on", "suspicious")[0] == 3
+    assert run(capsys, "show", SCAN_ID, "--fail-on", "malicious", "--json")[0] == 3
+    code, out, _ = run(capsys, "status", SCAN_ID, "--json", "--fail-on", "malicious")
+    assert code == 3
+    assert json.loads(out)["verdict"] == "malicious"
+
+
+def test_given_clean_scan_when_fail_on_then_exit_0(api_url, stack, capsys):
+    _complete(stack, verdict="clean")
+
+    assert run(capsys, "show", SCAN_ID, "--fail-on", "unscannable")[0] == 0
+
+
+def test_given_running_scan_when_watched_then_each_transition_until_terminal(
+    api_url, stack, capsys, monkeypatch
+):
+
+    monkeypatch.setattr(commands, "POLL_FIRST_SECONDS", 0.05)
+    monkeypatch.setattr(commands, "POLL_MAX_SECONDS", 0.1)
+    seed_scan(stack, SCAN_ID, "RUNNING")
+    repository = ScanRepository(boto3.client("dynamodb"), stack.scans_table)
+
+    def progress() -> None:
+        time.sleep(0.8)
+        repository.advance(SCAN_ID, ScanState.ANALYZING)
+        time.sleep(0.8)
+        repository.advance(SCAN_ID, ScanState.COMPLETE, {"verdict": "suspicious", "severity": "medium"})
+
+    worker = threading.Thread(target=progress)
+    worker.start()
+    code, out, _ = run(capsys, "status", SCAN_ID, "--watch", "--json", "--fail-on", "suspicious")
+    worker.join()
+
+    assert code == 3
+    document = json.loads(out)
+    # Polling sees every state it catches, in order (a heavily loaded machine may miss ANALYZING).
+    assert document["transitions"] in (["RUNNING", "ANALYZING", "COMPLETE"], ["RUNNING", "COMPLETE"])
+    assert document["scan"]["verdict"] == "suspicious"
+
+
+def test_given_report_when_downloaded_then_written_to_file(api_url, stack, capsys, tmp_path):
+    _complete(stack)
+    boto3.client("s3").put_object(
+        Bucket=stack.reports_bucket, Key=f"reports/{SCAN_ID}.json", Body=b'{"scan_id":1}'
+    )
+    target = tmp_path / "report.json"
+
+    code, out, _ = run(capsys, "report", SCAN_ID, "-o", str(target), "--json")
+
+    assert code == 0
+    assert json.loads(out)["bytes"] == 13
+    assert target.read_bytes() == b'{"scan_id":1}'
+
+
+def test_given_scan_and_prefix_when_rescanned_then_accepted(api_url, stack, capsys):
+    _complete(stack)
+    s3 = boto3.client("s3")
+    for name in ("x", "y"):
+        s3.put_object(Bucket=stack.uploads_bucket, Key=f"uploads/batch/{name}", Body=b"1")
+
+    code, out, _ = run(capsys, "rescan", SCAN_ID, "--json", "--idempotency-key", "k1")
+    assert code == 0
+    assert json.loads(out)["rescan_of"] == SCAN_ID
+
+    code, out, _ = run(capsys, "rescan", "--prefix", "uploads/batch/")
+    assert code == 0
+    assert "2 scans" in out
+
+
+def test_given_api_errors_when_called_then_exit_1_and_json_error(api_url, stack, capsys):
+    code, out, err = run(capsys, "show", "f" * 32, "--json")
+    assert code == 1
+    assert json.loads(out)["error"]["code"] == "not_found"
+    assert "404" in err
+
+    code, out, err = run(capsys, "show", "bad-id")
+    assert code == 1
+    assert out == ""
+    assert "bad_request" in err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [[], ["nope"], ["ls", "--limit", "0"], ["rescan"], ["rescan", SCAN_ID, "--prefix", "x/"], ["upload"]],
+)
+def test_given_bad_usage_when_run_then_exit_2(capsys, argv):
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+
+    assert exit_info.value.code == 2
+
+
+def test_given_no_target_when_run_then_exit_1(capsys, monkeypatch):
+    for name in ("FILESCAN_API_URL", "FILESCAN_BUCKET"):
+        monkeypatch.delenv(name, raising=False)
+
+    code, _, err = run(capsys, "ls")
+
+    assert code == 1
+    assert "--api-url" in err
+
+
+def test_given_no_local_stack_when_local_then_clear_error(capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "filescan_local.cli", None)
+
+    code, _, err = run(capsys, "local", "up")
+
+    assert code == 1
+    assert "filescan_local" in err
+
+
+@pytest.mark.slow
+def test_given_200_mb_file_when_uploaded_then_progress_and_the_scan_id_of_its_version(
+    api_url, stack, capsys, tmp_path
+):
+
+    big = tmp_path / "big image.bin"
+    with big.open("wb") as handle:
+        handle.truncate(200 * 1024 * 1024)
+    small = tmp_path / "small.txt"
+    small.write_bytes(b"hello")
+    started = time.monotonic()
+
+    code, out, err = run(capsys, "upload", str(big), str(small), "--prefix", "uploads/cli/", "--json")
+
+    assert code == 0
+    assert time.monotonic() - started < 60
+    results = json.loads(out)
+    assert [result["key"] for result in results] == ["uploads/cli/big image.bin", "uploads/cli/small.txt"]
+    versions = {
+        version["Key"]: version["VersionId"]
+        for version in boto3.client("s3").list_object_versions(
+            Bucket=stack.uploads_bucket, Prefix="uploads/cli/"
+        )["Versions"]
+    }
+    for result in results:
+        assert result["version_id"] == versions[result["key"]]
+        assert result["scan_id"] == derive_scan_id(
+            stack.uploads_bucket, result["key"], version_id=result["version_id"]
+        )
+    assert results[0]["size"] == 200 * 1024 * 1024
+    assert "100.0%" in err
+    assert "big image.bin [" in err
+    assert len([line for line in err.splitlines() if "big image.bin" in line]) >= 5
+
+
+def test_given_installed_console_script_when_run_then_json_on_stdout_only(api_url, stack):
+    _complete(stack)
+    script = Path(sys.executable).with_name("filescan")
+    env = {**os.environ}
+
+    result = subprocess.run(
+        [str(script), "ls", "--json", "--no-sign", "--api-url", api_url],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)[0]["scan_id"] == SCAN_ID
+    helped = subprocess.run(
+        [str(script), "upload", "--help"], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert helped.returncode == 0
+    assert "--fail-on" in helped.stdout
+
+
+def test_given_upload_with_wait_when_the_pipeline_finishes_then_verdict_and_fail_on(
+    api_url, stack, capsys, tmp_path, monkeypatch
+):
+    monkeypatch.setattr(commands, "POLL_FIRST_SECONDS", 0.05)
+    monkeypatch.setattr(commands, "POLL_MAX_SECONDS", 0.1)
+    sample = tmp_path / "eicar.txt"
+    sample.write_bytes(b"X5O!P%@AP")
+    s3 = boto3.client("s3")
+
+    def pipeline() -> None:  # stands in for enqueue + scanner + analysis
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            versions = s3.list_object_versions(Bucket=stack.uploads_bucket, Prefix="uploads/w/").get(
+                "Versions"
+            )
+            if versions:
+                version = versions[0]["VersionId"]
+                scan_id = derive_scan_id(stack.uploads_bucket, "uploads/w/eicar.txt", version_id=version)
+                time.sleep(0.3)
+                seed_scan(stack, scan_id, "COMPLETE", verdict="malicious", key="uploads/w/eicar.txt")
+                return
+            time.sleep(0.05)
+
+    worker = threading.Thread(target=pipeline)
+    worker.start()
+    code, out, err = run(
+        capsys, "upload", str(sample), "--prefix", "uploads/w", "--wait", "--fail-on", "malicious", "--json"
+    )
+    worker.join()
+
+    assert code == 3
+    (result,) = json.loads(out)
+    assert result["scan"]["verdict"] == "malicious"
+    assert "COMPLETE" in err
