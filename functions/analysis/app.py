@@ -6,7 +6,7 @@ and a concurrent duplicate waits its turn. The logic lives in ``pipeline.analysi
 """
 
 import functools
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities import parameters
@@ -24,7 +24,9 @@ from filescan_shared.observability import logger, metrics, tracer
 from filescan_shared.pipeline.analysis import AnalysisDeps, AnalysisResult, finish_job
 from filescan_shared.repository import ScanRepository
 from filescan_shared.settings import AnalysisSettings, load_settings
-from filescan_shared.triage import LlmConfig
+
+if TYPE_CHECKING:
+    from filescan_shared.triage import LlmConfig
 
 settings = load_settings(AnalysisSettings)
 persistence = DynamoDBPersistenceLayer(table_name=settings.idempotency_table)
@@ -42,8 +44,10 @@ def _static_llm_fields() -> dict[str, Any]:
     }
 
 
-def llm_config() -> LlmConfig:
+def llm_config() -> "LlmConfig":
     """The LLM configuration; the API key comes from Secrets Manager (cached for five minutes)."""
+    from filescan_shared.triage import LlmConfig  # noqa: PLC0415 - only SUCCEEDED jobs need it
+
     key = None
     if settings.openai_api_key_secret_arn:
         secret = parameters.get_secret(settings.openai_api_key_secret_arn, max_age=SECRET_MAX_AGE_SECONDS)
@@ -89,7 +93,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         s3=clients.s3(),
         events=clients.events(),
         settings=settings,
-        llm=llm_config(),
+        llm=llm_config,
         remaining_seconds=lambda: context.get_remaining_time_in_millis() / 1000,
     )
     result = finish_job(detail, deps)

@@ -40,7 +40,7 @@ def make_samples(directory: Path) -> list[Path]:
 
 def main() -> int:
     """Scan each sample and print file, verdict, severity and top finding."""
-    settings = ScannerSettings()
+    settings = ScannerSettings.from_env()
     rules = load_rules()
     with tempfile.TemporaryDirectory(prefix="filescan-demo-") as tmp:
         directory = Path(tmp)

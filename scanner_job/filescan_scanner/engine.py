@@ -65,8 +65,10 @@ class ScanEngine:
         overlap: int = 64 * 1024,
         head_bytes: int = 16 * 1024**2,
         content_analyzers: list[str] | None = None,
+        stream_lanes: int | None = None,
     ) -> None:
         self.rules = rules
+        self.stream_lanes = stream_lanes or None
         self.limits = limits
         self.work_dir = work_dir
         self._stream = stream_analyzers(rules, limits, overlap, head_bytes)
@@ -149,7 +151,9 @@ class _Run:
         mime = typed.facts.get("mime")
         target = dataclasses.replace(target, mime=mime if isinstance(mime, str) else None)
         entry.target = target
-        stream_results, entry.bytes_read = stream_pass(target, self._engine._stream, self.limits.chunk_bytes)
+        stream_results, entry.bytes_read = stream_pass(
+            target, self._engine._stream, self.limits.chunk_bytes, lanes=self._engine.stream_lanes
+        )
         entry.results.extend(stream_results)
         for analyzer in self._engine._content:
             entry.results.append(self._run_content(analyzer, target))

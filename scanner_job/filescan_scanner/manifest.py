@@ -15,8 +15,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from filescan_scanner.source import SourceError, _classify
 
 
@@ -36,6 +34,8 @@ class ManifestEntry:
 
 def _lines(location: str, s3: Any) -> Iterator[str]:
     if location.startswith("s3://"):
+        from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415 - S3 manifests only
+
         parsed = urlparse(location)
         try:
             body = s3.get_object(Bucket=parsed.netloc, Key=parsed.path.lstrip("/"))["Body"]

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import resource
 import sys
 from collections.abc import Iterable
-from importlib.metadata import PackageNotFoundError
-from importlib.metadata import version as dist_version
 from typing import Any
 
 from filescan_scanner.analyzers.base import AnalyzerResult, AnalyzerStatus, Finding, LimitHit, Location
@@ -28,8 +27,12 @@ _STATUS_RANK = {
 }
 
 
+@functools.cache
 def scanner_version() -> str:
     """The installed filescan version."""
+    from importlib.metadata import PackageNotFoundError  # noqa: PLC0415 - ~10 ms: not at start-up
+    from importlib.metadata import version as dist_version  # noqa: PLC0415
+
     try:
         return dist_version("filescan")
     except PackageNotFoundError:
@@ -243,7 +246,11 @@ def build_report(
 
 
 def _yara_x() -> str | None:
+    from importlib.metadata import PackageNotFoundError  # noqa: PLC0415
+
+    from filescan_scanner.analyzers.yara_rules import yara_x_version  # noqa: PLC0415
+
     try:
-        return dist_version("yara-x")
+        return yara_x_version()
     except PackageNotFoundError:
         return None

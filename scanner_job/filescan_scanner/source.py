@@ -16,9 +16,6 @@ import time
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from boto3.s3.transfer import TransferConfig
-from botocore.exceptions import BotoCoreError, ClientError
-
 UNSCANNABLE_CODES = frozenset(
     {
         "404",
@@ -64,6 +61,8 @@ def display_name(key: str) -> str:
 
 
 def _classify(exc: Exception, what: str) -> SourceError:
+    from botocore.exceptions import ClientError  # noqa: PLC0415 - boto is only imported in S3 mode
+
     if isinstance(exc, ClientError):
         error = exc.response.get("Error", {})
         code = str(error.get("Code", ""))
@@ -90,6 +89,9 @@ def fetch_object(
     The download is pinned to what ``HeadObject`` saw: the version id when there is one, else the
     ETag (``IfMatch``), so a concurrent overwrite fails (transient) instead of mixing versions.
     """
+    from boto3.s3.transfer import TransferConfig  # noqa: PLC0415 - boto is only imported in S3 mode
+    from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415
+
     started = time.perf_counter()
     version = version_id or None
     head_args: dict[str, Any] = {"Bucket": bucket, "Key": key}

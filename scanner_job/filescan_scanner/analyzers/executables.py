@@ -12,9 +12,7 @@ import math
 import struct
 import time
 from pathlib import Path
-from typing import Any, BinaryIO, Literal
-
-import pefile
+from typing import TYPE_CHECKING, Any, BinaryIO, Literal
 
 from filescan_scanner.analyzers.base import (
     AnalyzerResult,
@@ -27,6 +25,9 @@ from filescan_scanner.analyzers.base import (
 )
 from filescan_scanner.text import safe_excerpt
 from filescan_shared.severity import Severity
+
+if TYPE_CHECKING:
+    import pefile
 
 FULL_PARSE_MAX = 256 * 1024 * 1024
 ENTROPY_MAX_BYTES = 64 * 1024 * 1024
@@ -106,6 +107,8 @@ class ExecutableAnalyzer:
 
     def analyze(self, target: Target, context: ScanContext) -> AnalyzerResult:
         """Collect facts and findings; malformed headers give status ``error`` with the reason."""
+        import pefile  # noqa: PLC0415 - imported only when an executable applies
+
         started = time.monotonic()
         head = _head(target.path, 64)
         result = AnalyzerResult(self.name, f"pefile-{pefile.__version__}", AnalyzerStatus.OK)
@@ -139,6 +142,8 @@ def _finding(target: Target, rule: str, severity: Severity, title: str, evidence
 
 
 def _analyze_pe(target: Target, result: AnalyzerResult) -> None:
+    import pefile  # noqa: PLC0415
+
     pe = pefile.PE(str(target.path), fast_load=True)
     try:
         fh, oh = pe.FILE_HEADER, pe.OPTIONAL_HEADER

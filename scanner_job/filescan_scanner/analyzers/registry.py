@@ -29,7 +29,7 @@ CONTENT_ANALYZERS: list[str] = [
 def stream_analyzers(
     rules: RuleSet, limits: ScanLimits, overlap: int, head_bytes: int
 ) -> list[StreamAnalyzer]:
-    """The streaming-pass analyzers; each runs on its own thread for files larger than one chunk."""
+    """The streaming-pass analyzers; ``streaming.stream_pass`` spreads them over its worker lanes."""
     return [
         YaraAnalyzer(rules, limits, overlap, head_bytes),
         HashAnalyzer("md5"),

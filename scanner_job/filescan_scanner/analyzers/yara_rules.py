@@ -24,9 +24,12 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
+import os
+import re
+import sys
+import tempfile
 import time
 from collections.abc import Iterable
-from importlib.metadata import version as dist_version
 from pathlib import Path
 from typing import Any
 
@@ -58,9 +61,16 @@ class RulesError(Exception):
 
 @dataclasses.dataclass(frozen=True)
 class RuleSet:
-    """Compiled stream and head rules plus where they came from."""
+    """Compiled stream and head rules plus where they came from.
 
-    stream: yara_x.Rules
+    ``stream`` holds one or more compiled groups, each scanned over every chunk. YARA-X matches all
+    pattern atoms of one compiled set with a single automaton, which becomes several times slower
+    once the set has many atoms; ``nocase`` patterns multiply atoms. Each rule file that uses
+    ``nocase`` therefore gets a group of its own and the other files share one: measured on the
+    bundled rules, 0.41 s/GiB for three groups against 0.94 s/GiB for one.
+    """
+
+    stream_groups: tuple[yara_x.Rules, ...]
     head: yara_x.Rules | None
     version: str
     namespaces: tuple[str, ...]
@@ -74,22 +84,93 @@ def _rule_files(directory: Path) -> tuple[list[Path], list[Path]]:
     return stream, head
 
 
-def _compile(sources: Iterable[tuple[str, Path]]) -> yara_x.Rules | None:
+CACHE_FORMAT = b"filescan-yarax-cache-1"
+
+
+def _compile(sources: Iterable[tuple[str, Path]], cache_dir: Path | None = None) -> yara_x.Rules | None:
+    texts: list[tuple[str, Path, str]] = []
+    for namespace, path in sources:
+        try:
+            texts.append((namespace, path, path.read_text(encoding="utf-8")))
+        except (OSError, UnicodeDecodeError) as exc:
+            raise RulesError(f"cannot read YARA rules file {path}: {exc}") from exc
+    if not texts:
+        return None
+    key = _cache_key(texts) if cache_dir is not None else ""
+    if cache_dir is not None and (cached := _load_cached(cache_dir, key)) is not None:
+        return cached
     compiler = yara_x.Compiler()
     current: str | None = None
-    count = 0
-    for namespace, path in sources:
+    for namespace, path, text in texts:
         if namespace != current:
             compiler.new_namespace(namespace)
             current = namespace
         try:
-            compiler.add_source(path.read_text(encoding="utf-8"), str(path))
+            compiler.add_source(text, str(path))
         except yara_x.CompileError as exc:
             raise RulesError(f"cannot compile YARA rules in {path} (namespace {namespace}): {exc}") from exc
-        except (OSError, UnicodeDecodeError) as exc:
-            raise RulesError(f"cannot read YARA rules file {path}: {exc}") from exc
-        count += 1
-    return compiler.build() if count else None
+    rules = compiler.build()
+    if cache_dir is not None:
+        _store_cached(cache_dir, key, rules)
+    return rules
+
+
+def _cache_key(texts: list[tuple[str, Path, str]]) -> str:
+    """Content address of a compiled rule set: the sources, their names and the yara-x binary."""
+    digest = hashlib.sha256(CACHE_FORMAT)
+    engine = sys.modules.get("yara_x.yara_x") or yara_x
+    engine_file = getattr(engine, "__file__", None) or ""
+    try:
+        stat = Path(engine_file).stat()
+        digest.update(f"\0{engine_file}\0{stat.st_size}\0{stat.st_mtime_ns}".encode())
+    except OSError:
+        digest.update(f"\0{engine_file}".encode())
+    for namespace, path, text in texts:  # the file name, not its directory: extra rules move per run
+        digest.update(f"\0{namespace}\0{path.name}\0".encode() + text.encode())
+    return digest.hexdigest()
+
+
+def _trusted(stat: os.stat_result) -> bool:
+    """Owned by us or root and writable by nobody else: only then are cached rules believed."""
+    return stat.st_uid in {os.getuid(), 0} and not stat.st_mode & 0o022
+
+
+def _load_cached(cache_dir: Path, key: str) -> yara_x.Rules | None:
+    """The cached compiled rules for ``key``, or None (missing, untrusted or unreadable: recompile)."""
+    try:
+        if not _trusted(cache_dir.stat()):
+            return None
+        fd = os.open(cache_dir / f"{key}.yarx", os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError:
+        return None
+    try:
+        if not _trusted(os.fstat(fd)):
+            return None
+        with os.fdopen(fd, "rb", closefd=False) as handle:
+            return yara_x.Rules.deserialize_from(handle)
+    except Exception:  # a corrupt or foreign cache entry is recompiled and overwritten
+        return None
+    finally:
+        os.close(fd)
+
+
+def _store_cached(cache_dir: Path, key: str, rules: yara_x.Rules) -> None:
+    """Write the compiled rules atomically; a cache that cannot be written is silently skipped."""
+    try:
+        cache_dir.mkdir(mode=0o755, parents=True, exist_ok=True)
+        if not _trusted(cache_dir.stat()):
+            return
+        fd, name = tempfile.mkstemp(prefix=".tmp-", suffix=".yarx", dir=cache_dir)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                rules.serialize_into(handle)
+            Path(name).chmod(0o644)
+            Path(name).replace(cache_dir / f"{key}.yarx")
+        except BaseException:
+            Path(name).unlink(missing_ok=True)
+            raise
+    except Exception:  # noqa: S110 - the cache is an optimisation only
+        pass
 
 
 def bundled_rules_version() -> str:
@@ -98,11 +179,17 @@ def bundled_rules_version() -> str:
 
 
 @functools.lru_cache(maxsize=4)
-def load_rules(extra_dir: Path | None = None, bundled_dir: Path = BUNDLED_RULES_DIR) -> RuleSet:
+def load_rules(
+    extra_dir: Path | None = None, bundled_dir: Path = BUNDLED_RULES_DIR, cache_dir: Path | None = None
+) -> RuleSet:
     """Compile the bundled rules and, if given, the ``*.yar`` files under ``extra_dir``.
 
     Extra rules go in the namespace ``extra``; their content hash is appended to the rules version.
     Raises ``RulesError`` with the offending file when any rule fails to compile.
+
+    With ``cache_dir``, compiled rule sets are kept there under the SHA-256 of their sources (and of
+    the yara-x binary) and deserialised next time (~3 ms instead of ~40 ms of compiling). Entries are
+    only believed when the directory and file are ours (or root's) and not group/world-writable.
     """
     namespaces = [BUNDLED_NAMESPACE]
     stream, head = _rule_files(bundled_dir)
@@ -120,20 +207,44 @@ def load_rules(extra_dir: Path | None = None, bundled_dir: Path = BUNDLED_RULES_
         head_sources += [("extra", p) for p in extra_head]
         namespaces.append("extra")
         version = f"{version}+extra.{digest.hexdigest()[:12]}"
-    stream_rules = _compile(stream_sources)
-    if stream_rules is None:
+    groups = [_compile(group, cache_dir) for group in _stream_groups(stream_sources)]
+    stream_groups = tuple(rules for rules in groups if rules is not None)
+    if not stream_groups:
         raise RulesError("no stream rules found")
     return RuleSet(
-        stream=stream_rules,
-        head=_compile(head_sources),
+        stream_groups=stream_groups,
+        head=_compile(head_sources, cache_dir),
         version=version,
         namespaces=tuple(namespaces),
         files=tuple(str(p) for _, p in stream_sources + head_sources),
     )
 
 
+_NOCASE_PATTERN = re.compile(r"^\s*\$\w*\s*=.*\bnocase\b", re.MULTILINE)
+"""A string definition with the ``nocase`` modifier (comments mentioning the word do not count)."""
+
+
+def _stream_groups(sources: list[tuple[str, Path]]) -> list[list[tuple[str, Path]]]:
+    """Split rule files into compile groups: one per file using ``nocase``, one for all the others."""
+    shared: list[tuple[str, Path]] = []
+    own: list[list[tuple[str, Path]]] = []
+    for namespace, path in sources:
+        try:
+            uses_nocase = _NOCASE_PATTERN.search(path.read_text(encoding="utf-8")) is not None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise RulesError(f"cannot read YARA rules file {path}: {exc}") from exc
+        if uses_nocase:
+            own.append([(namespace, path)])
+        else:
+            shared.append((namespace, path))
+    return ([shared] if shared else []) + own
+
+
+@functools.cache
 def yara_x_version() -> str:
     """The installed yara-x version."""
+    from importlib.metadata import version as dist_version  # noqa: PLC0415 - ~10 ms: not at start-up
+
     return dist_version("yara-x")
 
 
@@ -152,6 +263,8 @@ class YaraAnalyzer:
     """The YARA-X stream analyzer (stream rules chunked, head rules once)."""
 
     name = ENGINE
+    cost = 0.45
+    """Single-core CPU seconds per GiB with the bundled rules, seams included (streaming-lane weight)."""
 
     def __init__(self, rules: RuleSet, limits: ScanLimits, overlap: int, head_bytes: int) -> None:
         self.rules = rules
@@ -170,7 +283,7 @@ class YaraSession:
     def __init__(self, config: YaraAnalyzer, target: Target) -> None:
         self._cfg = config
         self._target = target
-        self._scanner: yara_x.Scanner | None = None
+        self._scanners: list[yara_x.Scanner] = []
         self._tail = b""
         self._head = bytearray()
         self._head_done = config.rules.head is None
@@ -185,21 +298,26 @@ class YaraSession:
         started = time.perf_counter()
         data = chunk.obj if isinstance(chunk.obj, bytes) and len(chunk) == len(chunk.obj) else chunk.tobytes()
         overlap = self._cfg.overlap
-        if self._scanner is None:
-            # A yara-x Scanner must stay on the thread that created it: build it on the first chunk.
-            self._scanner = yara_x.Scanner(self._cfg.rules.stream)
-            self._scanner.set_timeout(SCAN_TIMEOUT_SECONDS)
-            self._scanner.max_matches_per_pattern(max(1000, self._cfg.limits.max_matches_per_rule * 4))
+        if not self._scanners:
+            # A yara-x Scanner must stay on the thread that created it: build them on the first chunk.
+            self._scanners = [self._new_scanner(rules) for rules in self._cfg.rules.stream_groups]
         if not self._head_done:
             self._feed_head(data, offset)
-        self._collect(self._scanner.scan(data), data, offset)
-        if self._tail:
-            seam = self._tail + data[:overlap]
-            self._collect(self._scanner.scan(seam), seam, offset - len(self._tail))
+        seam = self._tail + data[:overlap] if self._tail else b""
+        for scanner in self._scanners:
+            self._collect(scanner.scan(data), data, offset)
+            if seam:
+                self._collect(scanner.scan(seam), seam, offset - len(self._tail))
         self._tail = data[-overlap:]
         floor = offset + len(data) - overlap
         self._recent = {key for key in self._recent if key[1] is None or key[1] >= floor}
         self._seconds += time.perf_counter() - started
+
+    def _new_scanner(self, rules: yara_x.Rules) -> yara_x.Scanner:
+        scanner = yara_x.Scanner(rules)
+        scanner.set_timeout(SCAN_TIMEOUT_SECONDS)
+        scanner.max_matches_per_pattern(max(1000, self._cfg.limits.max_matches_per_rule * 4))
+        return scanner
 
     def _feed_head(self, data: bytes, offset: int) -> None:
         limit = self._cfg.head_bytes
@@ -269,7 +387,7 @@ class YaraSession:
         started = time.perf_counter()
         if not self._head_done:
             self._scan_head(bytes(self._head))
-        self._scanner = None
+        self._scanners = []
         self._seconds += time.perf_counter() - started
         cap = self._cfg.limits.max_matches_per_rule
         result = AnalyzerResult(

@@ -21,9 +21,13 @@ rule secret_aws_secret_access_key
         severity = "high"
         title = "AWS secret access key assignment"
     strings:
-        $assign = /aws_secret_access_key["']?[ \t]{0,8}[=:][ \t]{0,8}["']?[A-Za-z0-9\/+]{40}([^A-Za-z0-9\/+=]|$)/ nocase
+        // The two spellings used in practice (config files, environment variables) rather than
+        // nocase: each nocase pattern adds many YARA-X atoms, and past a small total the whole rule
+        // set scans several times slower (measured with bench/bench_scanner.py).
+        $assign = /aws_secret_access_key["']?[ \t]{0,8}[=:][ \t]{0,8}["']?[A-Za-z0-9\/+]{40}([^A-Za-z0-9\/+=]|$)/
+        $assign_env = /AWS_SECRET_ACCESS_KEY["']?[ \t]{0,8}[=:][ \t]{0,8}["']?[A-Za-z0-9\/+]{40}([^A-Za-z0-9\/+=]|$)/
     condition:
-        $assign
+        any of them
 }
 
 rule secret_private_key_block
@@ -45,7 +49,12 @@ rule secret_github_token
         severity = "high"
         title = "GitHub token"
     strings:
-        $classic = /\bgh[opsur]_[A-Za-z0-9]{36}\b/
+        // One pattern per prefix: a character class right after "gh" gives YARA-X a poor atom.
+        $personal = /\bghp_[A-Za-z0-9]{36}\b/
+        $oauth = /\bgho_[A-Za-z0-9]{36}\b/
+        $server = /\bghs_[A-Za-z0-9]{36}\b/
+        $user = /\bghu_[A-Za-z0-9]{36}\b/
+        $refresh = /\bghr_[A-Za-z0-9]{36}\b/
         $fine_grained = /\bgithub_pat_[A-Za-z0-9_]{82}\b/
     condition:
         any of them
@@ -58,9 +67,15 @@ rule secret_slack_token
         severity = "high"
         title = "Slack token"
     strings:
-        $token = /\bxox[baprs]-[0-9]{6,15}-[0-9A-Za-z\-]{6,80}/
+        // One pattern per token type: a character class right after "xox" makes YARA-X pick a poor
+        // atom and scan ten times slower (measured: 0.95 s/GiB vs 0.09 s/GiB for the split form).
+        $bot = /\bxoxb-[0-9]{6,15}-[0-9A-Za-z\-]{6,80}/
+        $app = /\bxoxa-[0-9]{6,15}-[0-9A-Za-z\-]{6,80}/
+        $user = /\bxoxp-[0-9]{6,15}-[0-9A-Za-z\-]{6,80}/
+        $refresh = /\bxoxr-[0-9]{6,15}-[0-9A-Za-z\-]{6,80}/
+        $legacy = /\bxoxs-[0-9]{6,15}-[0-9A-Za-z\-]{6,80}/
     condition:
-        $token
+        any of them
 }
 
 rule secret_stripe_live_key

@@ -198,6 +198,29 @@ def test_cli_bad_extra_rules_fail_clearly(tmp_path: Path) -> None:
     assert out.returncode == 78 and "bad.yar" in out.stderr
 
 
+def test_cli_bad_setting_is_a_config_error_naming_the_variable(tmp_path: Path) -> None:
+    sample = tmp_path / "s"
+    sample.write_bytes(b"x")
+    out = _cli(str(sample), "--report", "-", env={"FILESCAN_MAX_DEPTH": "deep"})
+    assert out.returncode == 78 and "FILESCAN_MAX_DEPTH" in out.stderr and not out.stdout
+
+
+def test_cli_local_mode_does_not_import_heavy_optional_modules(tmp_path: Path) -> None:
+    sample = tmp_path / "s.txt"
+    sample.write_bytes(b"plain text\n" * 100)
+    code = (
+        "import sys; from filescan_scanner.cli import main; "
+        f"rc = main([{str(sample)!r}, '--report', {str(tmp_path / 'r.json')!r}]); "
+        "heavy = sorted({m.split('.')[0] for m in sys.modules} & "
+        "{'boto3', 'botocore', 'pydantic_settings', 'oletools', 'pefile'}); "
+        "print(rc, heavy)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False, timeout=120
+    )
+    assert out.stdout.strip() == "0 []", out.stderr
+
+
 def test_cli_manifest_usage_errors(tmp_path: Path) -> None:
     manifest = tmp_path / "m.jsonl"
     manifest.write_text('{"bucket": "b"}\n')

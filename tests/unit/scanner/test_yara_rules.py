@@ -152,3 +152,45 @@ def test_extra_rules_namespace_and_errors(tmp_path: Path) -> None:
     (extra / "bad.yar").write_text("rule broken { condition: nonsense_identifier }")
     with pytest.raises(RulesError, match=r"bad\.yar"):
         load_rules.__wrapped__(extra)
+
+
+def test_compiled_rules_cache_is_used_and_guarded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import yara_x  # noqa: PLC0415
+
+    cache = tmp_path / "cache"
+    eicar = eicar_bytes()
+    compiled = load_rules.__wrapped__(None, BUNDLED_RULES_DIR, cache)
+    entries = sorted(cache.glob("*.yarx"))
+    assert len(entries) == len(compiled.stream_groups) + 1  # each stream group and the head rule set
+
+    class NoCompiler:
+        def __init__(self) -> None:
+            raise AssertionError("compiled although cached")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(yara_x, "Compiler", NoCompiler)
+        cached = load_rules.__wrapped__(None, BUNDLED_RULES_DIR, cache)
+    assert cached.version == compiled.version
+    hits = yara_x.Scanner(cached.stream_groups[0]).scan(b"..." + eicar + b"...").matching_rules
+    assert [r.identifier for r in hits] == ["eicar_test_file"]
+
+    # A cache directory others can write to is not believed; a corrupt entry is recompiled.
+    os.chmod(cache, 0o777)
+    with monkeypatch.context() as patch, pytest.raises(AssertionError, match="compiled although cached"):
+        patch.setattr(yara_x, "Compiler", NoCompiler)
+        load_rules.__wrapped__(None, BUNDLED_RULES_DIR, cache)
+    os.chmod(cache, 0o755)
+    for entry in entries:
+        entry.write_bytes(b"not rules")
+    again = load_rules.__wrapped__(None, BUNDLED_RULES_DIR, cache)
+    assert [r.identifier for r in yara_x.Scanner(again.stream_groups[0]).scan(eicar).matching_rules] == [
+        "eicar_test_file"
+    ]
+    assert all(entry.read_bytes() != b"not rules" for entry in entries)
+
+
+def test_rule_files_using_nocase_are_compiled_in_groups_of_their_own() -> None:
+    rules = load_rules.__wrapped__(None, BUNDLED_RULES_DIR, None)
+
+    # eicar, embedded_pe and secrets share one group; scripts and webshells (nocase) get one each.
+    assert len(rules.stream_groups) == 3

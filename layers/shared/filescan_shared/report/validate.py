@@ -29,6 +29,11 @@ def _validator() -> Draft202012Validator:
     return Draft202012Validator(report_schema())
 
 
+def prepare() -> None:
+    """Load the schema and build the validator now (e.g. on a side thread), not on first use."""
+    _validator()
+
+
 def validate_report(doc: Any) -> None:
     """Raise ``ReportValidationError`` naming each violation when ``doc`` is not a valid report."""
     errors = sorted(_validator().iter_errors(doc), key=lambda e: list(e.absolute_path))
