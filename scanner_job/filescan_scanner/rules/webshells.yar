@@ -9,9 +9,12 @@ rule webshell_php_eval_request
         severity = "high"
         title = "PHP code evaluating request input"
     strings:
-        $eval_decode = /\b(eval|assert)[ \t]{0,8}\([ \t]{0,8}@?(base64_decode|gzinflate|gzuncompress|str_rot13|gzdecode)[ \t]{0,8}\([ \t]{0,8}@?\$_(POST|GET|REQUEST|COOKIE)/ nocase
-        $eval_direct = /\b(eval|assert)[ \t]{0,8}\([ \t]{0,8}@?\$_(POST|GET|REQUEST|COOKIE)\[/ nocase
-        $exec_direct = /\b(system|passthru|shell_exec|popen|proc_open|pcntl_exec)[ \t]{0,8}\([ \t]{0,8}@?\$_(POST|GET|REQUEST|COOKIE)\[/ nocase
+        // PHP function names are case-insensitive, superglobals are not: the names are spelled as
+        // character classes rather than with nocase, so YARA-X anchors on the literal "$_POST" etc.
+        // (nocase multiplies atoms and slows the whole rule set; see yara_rules.RuleSet).
+        $eval_decode = /\b([Ee][Vv][Aa][Ll]|[Aa][Ss][Ss][Ee][Rr][Tt])[ \t]{0,8}\([ \t]{0,8}@?([Bb][Aa][Ss][Ee]64_[Dd][Ee][Cc][Oo][Dd][Ee]|[Gg][Zz][Ii][Nn][Ff][Ll][Aa][Tt][Ee]|[Gg][Zz][Uu][Nn][Cc][Oo][Mm][Pp][Rr][Ee][Ss][Ss]|[Ss][Tt][Rr]_[Rr][Oo][Tt]13|[Gg][Zz][Dd][Ee][Cc][Oo][Dd][Ee])[ \t]{0,8}\([ \t]{0,8}@?\$_(POST|GET|REQUEST|COOKIE)/
+        $eval_direct = /\b([Ee][Vv][Aa][Ll]|[Aa][Ss][Ss][Ee][Rr][Tt])[ \t]{0,8}\([ \t]{0,8}@?\$_(POST|GET|REQUEST|COOKIE)\[/
+        $exec_direct = /\b([Ss][Yy][Ss][Tt][Ee][Mm]|[Pp][Aa][Ss][Ss][Tt][Hh][Rr][Uu]|[Ss][Hh][Ee][Ll][Ll]_[Ee][Xx][Ee][Cc]|[Pp][Oo][Pp][Ee][Nn]|[Pp][Rr][Oo][Cc]_[Oo][Pp][Ee][Nn]|[Pp][Cc][Nn][Tt][Ll]_[Ee][Xx][Ee][Cc])[ \t]{0,8}\([ \t]{0,8}@?\$_(POST|GET|REQUEST|COOKIE)\[/
     condition:
         any of them
 }
@@ -23,7 +26,7 @@ rule webshell_aspx_process_start
         severity = "high"
         title = "ASP.NET page starting a process from request input"
     strings:
-        $ctx_page = /<%@[ \t]{0,8}Page[ \t]/ nocase
+        $ctx_page = /<%@[ \t]{0,8}[Pp][Aa][Gg][Ee][ \t]/
         $ctx_request = /Request(\.Form|\.QueryString|\.Params)?\[/
         $start = /(System\.Diagnostics\.)?Process\.Start[ \t]{0,8}\(/
         $psi = "ProcessStartInfo("

@@ -192,5 +192,5 @@ def test_compiled_rules_cache_is_used_and_guarded(tmp_path: Path, monkeypatch: p
 def test_rule_files_using_nocase_are_compiled_in_groups_of_their_own() -> None:
     rules = load_rules.__wrapped__(None, BUNDLED_RULES_DIR, None)
 
-    # eicar, embedded_pe and secrets share one group; scripts and webshells (nocase) get one each.
-    assert len(rules.stream_groups) == 3
+    # eicar, embedded_pe, secrets and webshells share one group; scripts (nocase) gets its own.
+    assert len(rules.stream_groups) == 2
