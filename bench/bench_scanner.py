@@ -12,6 +12,7 @@ import json
 import os
 import random
 import shutil
+import statistics
 import string
 import subprocess
 import sys
@@ -117,16 +118,24 @@ def warm(path: Path) -> None:
             pass
 
 
-def run(size: int, lines: list[str]) -> None:
+def run(size: int, lines: list[str], repeat: int) -> None:
+    """Time both tools ``repeat`` times, alternating; report the median of each (a shared machine)."""
     path, planted = cached(size)
     warm(path)
     scan = shutil.which("filescan-scan", path=str(Path(sys.executable).parent)) or "filescan-scan"
     report_path = OUT / f"report-{size // MiB}MiB.json"
     yara_out = OUT / f"yara-{size // MiB}MiB.txt"
-    s_wall, s_rss, s_rc = timed(
-        [scan, str(path), "--report", str(report_path), "--log-level", "WARNING"], OUT / "scan.stdout"
-    )
-    y_wall, y_rss, y_rc = timed(["yara", "-s", "-w", *map(str, RULES), str(path)], yara_out)
+    scans, yaras = [], []
+    for _ in range(repeat):
+        scans.append(
+            timed(
+                [scan, str(path), "--report", str(report_path), "--log-level", "WARNING"], OUT / "scan.stdout"
+            )
+        )
+        yaras.append(timed(["yara", "-s", "-w", *map(str, RULES), str(path)], yara_out))
+    s_wall, y_wall = statistics.median(r[0] for r in scans), statistics.median(r[0] for r in yaras)
+    s_rss, y_rss = max(r[1] for r in scans), max(r[1] for r in yaras)
+    s_rc, y_rc = max(r[2] for r in scans), max(r[2] for r in yaras)
     report = json.loads(report_path.read_text())
     found = {(f["rule_id"], f["location"]["offset"]) for f in report["findings"] if f["engine"] == "yara-x"}
     counts = {}
@@ -155,17 +164,19 @@ def run(size: int, lines: list[str]) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", default="64,1024,2048", help="file sizes in MiB (default 64,1024,2048)")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each tool, alternating (median kept)")
     args = parser.parse_args()
     header = [
         f"filescan-scan (full default pass) vs `yara -s -w` (classic YARA {_yara_version()}, single file "
-        f"= one thread), {len(RULES)} rule files, page cache warm, {os.cpu_count()} CPUs",
+        f"= one thread), {len(RULES)} rule files, page cache warm, {os.cpu_count()} CPUs, "
+        f"median of {args.repeat} alternating runs each",
         "   MiB | scan MiB/s | yara MiB/s | ratio | scan RSS | yara RSS | needles once | extra "
         "| yara needles | verdict",
     ]
     lines = list(header)
     print("\n".join(header), flush=True)
     for size in (int(s) * MiB for s in args.sizes.split(",")):
-        run(size, lines)
+        run(size, lines, max(1, args.repeat))
     lines.append("(yara RSS counts the whole file: it mmaps it; scan RSS is the scanner's own peak)")
     (OUT / "bench-scanner.txt").write_text("\n".join(lines) + "\n")
     print(lines[-1])

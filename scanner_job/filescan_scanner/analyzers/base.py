@@ -114,8 +114,9 @@ class ScanLimits:
     max_matches_per_rule: int = 50
     office_max_bytes: int = 200 * 1024**2
     pdf_max_bytes: int = 2 * 1024**3
-    fuzzy_hash_max_bytes: int = 16 * 1024**2
-    """TLSH covers the head only: ~6 ms of CPU per MiB, with the GIL held (16 MiB: ~0.1 s)."""
+    fuzzy_hash_max_bytes: int = 4 * 1024**2
+    """TLSH covers the head only: ~6 ms of CPU per MiB with the GIL held, which the other lane feels
+    (4 MiB: ~0.03 s). Enough for a similarity fingerprint; the report records ``tlsh_bytes``."""
     chunk_bytes: int = 16 * 1024**2
 
 
