@@ -15,14 +15,14 @@ import hmac
 import json
 import logging
 import re
-import threading
 import time
 import urllib.parse
 import uuid
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
+from filescan_local.loopback import LoopbackServer
 from filescan_local.template import ACCOUNT, Template
 
 log = logging.getLogger("filescan.local.api")
@@ -124,7 +124,7 @@ def to_response(result: Any) -> tuple[int, dict[str, str], bytes]:
     return 200, {"content-type": "application/json"}, body.encode()
 
 
-class ApiServer:
+class ApiServer(LoopbackServer):
     """The local HTTP API."""
 
     def __init__(
@@ -133,24 +133,7 @@ class ApiServer:
         self._routes = routes_from_template(template)
         self._handler = handler
         self._token = token
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), self._request_handler())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="http-api", daemon=True)
-
-    @property
-    def url(self) -> str:
-        """The API's base URL."""
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    def start(self) -> None:
-        """Serve in a background thread."""
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Stop serving (when started) and close the socket."""
-        if self._thread.is_alive():
-            self._server.shutdown()
-        self._server.server_close()
+        super().__init__(self._request_handler(), port, "http-api")
 
     def respond(
         self, method: str, target: str, headers: dict[str, str], body: bytes

@@ -10,13 +10,13 @@ from __future__ import annotations
 import json
 import logging
 import re
-import threading
 import urllib.parse
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from filescan_local.batch_service import BatchError, BatchService
+from filescan_local.loopback import LoopbackServer
 
 log = logging.getLogger("filescan.local.control")
 Invoker = Callable[[str, bytes, bool], tuple[int, bytes, bool]]
@@ -24,29 +24,11 @@ Invoker = Callable[[str, bytes, bool], tuple[int, bytes, bool]]
 _INVOKE = re.compile(r"^/2015-03-31/functions/([^/]+)/invocations$")
 
 
-class ControlServer:
+class ControlServer(LoopbackServer):
     """A loopback HTTP server for the Batch API subset and Lambda Invoke."""
 
     def __init__(self, batch: BatchService, invoke: Invoker, port: int = 0) -> None:
-        handler = _handler_class(batch, invoke)
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="control-api", daemon=True)
-
-    @property
-    def url(self) -> str:
-        """The server's base URL."""
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    def start(self) -> None:
-        """Serve in a background thread."""
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Stop serving (when started) and close the socket."""
-        if self._thread.is_alive():
-            self._server.shutdown()
-        self._server.server_close()
+        super().__init__(_handler_class(batch, invoke), port, "control-api")
 
 
 def _handler_class(batch: BatchService, invoke: Invoker) -> type[BaseHTTPRequestHandler]:
