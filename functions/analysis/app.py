@@ -29,7 +29,8 @@ if TYPE_CHECKING:
     from filescan_shared.triage import LlmConfig
 
 settings = load_settings(AnalysisSettings)
-persistence = DynamoDBPersistenceLayer(table_name=settings.idempotency_table)
+# Share the cached DynamoDB client: otherwise Powertools builds a second session and client at import.
+persistence = DynamoDBPersistenceLayer(table_name=settings.idempotency_table, boto3_client=clients.dynamodb())
 idempotency = IdempotencyConfig(event_key_jmespath="detail.[jobId, status]", expires_after_seconds=24 * 3600)
 SECRET_MAX_AGE_SECONDS = 300
 
