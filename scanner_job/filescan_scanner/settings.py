@@ -148,14 +148,5 @@ class ScannerSettings:
     def limits(self) -> ScanLimits:
         """The ``ScanLimits`` these settings describe."""
         return ScanLimits(
-            max_depth=self.max_depth,
-            max_members=self.max_members,
-            max_total_member_bytes=self.max_total_member_bytes,
-            max_member_bytes=self.max_member_bytes,
-            max_compression_ratio=self.max_compression_ratio,
-            max_matches_per_rule=self.max_matches_per_rule,
-            office_max_bytes=self.office_max_bytes,
-            pdf_max_bytes=self.pdf_max_bytes,
-            fuzzy_hash_max_bytes=self.fuzzy_hash_max_bytes,
-            chunk_bytes=self.chunk_bytes,
+            **{field.name: getattr(self, field.name) for field in dataclasses.fields(ScanLimits)}
         )

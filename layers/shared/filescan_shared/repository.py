@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, cast
 from boto3.dynamodb.types import TypeSerializer
 from botocore.exceptions import ClientError
 
+from filescan_shared.aws_errors import error_code
 from filescan_shared.records import Attempt, ScanRecord, iso, status_day, to_dynamo, utc_now
 from filescan_shared.states import ScanState
 
@@ -25,7 +26,7 @@ BY_CONTENT_INDEX = "ByContent"
 
 
 def _is_condition_failure(error: ClientError) -> bool:
-    return error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+    return error_code(error) == "ConditionalCheckFailedException"
 
 
 def _value(value: Any) -> dict[str, Any]:

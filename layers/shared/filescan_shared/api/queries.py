@@ -15,6 +15,7 @@ from botocore.exceptions import ClientError
 
 from filescan_shared.api.cursor import Position
 from filescan_shared.api.errors import BadRequest, NotFound
+from filescan_shared.aws_errors import is_missing_object
 from filescan_shared.ids import object_ref
 from filescan_shared.records import ScanRecord, iso
 from filescan_shared.repository import BY_OBJECT_INDEX, BY_STATUS_INDEX
@@ -125,8 +126,7 @@ def presigned_report(s3: S3Client, bucket: str, key: str, ttl_seconds: int) -> s
     try:
         s3.head_object(Bucket=bucket, Key=key)
     except ClientError as error:
-        code = error.response.get("Error", {}).get("Code")
-        if code in {"404", "NoSuchKey", "NotFound"}:
+        if is_missing_object(error):
             raise NotFound("this scan has no report (yet)", code="report_not_found") from None
         raise
     return s3.generate_presigned_url(

@@ -26,6 +26,7 @@ from botocore.exceptions import ClientError
 
 from filescan_shared.api.errors import ApiError, BadRequest, NotFound
 from filescan_shared.api.models import BulkRescanAccepted, BulkRescanRequest, RescanAccepted
+from filescan_shared.aws_errors import is_missing_object
 from filescan_shared.ids import bulk_child_scan_id, bulk_job_name, derive_scan_id
 from filescan_shared.pipeline.enqueue import CLAIM_STALE_AFTER, find_job, submit_scan_job
 from filescan_shared.pipeline.sizing import size_job
@@ -203,7 +204,7 @@ def _read_manifest(s3: S3Client, bucket: str, key: str) -> list[_Entry] | None:
     try:
         body = s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode()
     except ClientError as error:
-        if error.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}:
+        if is_missing_object(error):
             return None
         raise
     entries = []

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from filescan_shared import exit_codes
+from filescan_shared.aws_errors import is_missing_object
 from filescan_shared.batch_events import JobStateDetail
 from filescan_shared.pipeline.cost import FargatePrices, estimate_job_cost
 from filescan_shared.pipeline.job_status import record_attempts
@@ -173,8 +174,7 @@ def _load_report(deps: AnalysisDeps, key: str, scan_id: str) -> tuple[dict[str, 
     try:
         response = deps.s3.get_object(Bucket=deps.settings.reports_bucket, Key=key)
     except ClientError as error:
-        code = error.response.get("Error", {}).get("Code", "")
-        if code in {"NoSuchKey", "404", "NotFound"}:
+        if is_missing_object(error):
             return None, f"no report at s3://{deps.settings.reports_bucket}/{key}", None
         raise
     size = int(response.get("ContentLength", 0))

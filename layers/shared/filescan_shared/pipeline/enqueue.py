@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from filescan_shared.aws_errors import is_missing_object
 from filescan_shared.ids import batch_job_name, derive_scan_id
 from filescan_shared.pipeline.sizing import size_job
 from filescan_shared.records import ScanRecord, iso, utc_now
@@ -32,7 +33,6 @@ if TYPE_CHECKING:
     from mypy_boto3_batch import BatchClient
     from mypy_boto3_s3 import S3Client
 
-_MISSING_CODES = frozenset({"404", "NoSuchKey", "NoSuchVersion", "NotFound"})
 CLAIM_STALE_AFTER = dt.timedelta(minutes=5)
 """A submit claim older than this belongs to a claimant that died; the next delivery may take over."""
 
@@ -186,7 +186,7 @@ def _head_object(s3: S3Client, upload: UploadedObject, version_id: str | None) -
         try:
             head = s3.head_object(**kwargs)
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") in _MISSING_CODES:
+            if is_missing_object(error):
                 continue
             raise
         return _ObjectFacts(key=key, size=int(head.get("ContentLength", 0)), sha256=_hex_sha256(head))

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from botocore.exceptions import ClientError
 
+from filescan_shared.aws_errors import is_missing_object
 from filescan_shared.records import ScanRecord, iso, utc_now
 from filescan_shared.repository import ScanRepository
 from filescan_shared.states import ScanState
@@ -48,7 +49,7 @@ def tag_object(s3: S3Client, record: ScanRecord) -> None:
     try:
         existing = s3.get_object_tagging(**target)["TagSet"]
     except ClientError as error:
-        if _missing(error):
+        if is_missing_object(error):
             return
         raise
     ours = {VERDICT_TAG: verdict_tag_value(record), SCAN_ID_TAG: record.scan_id}
@@ -57,7 +58,7 @@ def tag_object(s3: S3Client, record: ScanRecord) -> None:
     try:
         s3.put_object_tagging(**target, Tagging={"TagSet": tags})
     except ClientError as error:
-        if not _missing(error):
+        if not is_missing_object(error):
             raise
 
 
@@ -77,7 +78,7 @@ def quarantine(s3: S3Client, record: ScanRecord, *, mode: Literal["tag", "move"]
         s3.copy(source, record.bucket, destination, ExtraArgs={"TaggingDirective": "COPY"})  # type: ignore[arg-type]
         s3.delete_object(**source)
     except ClientError as error:
-        if _missing(error):
+        if is_missing_object(error):
             return None
         raise
     return destination
@@ -131,7 +132,3 @@ def publish_outcome(
     moved = quarantine(s3, record, mode=quarantine_mode, prefix=quarantine_prefix)
     put_outcome_event(events, bus_name, record)
     repository.set_fields(record.scan_id, {"published_at": iso(utc_now()), "quarantine_key": moved})
-
-
-def _missing(error: ClientError) -> bool:
-    return error.response.get("Error", {}).get("Code") in {"NoSuchKey", "NoSuchVersion", "404", "NotFound"}
