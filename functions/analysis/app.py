@@ -6,6 +6,7 @@ and a concurrent duplicate waits its turn. The logic lives in ``pipeline.analysi
 """
 
 import functools
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
@@ -29,8 +30,6 @@ if TYPE_CHECKING:
     from filescan_shared.triage import LlmConfig
 
 settings = load_settings(AnalysisSettings)
-# Share the cached DynamoDB client: otherwise Powertools builds a second session and client at import.
-persistence = DynamoDBPersistenceLayer(table_name=settings.idempotency_table, boto3_client=clients.dynamodb())
 idempotency = IdempotencyConfig(event_key_jmespath="detail.[jobId, status]", expires_after_seconds=24 * 3600)
 SECRET_MAX_AGE_SECONDS = 300
 
@@ -83,9 +82,26 @@ def _emit_metrics(result: AnalysisResult) -> None:
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @metrics.log_metrics
-@idempotent(persistence_store=persistence, config=idempotency)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    """Conclude one finished job's scan."""
+    """Conclude one finished job's scan, at most once per (job id, status)."""
+    return _idempotent_conclude()(event, context)
+
+
+@functools.cache
+def _idempotent_conclude() -> Callable[[dict[str, Any], LambdaContext], dict[str, Any]]:
+    """``conclude`` behind Powertools idempotency, built on first use.
+
+    The persistence layer shares the cached DynamoDB client, which, as in every function here, is
+    created by the first event rather than at import.
+    """
+    persistence = DynamoDBPersistenceLayer(
+        table_name=settings.idempotency_table, boto3_client=clients.dynamodb()
+    )
+    return idempotent(persistence_store=persistence, config=idempotency)(conclude)
+
+
+def conclude(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """Conclude one finished job's scan (the idempotency layer calls this once per key)."""
     detail = parse_job_event(event)
     if detail is None:
         return {"outcome": "malformed"}

@@ -34,7 +34,8 @@ class CommonSettings(BaseModel):
     Each field is read from the environment variable of the same name in upper case.
     """
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    # Each function validates one of these classes; defer_build keeps the others from being built.
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
 
     scans_table: str = Field(min_length=3)
     uploads_bucket: str = Field(min_length=3)
