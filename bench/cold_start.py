@@ -36,6 +36,7 @@ ENVIRONMENT = {
     "AWS_REGION": "us-east-1",
     "POWERTOOLS_SERVICE_NAME": "filescan",
     "POWERTOOLS_METRICS_NAMESPACE": "filescan",
+    "PYDANTIC_DISABLE_PLUGINS": "true",  # as template.yaml's Globals set it
     # As in Lambda: the X-Ray SDK checks LAMBDA_TASK_ROOT and then skips creating its sampling client.
     "LAMBDA_TASK_ROOT": str(REPO),
     "AWS_LAMBDA_FUNCTION_NAME": "filescan-bench",

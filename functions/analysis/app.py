@@ -10,7 +10,6 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
-from aws_lambda_powertools.utilities import parameters
 from aws_lambda_powertools.utilities.idempotency import (
     DynamoDBPersistenceLayer,
     IdempotencyConfig,
@@ -50,6 +49,8 @@ def llm_config() -> "LlmConfig":
 
     key = None
     if settings.openai_api_key_secret_arn:
+        from aws_lambda_powertools.utilities import parameters  # noqa: PLC0415 - only with a key
+
         secret = parameters.get_secret(settings.openai_api_key_secret_arn, max_age=SECRET_MAX_AGE_SECONDS)
         key = SecretStr(secret if isinstance(secret, str) else str(secret))
     return LlmConfig(api_key=key, **_static_llm_fields())

@@ -268,3 +268,28 @@ def test_given_a_job_from_another_queue_when_it_finishes_then_it_is_ignored(
 
     assert analysis.lambda_handler(event, lambda_context)["outcome"] == "foreign"
     assert _record(stack).status is ScanState.RUNNING
+
+
+def test_given_an_api_key_in_secrets_manager_when_analysing_then_the_llm_is_called_with_that_key(
+    stack: StackNames,
+    tmp_path: Path,
+    handler: Callable[[str], ModuleType],
+    fake_llm: FakeOpenAIServer,
+    monkeypatch: pytest.MonkeyPatch,
+    lambda_context: Any,
+) -> None:
+    secret_arn = boto3.client("secretsmanager").create_secret(
+        Name=f"filescan-openai-{SCAN[:8]}", SecretString="sk-test-from-secrets-manager"
+    )["ARN"]
+    fake_llm.default = Behaviour.ok()
+    monkeypatch.setenv("OPENAI_BASE_URL", fake_llm.base_url)
+    monkeypatch.setenv("OPENAI_API_KEY_SECRET_ARN", secret_arn)
+    app = handler("analysis")
+    _prepare(stack, tmp_path, EICAR)
+
+    app.lambda_handler(batch_event("analysis_job_succeeded.json", stack, SCAN), lambda_context)
+
+    assert fake_llm.last_request.headers["authorization"] == "Bearer sk-test-from-secrets-manager"
+    record = _record(stack)
+    assert record.verdict == "malicious"
+    assert (record.analysis["engine"], record.analysis["status"]) == ("llm", "ok")

@@ -16,11 +16,16 @@ SCAN_ID_PATTERN = r"^[0-9a-f]{32}$"
 _HEX_SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class _ApiModel(BaseModel):
+    # A request touches one or two of these models: each is built on its first use, not at import.
+    model_config = ConfigDict(defer_build=True)
 
 
-class ScanView(BaseModel):
+class _Strict(_ApiModel):
+    model_config = ConfigDict(extra="forbid", defer_build=True)
+
+
+class ScanView(_ApiModel):
     """A scan as the API shows it: the record's public fields (no internal bookkeeping)."""
 
     scan_id: str
@@ -60,7 +65,7 @@ class ScanView(BaseModel):
         return cls.model_validate(data)
 
 
-class ScanPage(BaseModel):
+class ScanPage(_ApiModel):
     """One page of scans, newest first; ``next_cursor`` is absent on the last page."""
 
     items: list[ScanView]
@@ -101,7 +106,7 @@ def sha256_base64(value: str) -> str:
     return base64.b64encode(raw).decode()
 
 
-class UploadTicket(BaseModel):
+class UploadTicket(_ApiModel):
     """Where and how to PUT the file: send exactly ``headers`` with the body, before ``expires_at``."""
 
     method: str = "PUT"
@@ -113,7 +118,7 @@ class UploadTicket(BaseModel):
     max_bytes: int
 
 
-class ReportLink(BaseModel):
+class ReportLink(_ApiModel):
     """A short-lived presigned GET of a scan's JSON report."""
 
     scan_id: str
@@ -122,7 +127,7 @@ class ReportLink(BaseModel):
     expires_in: int
 
 
-class RescanAccepted(BaseModel):
+class RescanAccepted(_ApiModel):
     """A rescan was recorded and its job submitted (or an identical earlier request is returned)."""
 
     scan_id: str
@@ -138,7 +143,7 @@ class BulkRescanRequest(_Strict):
     bucket: str | None = Field(default=None, min_length=3, max_length=63)
 
 
-class BulkRescanAccepted(BaseModel):
+class BulkRescanAccepted(_ApiModel):
     """A bulk rescan: one scan per object, one Batch array job (a single job for one object)."""
 
     bulk_id: str
@@ -149,7 +154,7 @@ class BulkRescanAccepted(BaseModel):
     scan_ids: list[str]
 
 
-class ErrorDetail(BaseModel):
+class ErrorDetail(_ApiModel):
     """The error itself."""
 
     code: str
@@ -158,7 +163,7 @@ class ErrorDetail(BaseModel):
     details: list[dict[str, Any]] | None = None
 
 
-class ErrorResponse(BaseModel):
+class ErrorResponse(_ApiModel):
     """The one error shape of every non-2xx response."""
 
     error: ErrorDetail
