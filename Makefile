@@ -66,9 +66,13 @@ lint: $(VENV)/.installed ## ruff and mypy
 check-template: $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed ## sam validate --lint, cfn-lint, sam build, checkov
 	$(SAM) validate --lint
 	$(SAM_VENV)/bin/cfn-lint template.yaml
-	@test -n "$(PYTHON313)" || { echo "python3.13 not found for sam build" >&2; exit 1; }
-	PATH="$(dir $(PYTHON313)):$$PATH" $(SAM) build --parallel --cached
+	$(MAKE) sam-build
 	$(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download --framework cloudformation -f template.yaml
+
+.PHONY: sam-build
+sam-build: $(SAM_VENV)/.installed ## sam build: the layer and functions as deployed (packaging/Makefile)
+	@test -n "$(PYTHON313)" || { echo "python3.13 not found for sam build" >&2; exit 1; }
+	PATH="$(dir $(PYTHON313)):$$PATH" $(SAM) build --parallel
 
 .PHONY: pytest
 pytest: system-deps $(VENV)/.installed ## the pytest suite (unit, integration, e2e)
@@ -86,8 +90,8 @@ bench-pipeline: system-deps $(VENV)/.installed ## local pipeline throughput: N u
 	$(PY) bench/bench_pipeline.py --files $(or $(N),200)
 
 .PHONY: bench-cold-start
-bench-cold-start: $(VENV)/.installed ## each handler's cold import time, fresh process each, vs bare boto3
-	$(PY) bench/cold_start.py
+bench-cold-start: $(VENV)/.installed sam-build ## each built handler's cold import, fresh process each, vs bare boto3
+	$(PY) bench/cold_start.py $(BENCH_ARGS)
 
 .PHONY: clean
 clean: ## remove build output (keeps the virtualenvs)

@@ -290,10 +290,22 @@ def test_given_sam_template_when_read_then_layer_and_functions_are_built_from_th
     functions = {name: resources[logical]["Properties"] for name, logical in FUNCTIONS.items()}
 
     assert layer["Properties"]["ContentUri"] == "layers/shared/"
-    assert layer["Metadata"]["BuildMethod"] == "python3.13"
     for name, properties in functions.items():
         assert properties["CodeUri"] == f"functions/{name}/"
         assert (REPO / "functions" / name / "app.py").is_file()
+    # Every artefact is built by packaging/Makefile (compiled bytecode), each by its own target.
+    for logical in ("SharedLayer", *FUNCTIONS.values()):
+        metadata = resources[logical]["Metadata"]
+        assert (metadata["BuildMethod"], metadata["ContextPath"]) == ("makefile", "packaging")
+        dry_run = subprocess.run(
+            ["make", "--dry-run", "--makefile", str(REPO / "packaging" / "Makefile"), f"build-{logical}"],
+            check=False,
+            capture_output=True,
+            text=True,
+            env={"ARTIFACTS_DIR": "/nonexistent", "PATH": "/usr/bin:/bin"},
+            cwd=REPO,
+        )
+        assert dry_run.returncode == 0, dry_run.stderr
     assert sam_template["Globals"]["Function"]["Handler"] == "app.lambda_handler"
 
 
