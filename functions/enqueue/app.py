@@ -23,7 +23,9 @@ from filescan_shared.s3_events import ObjectCreatedEvent
 from filescan_shared.settings import EnqueueSettings, load_settings
 
 settings = load_settings(EnqueueSettings)
-processor = BatchProcessor(event_type=EventType.SQS)
+# A batch whose every record failed still answers with its item failures (SQS retries them, then the
+# DLQ) instead of raising: the same redelivery, without counting as a function error.
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 _METRIC_BY_OUTCOME = {
     EnqueueOutcome.SUBMITTED: "ScansQueued",

@@ -1,16 +1,18 @@
 """The "Batch Job State Change" event, parsed into what filescan uses of it.
 
 Only the fields filescan reads are modelled; everything else is ignored, so new fields AWS adds do
-not break parsing. Times are epoch milliseconds, as Batch sends them.
+not break parsing. Times are epoch milliseconds, as Batch sends them. Values are bounded as Batch's
+own are (numbers DynamoDB can store, at most 10 attempts, identifiers of ARN length); free text is
+truncated, so no event can make a scan record outgrow its item.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any
 
 from aws_lambda_powertools.metrics import MetricUnit
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from filescan_shared.ids import bulk_child_scan_id, bulk_id_from_job_name, scan_id_from_job_name
 from filescan_shared.observability import logger, metrics
@@ -21,28 +23,36 @@ class _Loose(BaseModel):
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
 
+TEXT_LIMIT = 500
+EpochMillis = Annotated[int, Field(ge=0, le=10**15)]
+ExitCode = Annotated[int, Field(ge=-(2**31), le=2**31 - 1)]
+Identifier = Annotated[str, Field(max_length=2048)]
+Text = Annotated[str, AfterValidator(lambda text: text[:TEXT_LIMIT])]
+"""Free text from the event (reasons, log stream names), truncated to ``TEXT_LIMIT`` characters."""
+
+
 class AttemptContainer(_Loose):
     """The container of one attempt."""
 
-    exit_code: int | None = Field(default=None, alias="exitCode")
-    log_stream_name: str | None = Field(default=None, alias="logStreamName")
-    reason: str | None = None
+    exit_code: ExitCode | None = Field(default=None, alias="exitCode")
+    log_stream_name: Text | None = Field(default=None, alias="logStreamName")
+    reason: Text | None = None
 
 
 class BatchAttempt(_Loose):
     """One attempt as the event lists it."""
 
     container: AttemptContainer = AttemptContainer()
-    started_at: int | None = Field(default=None, alias="startedAt")
-    stopped_at: int | None = Field(default=None, alias="stoppedAt")
-    status_reason: str | None = Field(default=None, alias="statusReason")
+    started_at: EpochMillis | None = Field(default=None, alias="startedAt")
+    stopped_at: EpochMillis | None = Field(default=None, alias="stoppedAt")
+    status_reason: Text | None = Field(default=None, alias="statusReason")
 
 
 class ResourceRequirement(_Loose):
     """A VCPU or MEMORY requirement of the job's container."""
 
-    type: str
-    value: str
+    type: Identifier
+    value: Identifier
 
 
 class JobContainer(_Loose):
@@ -51,28 +61,28 @@ class JobContainer(_Loose):
     resource_requirements: list[ResourceRequirement] = Field(
         default_factory=list, alias="resourceRequirements"
     )
-    exit_code: int | None = Field(default=None, alias="exitCode")
+    exit_code: ExitCode | None = Field(default=None, alias="exitCode")
 
 
 class ArrayProperties(_Loose):
     """Array-job details (bulk rescans): a child's ``index``, or the parent's ``size``."""
 
-    index: int | None = Field(default=None, ge=0)
-    size: int | None = None
+    index: int | None = Field(default=None, ge=0, le=10_000)
+    size: int | None = Field(default=None, ge=0, le=10_000)
 
 
 class JobStateDetail(_Loose):
     """The ``detail`` of a "Batch Job State Change" event."""
 
-    job_id: str = Field(alias="jobId")
-    job_name: str = Field(alias="jobName")
-    job_queue: str = Field(alias="jobQueue")
-    status: str
-    status_reason: str | None = Field(default=None, alias="statusReason")
-    attempts: list[BatchAttempt] = Field(default_factory=list)
-    created_at: int | None = Field(default=None, alias="createdAt")
-    started_at: int | None = Field(default=None, alias="startedAt")
-    stopped_at: int | None = Field(default=None, alias="stoppedAt")
+    job_id: Identifier = Field(alias="jobId")
+    job_name: Identifier = Field(alias="jobName")
+    job_queue: Identifier = Field(alias="jobQueue")
+    status: Identifier
+    status_reason: Text | None = Field(default=None, alias="statusReason")
+    attempts: list[BatchAttempt] = Field(default_factory=list, max_length=10)
+    created_at: EpochMillis | None = Field(default=None, alias="createdAt")
+    started_at: EpochMillis | None = Field(default=None, alias="startedAt")
+    stopped_at: EpochMillis | None = Field(default=None, alias="stoppedAt")
     parameters: dict[str, str] = Field(default_factory=dict)
     container: JobContainer = JobContainer()
     array_properties: ArrayProperties | None = Field(default=None, alias="arrayProperties")
@@ -100,7 +110,7 @@ class JobStateDetail(_Loose):
             Attempt(
                 number=number,
                 exit_code=attempt.container.exit_code,
-                reason=_short(attempt.status_reason or attempt.container.reason),
+                reason=attempt.status_reason or attempt.container.reason,
                 log_stream=attempt.container.log_stream_name,
                 started_at=attempt.started_at,
                 stopped_at=attempt.stopped_at,
@@ -120,10 +130,6 @@ def _valid_scan_id(value: str | None) -> str | None:
     if value is None:
         return None
     return scan_id_from_job_name(f"filescan-{value}")
-
-
-def _short(text: str | None, limit: int = 500) -> str | None:
-    return None if text is None else text[:limit]
 
 
 def parse_job_event(event: Mapping[str, Any]) -> JobStateDetail | None:

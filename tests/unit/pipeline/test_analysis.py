@@ -105,7 +105,12 @@ def test_given_eicar_when_the_job_succeeds_then_the_verdict_is_malicious(
 
 @pytest.mark.parametrize(
     ("body", "expected"),
-    [(None, "no report"), (b"{not json", "invalid report"), (b'{"schema_version": "1.0"}', "invalid report")],
+    [
+        (None, "no report"),
+        (b"{not json", "invalid report"),
+        (b'{"schema_version": "1.0"}', "invalid report"),
+        (b"[" * 100_000 + b"]" * 100_000, "invalid report"),  # nested past the parser's recursion limit
+    ],
 )
 def test_given_a_missing_or_invalid_report_when_the_job_succeeds_then_it_is_an_error_not_clean(
     body: bytes | None,
@@ -293,3 +298,21 @@ def test_given_an_api_key_in_secrets_manager_when_analysing_then_the_llm_is_call
     record = _record(stack)
     assert record.verdict == "malicious"
     assert (record.analysis["engine"], record.analysis["status"]) == ("llm", "ok")
+
+
+@pytest.mark.parametrize("value", ["abc", "", "sNaN", "-2", "1e400"])
+def test_given_an_unreadable_resource_size_when_the_job_succeeds_then_cost_uses_defaults_and_it_completes(
+    value: str, stack: StackNames, tmp_path: Path, analysis: ModuleType, lambda_context: Any
+) -> None:
+    _prepare(stack, tmp_path, b"just some harmless words\n")
+    event = batch_event("analysis_job_succeeded.json", stack, SCAN)
+    event["detail"]["container"]["resourceRequirements"] = [
+        {"type": "VCPU", "value": value},
+        {"type": "MEMORY", "value": value},
+    ]
+
+    result = analysis.lambda_handler(event, lambda_context)
+
+    assert result["status"] == "COMPLETE"
+    record = _record(stack)
+    assert (record.verdict, record.cost["vcpus"], record.cost["memory_gb"]) == ("clean", "1", "2")

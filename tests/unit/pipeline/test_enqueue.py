@@ -191,6 +191,21 @@ def test_given_a_malformed_message_when_enqueued_then_only_it_is_reported_failed
     assert len(_jobs(stack)) == 1
 
 
+def test_given_a_batch_of_only_malformed_messages_when_enqueued_then_each_is_reported_not_raised(
+    stack: StackNames, handler: Callable[[str], ModuleType], lambda_context: Any
+) -> None:
+    event = sqs_event_for([put_upload(stack, "uploads/a.txt")] * 2, bucket=stack.uploads_bucket)
+    event["Records"][0]["body"] = "not json"
+    event["Records"][1]["body"] = '{"detail-type": "Object Deleted", "detail": {}}'
+
+    response = handler("enqueue").lambda_handler(event, lambda_context)
+
+    assert response == {
+        "batchItemFailures": [{"itemIdentifier": "message-0"}, {"itemIdentifier": "message-1"}]
+    }
+    assert _jobs(stack) == []
+
+
 class _ThrottledOnce:
     """A Batch client whose first SubmitJob is throttled, as AWS does under load."""
 

@@ -95,6 +95,11 @@ def test_given_an_unknown_scan_when_its_job_changes_then_nothing_is_created(
         lambda event: event["detail"].pop("jobId"),
         lambda event: event["detail"].update(attempts="many"),
         lambda event: event.update(detail=["not", "an", "object"]),
+        # Numbers DynamoDB cannot store, more attempts than Batch allows, an id no ARN is as long as.
+        lambda event: event["detail"].update(attempts=[{"container": {"exitCode": 10**40}}]),
+        lambda event: event["detail"].update(createdAt=10**40),
+        lambda event: event["detail"].update(attempts=[{"startedAt": 1}] * 11),
+        lambda event: event["detail"].update(jobId="j" * 5000),
     ],
 )
 def test_given_a_malformed_event_when_handled_then_it_is_ignored_without_raising(
@@ -106,3 +111,22 @@ def test_given_a_malformed_event_when_handled_then_it_is_ignored_without_raising
 
     assert status_app.lambda_handler(event, lambda_context) == {"outcome": "malformed"}
     assert _state(stack)[0] is ScanState.SUBMITTED
+
+
+def test_given_huge_attempt_texts_when_recorded_then_they_are_truncated_and_the_record_still_fits(
+    stack: StackNames, status_app: ModuleType, lambda_context: Any
+) -> None:
+    seed_scan(stack, SCAN, "RUNNING")
+    retry = batch_event("status_job_runnable_retry.json", stack, SCAN)
+    attempt = retry["detail"]["attempts"][0]
+    attempt["container"]["logStreamName"] = "s" * 50_000
+    huge = {**attempt, "statusReason": "r" * 50_000}
+    retry["detail"]["attempts"] = [{**huge, "startedAt": n} for n in range(10)]
+
+    result = status_app.lambda_handler(retry, lambda_context)
+
+    assert result == {"outcome": "attempt_recorded"}
+    record = ScanRepository(boto3.client("dynamodb"), stack.scans_table).get(SCAN)
+    assert record is not None
+    assert len(record.attempts) == 10
+    assert {(len(a.reason or ""), len(a.log_stream or "")) for a in record.attempts} == {(500, 500)}

@@ -189,7 +189,7 @@ def _load_report(deps: AnalysisDeps, key: str, scan_id: str) -> tuple[dict[str, 
     try:
         report = json.loads(response["Body"].read())
         validate_report(report)
-    except (ValueError, ReportValidationError) as error:
+    except (ValueError, RecursionError, ReportValidationError) as error:  # deep nesting: RecursionError
         return None, f"invalid report: {str(error)[:500]}", size
     if report.get("scan_id") != scan_id:
         return None, "invalid report: it belongs to another scan", size

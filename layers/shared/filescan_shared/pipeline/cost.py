@@ -8,7 +8,7 @@ configuration (``FARGATE_PRICES``); the defaults are us-east-1 Linux/x86 list pr
 from __future__ import annotations
 
 import json
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 
 from pydantic import BaseModel, ConfigDict
 
@@ -43,10 +43,13 @@ def estimate_job_cost(detail: JobStateDetail, *, prices: FargatePrices, spot: bo
     vcpus = Decimal("1")
     memory_gb = Decimal("2")
     for requirement in detail.container.resource_requirements:
+        amount = _positive_amount(requirement.value)
+        if amount is None:
+            continue  # not a size Batch would report: keep the default rather than fail the scan
         if requirement.type == "VCPU":
-            vcpus = Decimal(requirement.value)
+            vcpus = amount
         elif requirement.type == "MEMORY":
-            memory_gb = Decimal(requirement.value) / 1024
+            memory_gb = amount / 1024
     billed_ms = sum(
         max(0, (attempt.stopped_at or 0) - (attempt.started_at or 0))
         for attempt in detail.attempts
@@ -62,3 +65,12 @@ def estimate_job_cost(detail: JobStateDetail, *, prices: FargatePrices, spot: bo
         "memory_gb": str(memory_gb),
         "capacity": "spot" if spot else "on-demand",
     }
+
+
+def _positive_amount(text: str) -> Decimal | None:
+    """A resource amount (vCPUs, MiB) as Batch writes it, or ``None`` if it is not a sane number."""
+    try:
+        amount = Decimal(text)
+    except InvalidOperation:
+        return None
+    return amount if amount.is_finite() and 0 < amount <= 1_000_000 else None
