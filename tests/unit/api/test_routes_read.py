@@ -130,6 +130,16 @@ def test_given_bad_listing_parameters_when_listing_then_400(call, stack, query):
     assert body["error"]["code"] == "bad_request"
 
 
+@pytest.mark.parametrize(
+    "query", [{"since": "0001-01-01T00:30:00+01:00"}, {"until": "9999-12-31T23:00:00-01:00"}]
+)
+def test_given_time_beyond_the_utc_range_when_listing_then_400(call, stack, query):
+    status, body, _ = call("GET", "/scans", query=query)
+
+    assert status == 400, body
+    assert body["error"]["code"] == "bad_request"
+
+
 def _first_cursor(call, stack, status="COMPLETE") -> str:
     now = dt.datetime.now(dt.UTC)
     for number in range(3):
@@ -187,6 +197,48 @@ def test_given_cursor_of_another_deployment_when_listing_then_400(call, stack):
     status, body, _ = call("GET", "/scans", query={"cursor": foreign})
 
     assert status == 400
+    assert body["error"]["code"] == "invalid_cursor"
+
+
+_PAYLOAD = {
+    "v": 1,
+    "s": "COMPLETE",
+    "a": "2026-01-01T00:00:00.000Z",
+    "b": "2026-01-02T00:00:00.000Z",
+    "d": "2026-01-02",
+}
+_KEY = {"scan_id": SCAN_ID, "status_day": "COMPLETE#2026-01-02", "updated_at": "2026-01-02T00:00:00.000Z"}
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"a": ""},
+        {"a": "yesterday"},
+        {"a": 20260101},
+        {"a": "2026-01-01T00:00:00Z"},
+        {"a": "2026-01-01T01:00:00.000+01:00"},
+        {"a": "2026-01-03T00:00:00.000Z"},
+        {"a": "0001-01-01T00:00:00.000Z", "b": "0001-01-01T01:00:00.000Z", "d": "0001-01-01"},
+        {"a": "2025-01-01T00:00:00.000Z"},
+        {"b": "9999-12-31T00:00:00.000Z", "d": "9999-12-31", "a": "9999-12-30T00:00:00.000Z"},
+        {"s": "NOPE"},
+        {"d": "2026-13-01"},
+        {"d": "2025-12-31"},
+        {"k": ["scan_id", "status_day", "updated_at"]},
+        {"k": {**_KEY, "updated_at": 5}},
+        {"k": {**_KEY, "updated_at": "2026-01-01T12"}},
+        {"k": {**_KEY, "status_day": "COMPLETE#2026-01-01"}},
+    ],
+)
+def test_given_signed_cursor_with_invalid_fields_when_listing_then_400_invalid_cursor(call, stack, fields):
+    key = cursors.signing_key(stack.scans_table)
+    status, _, _ = call("GET", "/scans", query={"cursor": cursors.sign({**_PAYLOAD, "k": _KEY}, key)})
+    assert status == 200  # the same cursor with valid fields is accepted
+
+    status, body, _ = call("GET", "/scans", query={"cursor": cursors.sign({**_PAYLOAD, **fields}, key)})
+
+    assert status == 400, body
     assert body["error"]["code"] == "invalid_cursor"
 
 

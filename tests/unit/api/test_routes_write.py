@@ -135,6 +135,28 @@ def test_given_non_json_body_when_presigning_then_400(call, stack):
     assert error["error"]["code"] == "bad_request"
 
 
+@pytest.mark.parametrize("path", ["/uploads", "/rescans"])
+@pytest.mark.parametrize(
+    "content_type",
+    ["text/plain", "application/xml", "multipart/form-data", "multipart/form-data; boundary=", "x"],
+)
+def test_given_non_json_content_type_when_posting_then_415(call, stack, path, content_type):
+    body = _upload_request(b"x") if path == "/uploads" else {"prefix": "uploads/"}
+
+    status, error, _ = call("POST", path, body=json.dumps(body), headers={"Content-Type": content_type})
+
+    assert status == 415, error
+    assert error["error"]["code"] == "unsupported_media_type"
+    assert error["error"]["request_id"]
+
+
+def test_given_deeply_nested_json_body_when_presigning_then_400(call, stack):
+    status, error, _ = call("POST", "/uploads", body="[" * 10_000 + "]" * 10_000)
+
+    assert status == 400, error
+    assert error["error"]["code"] == "bad_request"
+
+
 def _batch_jobs(stack) -> list[dict]:
     batch = boto3.client("batch")
     jobs = []

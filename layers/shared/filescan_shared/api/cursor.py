@@ -6,7 +6,8 @@ starts in, and DynamoDB's ``LastEvaluatedKey`` inside that partition (or none: s
 the day). The MAC is HMAC-SHA256 (truncated to 128 bits) under a key derived from the deployment's
 table name and an optional ``CURSOR_KEY``: it detects tampering and garbage, it does not hide
 anything (the content is not secret). After the MAC, every field is validated again, so a cursor can
-only ever name a position inside its own query's partitions: a bad cursor is a 400, never a 500.
+only ever name a position inside its own query's partitions, and only a query the API would answer
+(times as ``iso`` writes them, within the listing bounds): a bad cursor is a 400, never a 500.
 """
 
 from __future__ import annotations
@@ -22,11 +23,18 @@ from typing import Any
 
 from filescan_shared.api.errors import ApiError
 from filescan_shared.ids import is_scan_id
+from filescan_shared.records import iso
 from filescan_shared.states import ScanState
 
 CURSOR_VERSION = 1
 MAX_CURSOR_CHARS = 2048
 _MAC_BYTES = 16
+_KEY_FIELDS = frozenset({"scan_id", "status_day", "updated_at"})
+
+EARLIEST = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+LATEST = dt.datetime(9000, 1, 1, tzinfo=dt.UTC)
+MAX_WINDOW = dt.timedelta(days=93)
+"""Every listing lies within ``[EARLIEST, LATEST)`` and spans at most ``MAX_WINDOW``; so does every cursor."""
 
 
 class InvalidCursor(ApiError):
@@ -73,6 +81,11 @@ def encode(position: Position, key: bytes) -> str:
     }
     if position.last_key is not None:
         payload["k"] = position.last_key
+    return sign(payload, key)
+
+
+def sign(payload: dict[str, Any], key: bytes) -> str:
+    """The cursor carrying ``payload`` as is (``encode`` builds the payload of a position)."""
     body = json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
     mac = hmac.new(key, body, hashlib.sha256).digest()[:_MAC_BYTES]
     return f"{_b64(body)}.{_b64(mac)}"
@@ -93,24 +106,37 @@ def decode(cursor: str, key: bytes) -> Position:
     try:
         payload = json.loads(body)
         return _validated(payload)
-    except (ValueError, TypeError, KeyError, AttributeError):
+    except (ValueError, TypeError, KeyError, AttributeError, OverflowError):
         raise InvalidCursor() from None
+
+
+def _instant(text: Any) -> dt.datetime:
+    """A timestamp exactly as ``iso`` writes it (the index compares them as strings)."""
+    moment = dt.datetime.fromisoformat(text)
+    if iso(moment) != text:
+        raise ValueError("not a canonical UTC timestamp")
+    return moment
 
 
 def _validated(payload: dict[str, Any]) -> Position:
     if payload["v"] != CURSOR_VERSION:
         raise ValueError("version")
     status = ScanState(payload["s"])
-    since, until = str(payload["a"]), str(payload["b"])
+    since, until = payload["a"], payload["b"]
+    start, end = _instant(since), _instant(until)
+    if not EARLIEST <= start <= end < LATEST or end - start > MAX_WINDOW:
+        raise ValueError("not a query this API answers")
     day = dt.date.fromisoformat(payload["d"])
-    if not since[:10] <= day.isoformat() <= until[:10]:
+    if not start.date() <= day <= end.date():
         raise ValueError("day outside the query")
     last_key = payload.get("k")
     if last_key is not None:
-        if set(last_key) != {"scan_id", "status_day", "updated_at"}:
+        if not isinstance(last_key, dict) or set(last_key) != _KEY_FIELDS:
             raise ValueError("key fields")
+        if not all(isinstance(value, str) for value in last_key.values()):
+            raise ValueError("key types")
         if not is_scan_id(last_key["scan_id"]) or last_key["status_day"] != f"{status.value}#{day}":
             raise ValueError("key values")
-        if not since <= last_key["updated_at"] <= until:
+        if not start <= _instant(last_key["updated_at"]) <= end:
             raise ValueError("key time")
     return Position(status, since, until, day, last_key)

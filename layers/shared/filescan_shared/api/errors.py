@@ -20,6 +20,7 @@ ERROR_STATUS = {
     "method_not_allowed": 405,
     "conflict": 409,
     "payload_too_large": 413,
+    "unsupported_media_type": 415,
     "internal_error": 500,
 }
 """Every error code the API uses, with its HTTP status."""

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from filescan_shared.api.cursor import Position
+from filescan_shared.api.cursor import EARLIEST, MAX_WINDOW, Position
 from filescan_shared.api.errors import BadRequest, NotFound
 from filescan_shared.aws_errors import is_missing_object
 from filescan_shared.ids import object_ref
@@ -26,7 +26,6 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 DEFAULT_WINDOW = dt.timedelta(days=7)
-MAX_WINDOW = dt.timedelta(days=93)
 _KEY_FIELDS = ("scan_id", "status_day", "updated_at")
 
 
@@ -41,7 +40,7 @@ class Page:
 def resolve_window(since: dt.datetime | None, until: dt.datetime | None, now: dt.datetime) -> tuple[str, str]:
     """The ``[since, until]`` range as index timestamps: defaults to the last 7 days, at most 93 days."""
     end = as_utc(until) if until else now
-    start = as_utc(since) if since else max(end - DEFAULT_WINDOW, dt.datetime(2000, 1, 1, tzinfo=dt.UTC))
+    start = as_utc(since) if since else max(end - DEFAULT_WINDOW, EARLIEST)
     if start > end:
         raise BadRequest("since must not be after until")
     if end - start > MAX_WINDOW:
@@ -50,8 +49,11 @@ def resolve_window(since: dt.datetime | None, until: dt.datetime | None, now: dt
 
 
 def as_utc(moment: dt.datetime) -> dt.datetime:
-    """``moment`` in UTC (a naive time is taken as UTC)."""
-    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
+    """``moment`` in UTC (a naive time is taken as UTC); ``BadRequest`` if UTC has no such year."""
+    try:
+        return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:30+01:00 is before the first representable time
+        raise BadRequest("the time is out of range") from None
 
 
 def first_position(status: ScanState, since: str, until: str) -> Position:

@@ -1,8 +1,8 @@
 """The HTTP API v2 routes: one Powertools resolver with request validation and an OpenAPI document.
 
 Every failure leaves as ``{"error": {"code", "message", "request_id"}}`` (see ``errors``): 400 for
-bad parameters (validation details give the location and type only), 404, 405, 409, 413 and a bare
-500 that never carries exception text. CORS is answered by API Gateway, so the resolver's is off.
+bad parameters (validation details give the location and type only), 404, 405, 409, 413, 415 and a
+bare 500 that never carries exception text. CORS is answered by API Gateway, so the resolver's is off.
 """
 
 from __future__ import annotations
@@ -15,7 +15,10 @@ from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
 from aws_lambda_powertools.event_handler.openapi.params import Header, Path, Query
 
 from filescan_shared import clients
@@ -43,8 +46,6 @@ from filescan_shared.states import ScanState
 app = APIGatewayHttpResolver(enable_validation=True)
 
 _JSON = "application/json"
-_EARLIEST = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
-_LATEST = dt.datetime(9000, 1, 1, tzinfo=dt.UTC)
 _ROUTES: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"^/scans/[^/]+$"), "GET"),
     (re.compile(r"^/scans$"), "GET"),
@@ -60,7 +61,13 @@ _ROUTES: tuple[tuple[re.Pattern[str], str], ...] = (
 
 def _responses(ok: int, model: type[Any], *codes: int) -> dict[int, Any]:
     """The documented responses of a route: its success and the errors it can answer."""
-    described = {400: "bad parameters", 404: "not found", 409: "conflict", 413: "too large"}
+    described = {
+        400: "bad parameters",
+        404: "not found",
+        409: "conflict",
+        413: "too large",
+        415: "the body is not JSON",
+    }
     responses: dict[int, Any] = {ok: {"description": "success", "content": {_JSON: {"model": model}}}}
     for code in codes:
         responses[code] = {"description": described[code], "content": {_JSON: {"model": ErrorResponse}}}
@@ -131,7 +138,7 @@ def list_scans(
     settings = _settings()
     key = cursors.signing_key(settings.scans_table, settings.cursor_key)
     for moment in (since, until):
-        if moment is not None and not _EARLIEST <= queries.as_utc(moment) < _LATEST:
+        if moment is not None and not cursors.EARLIEST <= queries.as_utc(moment) < cursors.LATEST:
             raise BadRequest("since and until must lie between the years 2000 and 9000")
     if cursor is not None:
         position = cursors.decode(cursor, key)
@@ -199,7 +206,7 @@ def report_link(scan_id: ScanIdPath) -> ReportLink:
 @app.post(
     "/uploads",
     summary="A presigned upload into the scan area",
-    responses=_responses(200, UploadTicket, 400, 413),
+    responses=_responses(200, UploadTicket, 400, 413, 415),
 )
 def create_upload(request: UploadRequest) -> UploadTicket:
     """A presigned PUT for one file, its SHA-256 bound into the signature."""
@@ -233,7 +240,7 @@ def rescan(scan_id: ScanIdPath, idempotency_key: IdempotencyKey = None) -> Respo
 @app.post(
     "/rescans",
     summary="Rescan every object under a prefix (one array job)",
-    responses=_responses(202, BulkRescanAccepted, 400, 404),
+    responses=_responses(202, BulkRescanAccepted, 400, 404, 415),
 )
 def bulk_rescan(
     request: BulkRescanRequest, idempotency_key: IdempotencyKey = None
@@ -301,6 +308,27 @@ def _undecodable_body(_: UnicodeDecodeError) -> Response[str]:
     return _error(400, "bad_request", "the request body is not UTF-8 JSON")
 
 
+def _unsupported_media_type(_: Exception) -> Response[str]:
+    return _error(415, "unsupported_media_type", "the request body must be application/json")
+
+
+def _multipart_without_boundary(error: ValueError) -> Response[str]:
+    # Powertools parses a multipart body itself and raises a bare ValueError when the content type
+    # names no (or an empty) boundary; any other ValueError is unexpected.
+    content_type = app.current_event.headers.get("content-type", "").strip()
+    if type(error) is ValueError and content_type.startswith("multipart/form-data"):
+        return _unsupported_media_type(error)
+    return _unexpected(error)
+
+
+def _body_too_deep(error: RecursionError) -> Response[str]:
+    # The only unbounded recursion a request can cause is parsing its body (json.loads of a deeply
+    # nested document, in Powertools' body parsing): a request without a body cannot recurse.
+    if not app.current_event.body:
+        return _unexpected(error)
+    return _error(400, "bad_request", "the request body is nested too deeply")
+
+
 def _no_route(_: NotFoundError) -> Response[str]:
     event = app.current_event
     allowed = sorted({method for pattern, method in _ROUTES if pattern.match(event.path)})
@@ -317,6 +345,9 @@ def _unexpected(error: Exception) -> Response[str]:
 # Registered without decorators: Powertools' decorator is untyped.
 app.exception_handler(ApiError)(_api_error)
 app.exception_handler(RequestValidationError)(_invalid_request)
+app.exception_handler(RequestUnsupportedContentType)(_unsupported_media_type)
+app.exception_handler(ValueError)(_multipart_without_boundary)
+app.exception_handler(RecursionError)(_body_too_deep)
 app.exception_handler(UnicodeDecodeError)(_undecodable_body)
 app.exception_handler(NotFoundError)(_no_route)
 app.exception_handler(Exception)(_unexpected)
