@@ -4,8 +4,9 @@ It measures what ``sam build`` produced (``.aws-sam/build``: ``make bench-cold-s
 first), laid out as Lambda loads it: the function's directory, then the SharedLayer's ``python/``
 directory, then the standard library (``python -S``: nothing from the development venv). Nothing is
 written next to the sources (``PYTHONDONTWRITEBYTECODE``), as in Lambda, whose ``/var/task`` and
-``/opt`` are read-only. The environment is complete, so settings validate; no AWS call happens at
-import. A bare ``import boto3`` from the layer is measured the same way, as the reference floor.
+``/opt`` are read-only. Each function gets the environment the template gives it (resolved to local
+names by the local stack's template reader), so settings validate; no AWS call happens at import.
+A bare ``import boto3`` from the layer is measured the same way, as the reference floor.
 
 Every body runs once per round, for ``--runs`` rounds, so a change in the machine's load affects
 all of them alike; the table gives the median and worst import wall time.
@@ -27,33 +28,19 @@ import sys
 import tempfile
 from pathlib import Path
 
+from filescan_local.template import Template
+from filescan_local.topology import build
+
 REPO = Path(__file__).resolve().parents[1]
 BUILD = REPO / ".aws-sam" / "build"
+# name (functions/<name>) -> (logical id, the environment the template gives it, resolved locally)
 FUNCTIONS = {
-    "enqueue": "EnqueueFunction",
-    "status": "StatusFunction",
-    "analysis": "AnalysisFunction",
-    "api": "ApiFunction",
-    "sweeper": "SweeperFunction",
+    Path(function.code_dir).name: (logical_id, function.environment)
+    for logical_id, function in build(Template.load()).functions.items()
 }
-ENVIRONMENT = {
-    "SCANS_TABLE": "filescan-scans",
-    "IDEMPOTENCY_TABLE": "filescan-idempotency",
-    "UPLOADS_BUCKET": "filescan-uploads",
-    "SCAN_PREFIX": "uploads/",
-    "REPORTS_BUCKET": "filescan-reports",
-    "REPORTS_PREFIX": "reports/",
-    "EVENT_BUS_NAME": "filescan-events",
-    "JOB_QUEUE_STANDARD": "arn:aws:batch:us-east-1:123456789012:job-queue/standard",
-    "JOB_QUEUE_PRIORITY": "arn:aws:batch:us-east-1:123456789012:job-queue/priority",
-    "JOB_DEFINITION": "arn:aws:batch:us-east-1:123456789012:job-definition/scanner:1",
-    "SCANNER_VERSION": "bench",
-    "ANALYSIS_FUNCTION_NAME": "filescan-analysis",
+LAMBDA_ENVIRONMENT = {
     "AWS_DEFAULT_REGION": "us-east-1",
     "AWS_REGION": "us-east-1",
-    "POWERTOOLS_SERVICE_NAME": "filescan",
-    "POWERTOOLS_METRICS_NAMESPACE": "filescan",
-    "PYDANTIC_DISABLE_PLUGINS": "true",  # as template.yaml's Globals set it
     "AWS_LAMBDA_FUNCTION_NAME": "filescan-bench",
     "AWS_EXECUTION_ENV": "AWS_Lambda_python3.13",
     "PYTHONDONTWRITEBYTECODE": "1",
@@ -67,11 +54,12 @@ print((time.perf_counter() - start) * 1000)
 _IMPORT_APP = "import app\nassert callable(app.lambda_handler)"
 
 
-def _time_once(body: str, function_dir: Path, layer_dir: Path) -> float:
+def _time_once(body: str, function_dir: Path, layer_dir: Path, environment: dict[str, str]) -> float:
     # As in Lambda: the X-Ray SDK sees LAMBDA_TASK_ROOT and skips creating its sampling client.
     env = {
-        **{name: value for name, value in os.environ.items() if not name.startswith("PYTHON")},
-        **ENVIRONMENT,
+        **{name: value for name, value in os.environ.items() if not name.startswith(("PYTHON", "AWS_"))},
+        **environment,
+        **LAMBDA_ENVIRONMENT,
         "LAMBDA_TASK_ROOT": str(function_dir),
         "PYTHONPATH": f"{function_dir}{os.pathsep}{layer_dir / 'python'}",
     }
@@ -89,13 +77,15 @@ def _time_once(body: str, function_dir: Path, layer_dir: Path) -> float:
 def _measure(build: Path, runs: int) -> dict[str, list[float]]:
     """Time every body ``runs`` times, one of each per round, so drift in machine load hits all alike."""
     layer = build / "SharedLayer"
-    bodies = {"boto3 only": ("import boto3", build / FUNCTIONS["status"])} | {
-        name: (_IMPORT_APP, build / logical_id) for name, logical_id in FUNCTIONS.items()
+    status_dir, status_environment = build / FUNCTIONS["status"][0], FUNCTIONS["status"][1]
+    bodies = {"boto3 only": ("import boto3", status_dir, status_environment)} | {
+        name: (_IMPORT_APP, build / logical_id, environment)
+        for name, (logical_id, environment) in FUNCTIONS.items()
     }
     samples: dict[str, list[float]] = {name: [] for name in bodies}
     for _ in range(runs):
-        for name, (body, function_dir) in bodies.items():
-            samples[name].append(_time_once(body, function_dir, layer))
+        for name, (body, function_dir, environment) in bodies.items():
+            samples[name].append(_time_once(body, function_dir, layer, environment))
     return samples
 
 
@@ -128,7 +118,8 @@ def main() -> int:
     parser.add_argument("--budget-ms", type=float, default=300.0)
     parser.add_argument("--without-bytecode", action="store_true", help="also measure sources only")
     args = parser.parse_args()
-    missing = [name for name in (*FUNCTIONS.values(), "SharedLayer") if not (BUILD / name).is_dir()]
+    built = [logical_id for logical_id, _ in FUNCTIONS.values()]
+    missing = [name for name in (*built, "SharedLayer") if not (BUILD / name).is_dir()]
     if missing:
         print(f"no build of {', '.join(missing)} in {BUILD}: run `make sam-build` first", file=sys.stderr)
         return 2

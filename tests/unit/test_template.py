@@ -25,6 +25,7 @@ from samtranslator.parser.parser import Parser
 from samtranslator.translator.translator import Translator
 
 from filescan_shared import exit_codes
+from filescan_shared import settings as filescan_settings
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO / "template.yaml"
@@ -47,14 +48,14 @@ COMMON_ENV = {
     "REPORTS_BUCKET",
     "REPORTS_PREFIX",
     "EVENT_BUS_NAME",
+    "JOB_QUEUE_STANDARD",
+    "JOB_QUEUE_PRIORITY",
     "POWERTOOLS_SERVICE_NAME",
     "POWERTOOLS_METRICS_NAMESPACE",
     "POWERTOOLS_LOG_LEVEL",
 }
 FUNCTION_ENV = {
     "EnqueueFunction": {
-        "JOB_QUEUE_STANDARD",
-        "JOB_QUEUE_PRIORITY",
         "JOB_DEFINITION",
         "MAX_OBJECT_BYTES",
         "EXCLUDED_EXTENSIONS",
@@ -76,12 +77,9 @@ FUNCTION_ENV = {
         "REPORT_URL_TTL_SECONDS",
         "UPLOAD_URL_TTL_SECONDS",
         "MAX_UPLOAD_BYTES",
-        "JOB_QUEUE_STANDARD",
         "JOB_DEFINITION",
     },
     "SweeperFunction": {
-        "JOB_QUEUE_STANDARD",
-        "JOB_QUEUE_PRIORITY",
         "STUCK_AFTER_MINUTES",
         "SWEEP_MAX_ITEMS",
         "ANALYSIS_FUNCTION_NAME",
@@ -727,6 +725,21 @@ def test_given_function_when_translated_then_it_has_the_contracted_environment(c
     assert env["POWERTOOLS_SERVICE_NAME"] == "filescan"
     assert env["POWERTOOLS_METRICS_NAMESPACE"] == "filescan"
     assert env["POWERTOOLS_LOG_LEVEL"] == ref("LogLevel")
+
+
+@pytest.mark.parametrize("function", sorted(FUNCTIONS))
+def test_given_a_handler_when_it_loads_its_settings_then_the_template_sets_every_required_variable(
+    cfn, function
+):
+    # Derived from the code, not from a list: the settings class each app.py validates at cold start.
+    source = (REPO / "functions" / function / "app.py").read_text()
+    (class_name,) = re.findall(r"load_settings\((\w+)\)", source)
+    settings_class = getattr(filescan_settings, class_name)
+    required = {name.upper() for name, field in settings_class.model_fields.items() if field.is_required()}
+    env = cfn["Resources"][FUNCTIONS[function]]["Properties"]["Environment"]["Variables"]
+
+    assert required
+    assert required - set(env) == set()
 
 
 def test_given_parameters_when_defaulted_then_contract_defaults_hold(cfn):
