@@ -63,10 +63,11 @@ lint: $(VENV)/.installed ## ruff and mypy
 	$(VENV)/bin/mypy
 
 .PHONY: check-template
-check-template: $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed ## sam validate --lint, cfn-lint, sam build, checkov
+check-template: $(VENV)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed ## sam validate --lint, cfn-lint, sam build (+ import check), checkov
 	$(SAM) validate --lint
 	$(SAM_VENV)/bin/cfn-lint template.yaml
 	$(MAKE) sam-build
+	$(PY) packaging/check_artifacts.py
 	$(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download --framework cloudformation -f template.yaml
 
 .PHONY: sam-build

@@ -138,7 +138,7 @@ def run(size: int, lines: list[str], repeat: int) -> None:
     s_rc, y_rc = max(r[2] for r in scans), max(r[2] for r in yaras)
     report = json.loads(report_path.read_text())
     found = {(f["rule_id"], f["location"]["offset"]) for f in report["findings"] if f["engine"] == "yara-x"}
-    counts = {}
+    counts: dict[tuple[str, int], int] = {}
     for f in report["findings"]:
         if f["engine"] == "yara-x":
             key = (f["rule_id"], f["location"]["offset"])
