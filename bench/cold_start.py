@@ -6,7 +6,9 @@ directory, then the standard library (``python -S``: nothing from the developmen
 written next to the sources (``PYTHONDONTWRITEBYTECODE``), as in Lambda, whose ``/var/task`` and
 ``/opt`` are read-only. Each function gets the environment the template gives it (resolved to local
 names by the local stack's template reader), so settings validate; no AWS call happens at import.
-A bare ``import boto3`` from the layer is measured the same way, as the reference floor.
+Two references are measured the same way: a bare ``import boto3`` from the layer, and ``stack only``,
+what every handler loads by design before any code of ours (boto3, one validated pydantic model,
+Powertools Logger, Metrics and Tracer).
 
 Every body runs once per round, for ``--runs`` rounds, so a change in the machine's load affects
 all of them alike; the table gives the median and worst import wall time.
@@ -52,6 +54,17 @@ start = time.perf_counter()
 print((time.perf_counter() - start) * 1000)
 """
 _IMPORT_APP = "import app\nassert callable(app.lambda_handler)"
+# What every handler must load by design, before any code of ours: boto3, one validated pydantic model
+# (the settings) and Powertools Logger, Metrics and Tracer (X-Ray, botocore patched).
+_REQUIRED_STACK = """
+import boto3
+from pydantic import BaseModel, Field
+class Settings(BaseModel):
+    name: str = Field(min_length=1)
+Settings(name="filescan")
+from aws_lambda_powertools import Logger, Metrics, Tracer
+Logger(), Metrics(namespace="filescan"), Tracer(patch_modules=("botocore",))
+"""
 
 
 def _time_once(body: str, function_dir: Path, layer_dir: Path, environment: dict[str, str]) -> float:
@@ -78,7 +91,10 @@ def _measure(build: Path, runs: int) -> dict[str, list[float]]:
     """Time every body ``runs`` times, one of each per round, so drift in machine load hits all alike."""
     layer = build / "SharedLayer"
     status_dir, status_environment = build / FUNCTIONS["status"][0], FUNCTIONS["status"][1]
-    bodies = {"boto3 only": ("import boto3", status_dir, status_environment)} | {
+    bodies = {
+        "boto3 only": ("import boto3", status_dir, status_environment),
+        "stack only": (_REQUIRED_STACK, status_dir, status_environment),
+    } | {
         name: (_IMPORT_APP, build / logical_id, environment)
         for name, (logical_id, environment) in FUNCTIONS.items()
     }
