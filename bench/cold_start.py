@@ -1,11 +1,9 @@
 """Cold-start import time of each Lambda handler as deployed, each in a fresh interpreter (not a test).
 
 It measures what ``sam build`` produced (``.aws-sam/build``: ``make bench-cold-start`` builds it
-first), laid out as Lambda loads it: the function's directory, then the SharedLayer's ``python/``
-directory, then the standard library (``python -S``: nothing from the development venv). Nothing is
-written next to the sources (``PYTHONDONTWRITEBYTECODE``), as in Lambda, whose ``/var/task`` and
-``/opt`` are read-only. Each function gets the environment the template gives it (resolved to local
-names by the local stack's template reader), so settings validate; no AWS call happens at import.
+first), run as Lambda lays it out (``filescan_local.artefacts``: ``python -S``, the function's
+directory then the layer's, read-only, the function's template environment); no AWS call happens
+at import.
 Two references are measured the same way: a bare ``import boto3`` from the layer, and ``stack only``,
 what every handler loads by design before any code of ours (boto3, one validated pydantic model,
 Powertools Logger, Metrics and Tracer).
@@ -22,31 +20,15 @@ Usage: python bench/cold_start.py [--runs 7] [--budget-ms 300] [--without-byteco
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-from filescan_local.template import Template
-from filescan_local.topology import build
+from filescan_local.artefacts import BUILD_DIR, LAYER, BuiltFunction, built_functions, run_in_lambda_layout
 
-REPO = Path(__file__).resolve().parents[1]
-BUILD = REPO / ".aws-sam" / "build"
-# name (functions/<name>) -> (logical id, the environment the template gives it, resolved locally)
-FUNCTIONS = {
-    Path(function.code_dir).name: (logical_id, function.environment)
-    for logical_id, function in build(Template.load()).functions.items()
-}
-LAMBDA_ENVIRONMENT = {
-    "AWS_DEFAULT_REGION": "us-east-1",
-    "AWS_REGION": "us-east-1",
-    "AWS_LAMBDA_FUNCTION_NAME": "filescan-bench",
-    "AWS_EXECUTION_ENV": "AWS_Lambda_python3.13",
-    "PYTHONDONTWRITEBYTECODE": "1",
-}
+FUNCTIONS = built_functions()
 _PROBE = """
 import time
 start = time.perf_counter()
@@ -67,41 +49,22 @@ Logger(), Metrics(namespace="filescan"), Tracer(patch_modules=("botocore",))
 """
 
 
-def _time_once(body: str, function_dir: Path, layer_dir: Path, environment: dict[str, str]) -> float:
-    # As in Lambda: the X-Ray SDK sees LAMBDA_TASK_ROOT and skips creating its sampling client.
-    env = {
-        **{name: value for name, value in os.environ.items() if not name.startswith(("PYTHON", "AWS_"))},
-        **environment,
-        **LAMBDA_ENVIRONMENT,
-        "LAMBDA_TASK_ROOT": str(function_dir),
-        "PYTHONPATH": f"{function_dir}{os.pathsep}{layer_dir / 'python'}",
-    }
-    result = subprocess.run(
-        [sys.executable, "-S", "-c", _PROBE.format(body=body)],
-        check=True,
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=function_dir,
-    )
+def _time_once(body: str, function: BuiltFunction, build: Path) -> float:
+    result = run_in_lambda_layout(function, _PROBE.format(body=body), build_dir=build)
+    result.check_returncode()
     return float(result.stdout.strip().splitlines()[-1])
 
 
 def _measure(build: Path, runs: int) -> dict[str, list[float]]:
     """Time every body ``runs`` times, one of each per round, so drift in machine load hits all alike."""
-    layer = build / "SharedLayer"
-    status_dir, status_environment = build / FUNCTIONS["status"][0], FUNCTIONS["status"][1]
-    bodies = {
-        "boto3 only": ("import boto3", status_dir, status_environment),
-        "stack only": (_REQUIRED_STACK, status_dir, status_environment),
-    } | {
-        name: (_IMPORT_APP, build / logical_id, environment)
-        for name, (logical_id, environment) in FUNCTIONS.items()
+    status = FUNCTIONS["status"]
+    bodies = {"boto3 only": ("import boto3", status), "stack only": (_REQUIRED_STACK, status)} | {
+        name: (_IMPORT_APP, function) for name, function in FUNCTIONS.items()
     }
     samples: dict[str, list[float]] = {name: [] for name in bodies}
     for _ in range(runs):
-        for name, (body, function_dir, environment) in bodies.items():
-            samples[name].append(_time_once(body, function_dir, layer, environment))
+        for name, (body, function) in bodies.items():
+            samples[name].append(_time_once(body, function, build))
     return samples
 
 
@@ -134,16 +97,16 @@ def main() -> int:
     parser.add_argument("--budget-ms", type=float, default=300.0)
     parser.add_argument("--without-bytecode", action="store_true", help="also measure sources only")
     args = parser.parse_args()
-    built = [logical_id for logical_id, _ in FUNCTIONS.values()]
-    missing = [name for name in (*built, "SharedLayer") if not (BUILD / name).is_dir()]
+    built = [function.logical_id for function in FUNCTIONS.values()]
+    missing = [name for name in (*built, LAYER) if not (BUILD_DIR / name).is_dir()]
     if missing:
-        print(f"no build of {', '.join(missing)} in {BUILD}: run `make sam-build` first", file=sys.stderr)
+        print(f"no build of {', '.join(missing)} in {BUILD_DIR}: run `make sam-build` first", file=sys.stderr)
         return 2
 
-    over = _report("as built (.aws-sam/build)", _measure(BUILD, args.runs), args.budget_ms)
+    over = _report("as built (.aws-sam/build)", _measure(BUILD_DIR, args.runs), args.budget_ms)
     if args.without_bytecode:
         with tempfile.TemporaryDirectory() as scratch:
-            sources_only = _without_bytecode(BUILD, Path(scratch))
+            sources_only = _without_bytecode(BUILD_DIR, Path(scratch))
             print()
             _report("the same artefacts without .pyc", _measure(sources_only, args.runs), args.budget_ms)
     if over:

@@ -16,16 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from filescan_local.template import Template
-from filescan_local.topology import build
+from filescan_local.artefacts import built_functions
 
 REPO = Path(__file__).resolve().parents[2]
 # Each function's own variables, as the template sets them (resolved to local names): a variable the
 # settings need but the template forgets fails the import here.
-TEMPLATE_ENVIRONMENT = {
-    Path(function.code_dir).name: function.environment
-    for function in build(Template.load()).functions.values()
-}
+TEMPLATE_ENVIRONMENT = {name: function.environment for name, function in built_functions().items()}
 LAMBDA_ENVIRONMENT = {
     "AWS_DEFAULT_REGION": "us-east-1",
     "LAMBDA_TASK_ROOT": str(REPO),
