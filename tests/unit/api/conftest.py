@@ -10,16 +10,10 @@ from typing import Any
 import pytest
 
 from tests.support.http_api import http_event
-from tests.support.stack import StackNames, load_handler, provision
-from tests.unit.pipeline.conftest import lambda_context, seed_scan
+from tests.support.stack import StackNames, load_handler
+from tests.unit.pipeline.conftest import lambda_context, seed_scan, stack
 
-__all__ = ["lambda_context", "seed_scan"]
-
-
-@pytest.fixture
-def stack(aws: str) -> StackNames:
-    """Freshly provisioned resources in the moto server."""
-    return provision()
+__all__ = ["lambda_context", "seed_scan", "stack"]
 
 
 @pytest.fixture

@@ -9,22 +9,10 @@ from typing import Any
 import pytest
 
 from tests.support.http_api import api_server
-from tests.support.stack import StackNames, load_handler, provision
-from tests.unit.pipeline.conftest import lambda_context
+from tests.support.stack import StackNames
+from tests.unit.api.conftest import api, lambda_context, stack
 
-__all__ = ["lambda_context"]
-
-
-@pytest.fixture
-def stack(aws: str) -> StackNames:
-    """Freshly provisioned resources in the moto server."""
-    return provision()
-
-
-@pytest.fixture
-def api(stack: StackNames, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
-    """The api function's module, cold-started against the stack."""
-    return load_handler("api", monkeypatch, stack.environment())
+__all__ = ["api", "lambda_context", "stack"]
 
 
 @pytest.fixture
