@@ -26,7 +26,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from filescan_local.artefacts import BUILD_DIR, LAYER, BuiltFunction, built_functions, run_in_lambda_layout
+from filescan_local.artefacts import BUILD_DIR, LAYER, built_functions, run_in_lambda_layout
+from filescan_local.topology import FunctionSpec
 
 FUNCTIONS = built_functions()
 _PROBE = """
@@ -49,7 +50,7 @@ Logger(), Metrics(namespace="filescan"), Tracer(patch_modules=("botocore",))
 """
 
 
-def _time_once(body: str, function: BuiltFunction, build: Path) -> float:
+def _time_once(body: str, function: FunctionSpec, build: Path) -> float:
     result = run_in_lambda_layout(function, _PROBE.format(body=body), build_dir=build)
     result.check_returncode()
     return float(result.stdout.strip().splitlines()[-1])

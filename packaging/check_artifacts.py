@@ -16,7 +16,8 @@ import json
 import sys
 from pathlib import Path
 
-from filescan_local.artefacts import BUILD_DIR, LAYER, BuiltFunction, built_functions, run_in_lambda_layout
+from filescan_local.artefacts import BUILD_DIR, LAYER, built_functions, run_in_lambda_layout
+from filescan_local.topology import FunctionSpec
 
 _PROBE = """
 import json, sys
@@ -32,9 +33,9 @@ print(json.dumps(origins))
 """
 
 
-def check(artefacts: Path, function: BuiltFunction) -> str | None:
-    """Import one handler from ``artefacts``; ``None`` if it loads from them alone, else the problem."""
-    result = run_in_lambda_layout(function, _PROBE, function.name, build_dir=artefacts)
+def check(artefacts: Path, name: str, function: FunctionSpec) -> str | None:
+    """Import handler ``name`` from ``artefacts``; ``None`` if it loads from them alone, else the problem."""
+    result = run_in_lambda_layout(function, _PROBE, name, build_dir=artefacts)
     if result.returncode != 0:
         return result.stderr.strip().splitlines()[-1] if result.stderr.strip() else "failed"
     origins = json.loads(result.stdout)
@@ -50,8 +51,8 @@ def main() -> int:
     """Check every function; print one line each; exit 1 if any fails."""
     artefacts = (Path(sys.argv[1]) if len(sys.argv) > 1 else BUILD_DIR).resolve()
     failures = 0
-    for function in built_functions().values():
-        problem = check(artefacts, function)
+    for name, function in built_functions().items():
+        problem = check(artefacts, name, function)
         print(f"{function.logical_id:<18} {'ok' if problem is None else 'FAILED: ' + problem}")
         failures += problem is not None
     return 1 if failures else 0

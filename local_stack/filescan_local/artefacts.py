@@ -9,41 +9,25 @@ names), plus what Lambda itself sets.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 from filescan_local.template import REPO, Template
-from filescan_local.topology import build
+from filescan_local.topology import FunctionSpec, build
 
 BUILD_DIR = REPO / ".aws-sam" / "build"
 LAYER = "SharedLayer"
 
 
-@dataclasses.dataclass(frozen=True)
-class BuiltFunction:
-    """One function of the template: its folder name, logical id, Lambda name and environment."""
-
-    name: str
-    logical_id: str
-    function_name: str
-    environment: dict[str, str]
-
-
-def built_functions() -> dict[str, BuiltFunction]:
+def built_functions() -> dict[str, FunctionSpec]:
     """Every function of ``template.yaml`` by its folder name (``functions/<name>``)."""
-    return {
-        Path(spec.code_dir).name: BuiltFunction(
-            Path(spec.code_dir).name, logical_id, spec.name, spec.environment
-        )
-        for logical_id, spec in build(Template.load()).functions.items()
-    }
+    return {Path(spec.code_dir).name: spec for spec in build(Template.load()).functions.values()}
 
 
 def run_in_lambda_layout(
-    function: BuiltFunction, code: str, *args: str, build_dir: Path = BUILD_DIR, timeout: float = 120
+    function: FunctionSpec, code: str, *args: str, build_dir: Path = BUILD_DIR, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
     """Run ``python -S -c code args`` in ``function``'s built directory, laid out as Lambda loads it."""
     function_dir = build_dir / function.logical_id
@@ -55,7 +39,7 @@ def run_in_lambda_layout(
         "AWS_DEFAULT_REGION": "us-east-1",
         "AWS_REGION": "us-east-1",
         "AWS_EXECUTION_ENV": "AWS_Lambda_python3.13",
-        "AWS_LAMBDA_FUNCTION_NAME": function.function_name,
+        "AWS_LAMBDA_FUNCTION_NAME": function.name,
         # As in Lambda: the X-Ray SDK sees LAMBDA_TASK_ROOT and skips creating its sampling client.
         "LAMBDA_TASK_ROOT": str(function_dir),
         **function.environment,
