@@ -32,6 +32,7 @@ _METRIC_BY_OUTCOME = {
     EnqueueOutcome.SKIPPED: "ScansSkipped",
     EnqueueOutcome.CACHED: "ScansCached",
     EnqueueOutcome.DUPLICATE: "DuplicateEvents",
+    EnqueueOutcome.REPUBLISHED: "ScansRepublished",
     EnqueueOutcome.IGNORED: "IgnoredEvents",
 }
 

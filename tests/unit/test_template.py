@@ -26,6 +26,7 @@ from samtranslator.translator.translator import Translator
 
 from filescan_shared import exit_codes
 from filescan_shared import settings as filescan_settings
+from filescan_shared.pipeline.sizing import size_job
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO / "template.yaml"
@@ -452,8 +453,12 @@ def test_given_job_queues_when_scheduling_then_priority_outranks_standard_and_st
     assert environments["OnDemandComputeEnvironment"]["ComputeResources"]["Type"] == "FARGATE"
     for environment in environments.values():
         assert environment["Type"] == "MANAGED"
-        assert environment["ComputeResources"]["Subnets"] == ref("SubnetIds")
-        assert environment["ComputeResources"]["SecurityGroupIds"] == ref("SecurityGroupIds")
+        assert environment["ComputeResources"]["Subnets"] == {
+            "Fn::If": ["CreateNetwork", [ref("ScannerSubnetA"), ref("ScannerSubnetB")], ref("SubnetIds")]
+        }
+        assert environment["ComputeResources"]["SecurityGroupIds"] == {
+            "Fn::If": ["CreateNetwork", [ref("ScannerSecurityGroup")], ref("SecurityGroupIds")]
+        }
 
 
 def test_given_job_definition_when_a_job_exits_then_only_not_retried_codes_exit(cfn):
@@ -496,8 +501,14 @@ def test_given_job_definition_when_submitted_then_command_takes_ref_parameters(c
     assert job["Type"] == "container"
     assert job["PlatformCapabilities"] == ["FARGATE"]
     assert job["PropagateTags"] is True
-    assert job["Timeout"] == {"AttemptDurationSeconds": ref("JobTimeoutSeconds")}
-    assert container["Image"] == ref("ScannerImageUri")
+    assert job["Timeout"] == {"AttemptDurationSeconds": size_job(2**63).timeout_seconds}
+    assert container["Image"] == {
+        "Fn::If": [
+            "HasScannerImage",
+            ref("ScannerImageUri"),
+            {"Fn::Sub": "${ScannerRepository.RepositoryUri}:${ScannerVersion}"},
+        ]
+    }
     assert container["RuntimePlatform"]["CpuArchitecture"] == "X86_64"
     assert container["NetworkConfiguration"] == {"AssignPublicIp": "DISABLED"}
     assert container["FargatePlatformConfiguration"] == {"PlatformVersion": "LATEST"}
@@ -858,7 +869,8 @@ def test_given_uploads_bucket_when_objects_are_created_then_eventbridge_is_notif
 
 
 def test_given_reports_bucket_when_reports_age_then_current_and_noncurrent_versions_expire(cfn):
-    (rule,) = cfn["Resources"]["ReportsBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+    rules = cfn["Resources"]["ReportsBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+    (rule,) = [rule for rule in rules if rule["Prefix"] == "reports/"]
 
     assert rule["Status"] == "Enabled"
     assert rule["ExpirationInDays"] == ref("ReportRetentionDays")

@@ -108,6 +108,8 @@ class SweeperSettings(JobTrackingSettings):
 
     analysis_function_name: str = Field(min_length=1)
     stuck_after_minutes: int = Field(default=30, ge=1)
+    pending_deadline_minutes: int = Field(default=1440, ge=15, le=20160)
+    """A scan still before RUNNING this long after its creation is failed (its job cancelled)."""
     running_margin_minutes: int = Field(default=15, ge=0)
     job_attempts: int = Field(default=3, ge=1, le=10)
     sweep_max_items: int = Field(default=200, ge=1, le=10_000)

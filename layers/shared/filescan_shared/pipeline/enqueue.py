@@ -33,6 +33,10 @@ if TYPE_CHECKING:
     from mypy_boto3_batch import BatchClient
     from mypy_boto3_s3 import S3Client
 
+REUSABLE_VERDICTS = frozenset({"clean", "suspicious"})
+"""Content-cache hits reuse only these verdicts. ``malicious`` is scanned again so analysis applies the
+quarantine action; ``error`` and ``unscannable`` describe a failed attempt, not the content."""
+
 CLAIM_STALE_AFTER = dt.timedelta(minutes=5)
 """A submit claim older than this belongs to a claimant that died; the next delivery may take over."""
 
@@ -44,6 +48,8 @@ class EnqueueOutcome(enum.StrEnum):
     """Not our bucket or prefix (a mis-routed event): nothing recorded."""
     DUPLICATE = "duplicate"
     """The scan already exists and is handled: a no-op."""
+    REPUBLISHED = "republished"
+    """The scan ended here earlier but its publication failed: published now."""
     SKIPPED = "skipped"
     """Out of scope (too large, excluded type, gone): recorded as SKIPPED with the reason."""
     CACHED = "cached"
@@ -109,6 +115,11 @@ def enqueue_upload(
     )
     claim = secrets.token_hex(8)
     existing = repository.get(scan_id)
+    if existing is not None and _ended_here_unpublished(existing):
+        # The earlier delivery wrote the terminal record, then publishing failed and it raised: this
+        # redelivery (or a redrive from the ingest DLQ) finishes the job. Publishing is idempotent.
+        publish(existing)
+        return EnqueueResult(EnqueueOutcome.REPUBLISHED, scan_id, f"{existing.status} published", existing)
     if existing is not None and not _take_over(existing, repository, claim, moment):
         return EnqueueResult(EnqueueOutcome.DUPLICATE, scan_id, f"already {existing.status}", existing)
 
@@ -126,8 +137,7 @@ def enqueue_upload(
 
     if record.content_key:
         cached = repository.find_by_content(record.content_key)
-        # A malicious result is not reused: scanning it again lets analysis apply the quarantine action.
-        if cached is not None and cached.scan_id != scan_id and cached.verdict != "malicious":
+        if cached is not None and cached.scan_id != scan_id and cached.verdict in REUSABLE_VERDICTS:
             fields = {
                 "verdict": cached.verdict,
                 "severity": cached.severity,
@@ -158,6 +168,14 @@ def _finished(
     assert done is not None  # just written; scan records are never deleted
     publish(done)
     return EnqueueResult(outcome, scan_id, detail, done)
+
+
+def _ended_here_unpublished(record: ScanRecord) -> bool:
+    """Whether enqueue finished this scan (skipped, or a content-cache hit) and never published it."""
+    ended_here = record.status is ScanState.SKIPPED or (
+        record.status is ScanState.COMPLETE and record.cached_from is not None
+    )
+    return ended_here and record.published_at is None
 
 
 def _take_over(existing: ScanRecord, repository: ScanRepository, claim: str, moment: dt.datetime) -> bool:

@@ -6,6 +6,9 @@ Scans not updated for longer than their state's deadline are checked against AWS
 * the job is further along than the record -> the record is repaired forward;
 * the job is still waiting or running within its deadline -> left alone (``updated_at`` is touched
   so the next sweep looks at other scans first);
+* the job is still before RUNNING ``pending_deadline_minutes`` after the scan was created (no
+  capacity, a misconfigured compute environment, a queue the job queues' own RUNNABLE time limit
+  does not cover) -> the job is cancelled and the scan handed to analysis as FAILED with the reason;
 * the job runs past its deadline -> terminated (Batch then reports FAILED, which analysis records);
 * the job is unknown to Batch, or the scan was never submitted -> handed to analysis as a FAILED
   event with the reason, so it ends ``FAILED`` and visible.
@@ -45,6 +48,7 @@ _PENDING_STATES = (
     ScanState.ANALYZING,
 )
 _BATCH_PROGRESS = {"SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING"}
+_BATCH_BEFORE_RUNNING = _BATCH_PROGRESS - {"RUNNING"}
 
 
 class SweepAction(enum.StrEnum):
@@ -54,6 +58,7 @@ class SweepAction(enum.StrEnum):
     REPAIRED = "repaired"
     WAITING = "waiting"
     TERMINATED = "terminated"
+    FAILED_PENDING = "failed_pending"
     FAILED_MISSING = "failed_missing"
     FAILED_UNSUBMITTED = "failed_unsubmitted"
 
@@ -118,6 +123,11 @@ class _Sweep:
         deadline = dt.timedelta(seconds=allowed, minutes=self.settings.running_margin_minutes)
         return dt.datetime.fromisoformat(record.updated_at) < self.moment - deadline
 
+    def pending_too_long(self, record: ScanRecord) -> bool:
+        """Whether a scan has waited longer than ``pending_deadline_minutes`` since its creation."""
+        deadline = dt.timedelta(minutes=self.settings.pending_deadline_minutes)
+        return dt.datetime.fromisoformat(record.created_at) < self.moment - deadline
+
     def resolve(self, record: ScanRecord, job: dict[str, Any] | None) -> SweepAction:
         if record.job_id is None:
             self.fail(record, "never submitted: enqueue kept failing (see the ingest DLQ)")
@@ -132,6 +142,13 @@ class _Sweep:
         if record.status is ScanState.RUNNING and status == "RUNNING":
             self.batch.terminate_job(jobId=record.job_id, reason="filescan sweeper: past the scan's deadline")
             return SweepAction.TERMINATED
+        if status in _BATCH_BEFORE_RUNNING and self.pending_too_long(record):
+            waited = f"still {status} {self.settings.pending_deadline_minutes} minutes after it was queued"
+            why = job.get("statusReason") or "no reason given by AWS Batch"
+            # TerminateJob cancels a job that has not reached STARTING (the sweeper's one Batch write).
+            self.batch.terminate_job(jobId=record.job_id, reason=f"filescan sweeper: {waited}")
+            self.fail(record, f"{waited} ({why})")
+            return SweepAction.FAILED_PENDING
         if status in _BATCH_PROGRESS and self.repository.advance(
             record.scan_id, ScanState(status), now=self.moment
         ):
