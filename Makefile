@@ -94,6 +94,12 @@ bench-pipeline: system-deps $(VENV)/.installed ## local pipeline throughput: N u
 bench-cold-start: $(VENV)/.installed sam-build ## each built handler's cold import, fresh process each, vs bare boto3
 	$(PY) bench/cold_start.py $(BENCH_ARGS)
 
+.PHONY: deploy
+deploy: $(VENV)/.installed $(SAM_VENV)/.installed ## deploy to AWS from zero: sam build, stack-owned ECR repo, linux/amd64 image pushed + pinned by digest (CONFIG_ENV=prod, DRY_RUN=1, BUILD_ARGS=WITH_CLAMAV=true)
+	@test -n "$(PYTHON313)" || { echo "python3.13 not found for sam build" >&2; exit 1; }
+	PATH="$(dir $(PYTHON313)):$$PATH" $(PY) deploy/filescan_deploy.py --config-env $(or $(CONFIG_ENV),default) \
+		--sam $(abspath $(SAM)) $(if $(DRY_RUN),--dry-run) $(foreach arg,$(BUILD_ARGS),--build-arg $(arg))
+
 .PHONY: clean
 clean: ## remove build output (keeps the virtualenvs)
 	rm -rf .aws-sam build .pytest_cache .mypy_cache .ruff_cache

@@ -115,13 +115,8 @@ def enqueue_upload(
     )
     claim = secrets.token_hex(8)
     existing = repository.get(scan_id)
-    if existing is not None and _ended_here_unpublished(existing):
-        # The earlier delivery wrote the terminal record, then publishing failed and it raised: this
-        # redelivery (or a redrive from the ingest DLQ) finishes the job. Publishing is idempotent.
-        publish(existing)
-        return EnqueueResult(EnqueueOutcome.REPUBLISHED, scan_id, f"{existing.status} published", existing)
     if existing is not None and not _take_over(existing, repository, claim, moment):
-        return EnqueueResult(EnqueueOutcome.DUPLICATE, scan_id, f"already {existing.status}", existing)
+        return _already_handled(existing, publish)
 
     facts = _head_object(s3, upload, version_id)
     record = existing or _new_record(
@@ -168,6 +163,20 @@ def _finished(
     assert done is not None  # just written; scan records are never deleted
     publish(done)
     return EnqueueResult(outcome, scan_id, detail, done)
+
+
+def _already_handled(existing: ScanRecord, publish: Callable[[ScanRecord], None]) -> EnqueueResult:
+    """A redelivery of a scan another delivery handled: a no-op, unless its publication is owed.
+
+    The earlier delivery wrote the terminal record, then publishing failed and it raised: this
+    redelivery (or a redrive from the ingest DLQ) publishes it. Publishing is idempotent.
+    """
+    if _ended_here_unpublished(existing):
+        publish(existing)
+        return EnqueueResult(
+            EnqueueOutcome.REPUBLISHED, existing.scan_id, f"{existing.status} published", existing
+        )
+    return EnqueueResult(EnqueueOutcome.DUPLICATE, existing.scan_id, f"already {existing.status}", existing)
 
 
 def _ended_here_unpublished(record: ScanRecord) -> bool:

@@ -128,6 +128,22 @@ class _Sweep:
         deadline = dt.timedelta(minutes=self.settings.pending_deadline_minutes)
         return dt.datetime.fromisoformat(record.created_at) < self.moment - deadline
 
+    def stop_overdue(self, record: ScanRecord, job: dict[str, Any]) -> SweepAction | None:
+        """Stop a job past its deadline: RUNNING too long, or never started. ``None``: within it."""
+        assert record.job_id is not None  # resolve() fails unsubmitted scans first
+        status = job.get("status", "")
+        if record.status is ScanState.RUNNING and status == "RUNNING":
+            self.batch.terminate_job(jobId=record.job_id, reason="filescan sweeper: past the scan's deadline")
+            return SweepAction.TERMINATED
+        if status in _BATCH_BEFORE_RUNNING and self.pending_too_long(record):
+            waited = f"still {status} {self.settings.pending_deadline_minutes} minutes after it was queued"
+            why = job.get("statusReason") or "no reason given by AWS Batch"
+            # TerminateJob cancels a job that has not reached STARTING (the sweeper's one Batch write).
+            self.batch.terminate_job(jobId=record.job_id, reason=f"filescan sweeper: {waited}")
+            self.fail(record, f"{waited} ({why})")
+            return SweepAction.FAILED_PENDING
+        return None
+
     def resolve(self, record: ScanRecord, job: dict[str, Any] | None) -> SweepAction:
         if record.job_id is None:
             self.fail(record, "never submitted: enqueue kept failing (see the ingest DLQ)")
@@ -139,16 +155,9 @@ class _Sweep:
         if status in {"SUCCEEDED", "FAILED"}:
             self.hand_over(_job_event(job))
             return SweepAction.HANDED_OVER
-        if record.status is ScanState.RUNNING and status == "RUNNING":
-            self.batch.terminate_job(jobId=record.job_id, reason="filescan sweeper: past the scan's deadline")
-            return SweepAction.TERMINATED
-        if status in _BATCH_BEFORE_RUNNING and self.pending_too_long(record):
-            waited = f"still {status} {self.settings.pending_deadline_minutes} minutes after it was queued"
-            why = job.get("statusReason") or "no reason given by AWS Batch"
-            # TerminateJob cancels a job that has not reached STARTING (the sweeper's one Batch write).
-            self.batch.terminate_job(jobId=record.job_id, reason=f"filescan sweeper: {waited}")
-            self.fail(record, f"{waited} ({why})")
-            return SweepAction.FAILED_PENDING
+        stopped = self.stop_overdue(record, job)
+        if stopped is not None:
+            return stopped
         if status in _BATCH_PROGRESS and self.repository.advance(
             record.scan_id, ScanState(status), now=self.moment
         ):

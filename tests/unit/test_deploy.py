@@ -1,0 +1,197 @@
+"""The first deploy works from zero: `make deploy`'s steps, and README / samconfig in step with the template.
+
+The deploy itself needs AWS and Docker, so its orchestration runs here against a recording runner
+and a fake view of AWS that changes the way AWS would (the stack's repository appears after the
+first `sam deploy`, the digest after the push).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import tomllib
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+from cfn_flip import load_yaml
+
+from deploy.filescan_deploy import (
+    IMAGE_PARAMETER,
+    PLATFORM,
+    REPOSITORY_OUTPUT,
+    SAMCONFIG,
+    DeployConfig,
+    Deployer,
+    image_tag,
+)
+from tests.unit.test_template import REPO, TEMPLATE
+
+REPOSITORY = "111122223333.dkr.ecr.us-east-1.amazonaws.com/filescan-dev-scannerrepository-abc123"
+DIGEST = "sha256:" + "ab" * 32
+TAG = "0.1.0-0123456789ab"
+
+
+class _Aws:
+    """AWS as the deploy sees it, changing as the recorded commands would change it."""
+
+    def __init__(self, *, stack_exists: bool, pushed: bool) -> None:
+        self.stack_exists = stack_exists
+        self.pushed = pushed
+
+    def repository_uri(self, stack_name: str) -> str | None:
+        return REPOSITORY if self.stack_exists else None
+
+    def image_digest(self, repository_uri: str, tag: str) -> str | None:
+        assert tag == TAG
+        return DIGEST if self.pushed else None
+
+    def registry_password(self) -> str:
+        return "ecr-token-password"
+
+
+class _Recorder:
+    def __init__(self, aws: _Aws) -> None:
+        self.aws = aws
+        self.commands: list[tuple[list[str], str | None]] = []
+
+    def __call__(self, command: Sequence[str], stdin: str | None) -> None:
+        self.commands.append((list(command), stdin))
+        if command[:2] == ["sam", "deploy"]:
+            self.aws.stack_exists = True
+        if command[:2] == ["docker", "push"]:
+            self.aws.pushed = True
+
+
+def _overrides(command: list[str]) -> dict[str, str]:
+    pairs = command[command.index("--parameter-overrides") + 1 :]
+    return dict(pair.split("=", 1) for pair in pairs)
+
+
+@pytest.fixture
+def config() -> DeployConfig:
+    return DeployConfig.load("default")
+
+
+def test_given_no_stack_when_deployed_then_the_repo_is_created_the_image_pushed_and_pinned(config):
+    aws = _Aws(stack_exists=False, pushed=False)
+    run = _Recorder(aws)
+
+    image_uri = Deployer(config, aws, run).deploy(TAG)
+
+    steps = [command[:2] for command, _ in run.commands]
+    assert steps == [
+        ["sam", "build"],
+        ["sam", "deploy"],
+        ["docker", "build"],
+        ["docker", "login"],
+        ["docker", "push"],
+        ["sam", "deploy"],
+    ]
+    first, build, login, push, last = (command for command, _ in run.commands[1:])
+    assert _overrides(first)[IMAGE_PARAMETER] == ""
+    assert build[build.index("--platform") + 1] == PLATFORM == "linux/amd64"
+    assert f"{REPOSITORY}:{TAG}" in build and push == ["docker", "push", f"{REPOSITORY}:{TAG}"]
+    assert login[-1] == REPOSITORY.split("/", maxsplit=1)[0] and "--password-stdin" in login
+    assert run.commands[3][1] == "ecr-token-password"  # on stdin, never on the command line
+    assert image_uri == f"{REPOSITORY}@{DIGEST}"
+    assert _overrides(last) == {**config.overrides, IMAGE_PARAMETER: image_uri}
+    assert _overrides(first) == {**config.overrides, IMAGE_PARAMETER: ""}
+
+
+def test_given_a_deployed_stack_and_a_pushed_tag_when_deployed_then_nothing_is_rebuilt(config):
+    aws = _Aws(stack_exists=True, pushed=True)
+    run = _Recorder(aws)
+
+    image_uri = Deployer(config, aws, run).deploy(TAG)
+
+    assert [command[:2] for command, _ in run.commands] == [["sam", "build"], ["sam", "deploy"]]
+    assert _overrides(run.commands[-1][0])[IMAGE_PARAMETER] == image_uri == f"{REPOSITORY}@{DIGEST}"
+
+
+def test_given_a_dry_run_from_zero_when_planned_then_placeholders_stand_for_what_is_not_created(config):
+    aws = _Aws(stack_exists=False, pushed=False)
+    commands: list[list[str]] = []
+
+    image_uri = Deployer(config, aws, lambda command, _: commands.append(list(command)), dry_run=True).deploy(
+        TAG
+    )
+
+    assert REPOSITORY_OUTPUT in image_uri
+    assert [command[:2] for command in commands][-1] == ["sam", "deploy"]
+
+
+def test_given_builds_when_tagged_then_tags_are_unique_per_content_and_valid_for_ecr():
+    now = dt.datetime(2026, 12, 1, 4, 30, tzinfo=dt.UTC)
+
+    clean = image_tag("0.1.0", "0123456789ab", dirty=False, now=now)
+    dirty = image_tag("0.1.0", "0123456789ab", dirty=True, now=now)
+    clamav = image_tag("0.1.0", "0123456789ab", dirty=False, now=now, build_args=["WITH_CLAMAV=true"])
+    odd = image_tag("1.0+local", "0123456789ab", dirty=False, now=now)
+
+    assert clean == TAG
+    assert dirty == f"{TAG}-dirty-20261201043000"
+    assert clamav.startswith(f"{TAG}-b") and clamav != clean
+    assert re.fullmatch(r"[A-Za-z0-9_.-]{1,128}", odd)
+
+
+# ------------------------------------------------------------------------------------------------
+# README and samconfig.toml in step with the template
+# ------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def template() -> dict[str, Any]:
+    return load_yaml(TEMPLATE.read_text(encoding="utf-8"))
+
+
+def _deploy_section() -> str:
+    readme = (REPO / "README.md").read_text()
+    return readme[readme.index("## Deploying") : readme.index("### Architecture")]
+
+
+def _samconfig_envs() -> list[str]:
+    return [name for name, env in tomllib.loads(SAMCONFIG.read_text()).items() if isinstance(env, dict)]
+
+
+def _required(template: dict[str, Any]) -> set[str]:
+    """Parameters without a default, and those a template Rule requires (existing network)."""
+    required = {name for name, spec in template["Parameters"].items() if "Default" not in spec}
+    for rule in template.get("Rules", {}).values():
+        for assertion in rule["Assertions"]:
+            required |= set(re.findall(r"'Ref': '(\w+)'", str(assertion["Assert"])))
+    return required - {"ApiAuth", "JwtIssuer", "JwtAudience"}
+
+
+@pytest.mark.parametrize("env", _samconfig_envs())
+def test_given_samconfig_when_read_then_it_sets_only_template_parameters_and_every_required_one(
+    env, template
+):
+    config = DeployConfig.load(env)
+    creates_network = config.overrides.get("CreateNetwork") == "true"
+    required = _required(template) - ({"SubnetIds", "SecurityGroupIds"} if creates_network else set())
+
+    assert set(config.overrides) <= set(template["Parameters"])
+    assert required <= set(config.overrides)
+    assert IMAGE_PARAMETER not in config.overrides  # make deploy pins the pushed image
+
+
+def test_given_the_readme_deploy_section_when_read_then_it_matches_what_the_template_requires(template):
+    section = _deploy_section()
+    pull = template["Resources"]["ScannerExecutionRole"]["Properties"]["Policies"][0]["PolicyDocument"]
+    (pull_statement,) = [item for item in pull["Statement"] if item["Sid"] == "PullScannerImage"]
+
+    assert REPOSITORY_OUTPUT in template["Outputs"] and REPOSITORY_OUTPUT in section
+    assert IMAGE_PARAMETER in template["Parameters"] and IMAGE_PARAMETER in section
+    assert pull_statement["Resource"] == {"Fn::GetAtt": ["ScannerRepository", "Arn"]}
+    assert all(name in section for name in _required(template))
+    for step in ("make deploy", "--platform linux/amd64", "docker login", "@sha256:"):
+        assert step in section
+    # The one repository the execution role may pull from is the stack's own, never a fixed name.
+    assert "filescan-scanner" not in section
+    assert "filescan-scanner" not in SAMCONFIG.read_text()
+
+
+def test_given_the_makefile_when_read_then_deploy_runs_the_deploy_script():
+    makefile = (REPO / "Makefile").read_text()
+    (recipe,) = re.findall(r"^deploy:.*?\n((?:\t.*\n)+)", makefile, flags=re.MULTILINE)
+
+    assert "deploy/filescan_deploy.py" in recipe
