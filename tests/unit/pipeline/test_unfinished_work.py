@@ -155,7 +155,9 @@ def analysis(handler: Callable[[str], ModuleType], lambda_context: Any) -> Calla
     return lambda event: app.lambda_handler(event, lambda_context)
 
 
-def _sweep(batch: Any, hand_over: Callable[[dict[str, Any]], None], stack: StackNames, later: dt.timedelta) -> Any:
+def _sweep(
+    batch: Any, hand_over: Callable[[dict[str, Any]], None], stack: StackNames, later: dt.timedelta
+) -> Any:
     return sweep(
         repository=_repository(stack),
         batch=batch,
