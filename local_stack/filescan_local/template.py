@@ -22,9 +22,8 @@ TEMPLATE_PATH = REPO / "template.yaml"
 
 _NO_VALUE = object()
 _LOCAL_PARAMETER_DEFAULTS = {
+    # The template's empty default means "the stack's ECR repository", which does not exist here.
     "ScannerImageUri": "filescan-scanner:local",
-    "SubnetIds": "",
-    "SecurityGroupIds": "",
     "TableDeletionProtection": "false",
 }
 _SUB_VARIABLE = re.compile(r"\$\{([^}!][^}]*)\}")
@@ -52,7 +51,7 @@ class Template:
         stack_name: str = DEFAULT_STACK,
         overrides: dict[str, str] | None = None,
     ) -> Template:
-        """Read ``path`` and bind parameters: overrides, else the template default, else a local one."""
+        """Read ``path`` and bind parameters: overrides, else a local default, else the template's."""
         return cls.from_text(path.read_text(), stack_name=stack_name, overrides=overrides)
 
     @classmethod
@@ -63,7 +62,7 @@ class Template:
         document = _plain(cfn_flip.load_yaml(text))
         parameters: dict[str, Any] = {}
         for name, spec in document.get("Parameters", {}).items():
-            value = (overrides or {}).get(name, spec.get("Default", _LOCAL_PARAMETER_DEFAULTS.get(name)))
+            value = (overrides or {}).get(name, _LOCAL_PARAMETER_DEFAULTS.get(name, spec.get("Default")))
             if value is None:
                 raise TemplateError(f"parameter {name} has no default: pass an override")
             if str(spec.get("Type", "")).startswith(("List<", "CommaDelimitedList")):
