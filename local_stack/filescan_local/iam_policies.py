@@ -24,7 +24,7 @@ import boto3
 from samtranslator.parser.parser import Parser
 from samtranslator.translator.translator import Translator
 
-from filescan_local.iam_eval import Decision, Request, Statement, evaluate, parse_policy
+from filescan_local.iam_eval import Decision, Request, Statement, applies, evaluate, parse_policy
 from filescan_local.template import Template
 
 LOCAL_SECRET = "testing"  # noqa: S105 - the fake secret every local key shares (moto checks none)
@@ -168,3 +168,25 @@ def write_policies(policies: PolicySet, path: Path) -> Path:
     """Write ``policies`` for the enforcing server; returns ``path``."""
     path.write_text(policies.to_json())
     return path
+
+
+def unused_grants(policies: PolicySet, decisions: list[dict[str, Any]]) -> dict[str, set[str]]:
+    """Per role (logical id): the granted ``action@statement`` that no recorded call used.
+
+    ``decisions`` are the enforcement points' records (``LocalStack.iam_decisions()``). A statement's
+    action counts as used when an allowed call of the role matched that action and one of the
+    statement's resources (conditions aside), so an action granted on two tables is reported for
+    the table nobody touched.
+    """
+    unused: dict[str, set[str]] = {}
+    for role in policies.roles.values():
+        calls = [d for d in decisions if d["allowed"] and d["role"] == role.arn]
+        for index, statement in enumerate(role.statements):
+            if statement.effect != "Allow":
+                continue
+            label = statement.sid or f"statement{index}"
+            for action in statement.actions:
+                probe = dataclasses.replace(statement, actions=(action,), conditions=())
+                if not any(applies(probe, Request(role.arn, d["action"], d["resource"])) for d in calls):
+                    unused.setdefault(role.logical_id, set()).add(f"{action}@{label}")
+    return unused

@@ -108,7 +108,11 @@ class Enforcer:
             return decision.allowed, decision.reason
         bucket_arn = check.resource.split("/", 1)[0]
         listing = Request(role.arn, "s3:ListBucket", bucket_arn, {"aws:principalarn": [role.arn]})
-        if self.policies.decide(role, listing).allowed:
+        listed = self.policies.decide(role, listing)
+        self._recorder.record(
+            role, Check("s3:ListBucket", bucket_arn), listed.allowed, "missing object: 404?"
+        )
+        if listed.allowed:
             return True, decision.reason
         return False, "missing object without s3:ListBucket (403 instead of 404)"
 
