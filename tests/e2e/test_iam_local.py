@@ -17,6 +17,7 @@ import pytest
 from filescan_local.iam_policies import unused_grants
 from filescan_local.observe import api_call, scan_records, wait_terminal
 from filescan_local.samples import eicar
+from filescan_local.template import TEMPLATE_PATH
 from filescan_shared.ids import derive_scan_id
 from tests.e2e.conftest import Pipeline, start_pipeline, wait_until
 
@@ -171,6 +172,29 @@ def test_scans_are_listed_and_found_by_object(iam_pipeline: Pipeline) -> None:
 
     assert listed[0] == 200, listed
     assert (by_object[0], by_object[1]["scan_id"]) == (200, upload.scan_id)
+
+
+def test_a_template_without_the_submit_grant_stops_the_pipeline_with_access_denied() -> None:
+    text = TEMPLATE_PATH.read_text()
+    start = text.index("            - Sid: SubmitScannerJobs")
+    end = text.index("            # HeadObject (authorised as GetObject)", start)
+    stack = start_pipeline(template_text=text[:start] + text[end:])
+    pipeline = next(stack)
+    try:
+        upload = pipeline.put("uploads/denied.txt", b"never scanned\n")
+
+        def denied() -> list[dict[str, Any]]:
+            return [d for d in pipeline.stack.iam_decisions() if not d["allowed"]]
+
+        wait_until(lambda: bool(denied()), timeout=60)
+
+        assert {(d["role"].rsplit("/", 1)[-1], d["action"]) for d in denied()} == {
+            ("filescan-EnqueueFunctionRole", "batch:SubmitJob")
+        }
+        record = scan_records(pipeline.stack.client("dynamodb"), pipeline.table, [upload.scan_id])
+        assert record[upload.scan_id]["status"] == "QUEUED"
+    finally:
+        stack.close()
 
 
 def test_every_granted_action_is_used_or_explained(iam_pipeline: Pipeline) -> None:
