@@ -96,7 +96,7 @@ def install(fallback_key: str) -> None:
             return original_submit(self, contextvars.copy_context().run, fn, *args, **kwargs)
 
         _saved.update(resolver=original_resolver, submit=original_submit)
-        botocore.credentials.create_credential_resolver = create_credential_resolver  # type: ignore[assignment]
+        botocore.credentials.create_credential_resolver = create_credential_resolver
         concurrent.futures.ThreadPoolExecutor.submit = submit  # type: ignore[method-assign]
 
 
