@@ -148,7 +148,7 @@ def load_policies(template: Template) -> PolicySet:
     return PolicySet(roles, buckets, functions, job_role)
 
 
-def translate(document: dict[str, Any]) -> dict[str, Any]:
+def translate(document: dict[str, Any], parameter_values: dict[str, Any] | None = None) -> dict[str, Any]:
     """The SAM template as CloudFormation (offline: local code paths become placeholder S3 URIs)."""
     sam = copy.deepcopy(document)
     for resource in sam["Resources"].values():
@@ -160,7 +160,10 @@ def translate(document: dict[str, Any]) -> dict[str, Any]:
     translator = Translator(
         managed_policy_map=None, sam_parser=Parser(), boto_session=boto3.Session(region_name="us-east-1")
     )
-    translated = translator.translate(sam, parameter_values={}, get_managed_policy_map=lambda: {})
+    translated = translator.translate(
+        sam, parameter_values=parameter_values or {}, get_managed_policy_map=lambda: {}
+    )
+    # cfn-flip's loader yields ordered dicts: round-trip through JSON for plain dicts and lists.
     return json.loads(json.dumps(translated))  # type: ignore[no-any-return]
 
 
