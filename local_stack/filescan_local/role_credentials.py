@@ -29,6 +29,7 @@ from filescan_local.iam_policies import LOCAL_SECRET
 _CURRENT: contextvars.ContextVar[str | None] = contextvars.ContextVar("filescan_local_role_key", default=None)
 _LOCK = threading.Lock()
 _saved: dict[str, Any] = {}
+_users: list[str] = []
 
 
 @contextlib.contextmanager
@@ -78,8 +79,12 @@ class _InvocationProvider(botocore.credentials.CredentialProvider):
 
 
 def install(fallback_key: str) -> None:
-    """Put the invocation provider first in every new botocore session's chain (idempotent)."""
+    """Put the invocation provider first in every new botocore session's chain.
+
+    Counted: each running stack installs once and uninstalls once; the last ``uninstall`` undoes it.
+    """
     with _LOCK:
+        _users.append(fallback_key)
         if _saved:
             return
         original_resolver = botocore.credentials.create_credential_resolver
@@ -101,9 +106,11 @@ def install(fallback_key: str) -> None:
 
 
 def uninstall() -> None:
-    """Undo ``install``."""
+    """Undo one ``install``."""
     with _LOCK:
-        if not _saved:
+        if _users:
+            _users.pop()
+        if _users or not _saved:
             return
         botocore.credentials.create_credential_resolver = _saved.pop("resolver")
         concurrent.futures.ThreadPoolExecutor.submit = _saved.pop("submit")  # type: ignore[method-assign]

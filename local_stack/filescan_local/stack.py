@@ -95,6 +95,7 @@ class LocalStack:
         self.api: ApiServer | None = None
         self.control: ControlServer | None = None
         self.policies = PolicySet({}, {}, {}, None)
+        self._credentials_installed = False
         self._moto: subprocess.Popen[bytes] | None = None
         self._saved_env: dict[str, str | None] = {}
         self._temporary_dir: Path | None = None
@@ -129,6 +130,7 @@ class LocalStack:
         template = self._template(parameters)
         self.topology = topology = build(template)
         role_credentials.install(CREDENTIALS["AWS_ACCESS_KEY_ID"])
+        self._credentials_installed = True
         enforcer = Enforcer(self.policies, Recorder(self.data_dir / IAM_CONTROL_RECORD))
         provision.provision(
             topology, self.moto_url, max_visibility_timeout=self.config.max_visibility_timeout
@@ -200,7 +202,9 @@ class LocalStack:
                 os.environ[name] = value
         self._saved_env = {}
         self._reset_caches()
-        role_credentials.uninstall()
+        if self._credentials_installed:
+            role_credentials.uninstall()
+            self._credentials_installed = False
         if self._temporary_dir is not None:
             shutil.rmtree(self._temporary_dir, ignore_errors=True)
             self._temporary_dir = None
