@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import hashlib
 import json
 from pathlib import Path
@@ -60,7 +61,11 @@ class PolicySet:
 
     def role_for_key(self, access_key: str) -> Role | None:
         """The role a local access key acts as (``None``: not a role key, e.g. the operator's)."""
-        return next((role for role in self.roles.values() if role.access_key == access_key), None)
+        return self._by_key.get(access_key)
+
+    @functools.cached_property
+    def _by_key(self) -> dict[str, Role]:
+        return {role.access_key: role for role in self.roles.values()}
 
     def decide(self, role: Role, request: Request) -> Decision:
         """Evaluate ``request`` for ``role`` with the bucket policy of an S3 resource, if any."""
