@@ -16,6 +16,8 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from filescan_local.batch_service import BatchError, BatchService
+from filescan_local.iam_requests import caller, control_checks
+from filescan_local.iam_server import Enforcer, denial_message
 from filescan_local.loopback import LoopbackServer
 
 log = logging.getLogger("filescan.local.control")
@@ -25,13 +27,29 @@ _INVOKE = re.compile(r"^/2015-03-31/functions/([^/]+)/invocations$")
 
 
 class ControlServer(LoopbackServer):
-    """A loopback HTTP server for the Batch API subset and Lambda Invoke."""
+    """A loopback HTTP server for the Batch API subset and Lambda Invoke.
 
-    def __init__(self, batch: BatchService, invoke: Invoker, port: int = 0) -> None:
-        super().__init__(_handler_class(batch, invoke), port, "control-api")
+    With an ``enforcer``, a call signed with a role's key is checked against that role's policies
+    first (``iam_requests.control_checks``) and refused like AWS (``403 AccessDeniedException``).
+    """
+
+    def __init__(
+        self,
+        batch: BatchService,
+        invoke: Invoker,
+        port: int = 0,
+        enforcer: Enforcer | None = None,
+        function_arn: Callable[[str], str] | None = None,
+    ) -> None:
+        super().__init__(_handler_class(batch, invoke, enforcer, function_arn), port, "control-api")
 
 
-def _handler_class(batch: BatchService, invoke: Invoker) -> type[BaseHTTPRequestHandler]:
+def _handler_class(
+    batch: BatchService,
+    invoke: Invoker,
+    enforcer: Enforcer | None,
+    function_arn: Callable[[str], str] | None,
+) -> type[BaseHTTPRequestHandler]:
     batch_routes: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
         "/v1/submitjob": batch.submit_job,
         "/v1/describejobs": lambda body: batch.describe_jobs(list(body.get("jobs", []))),
@@ -50,6 +68,8 @@ def _handler_class(batch: BatchService, invoke: Invoker) -> type[BaseHTTPRequest
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length) if length else b""
             path = urllib.parse.urlsplit(self.path).path
+            if self._denied(path, raw):
+                return
             match = _INVOKE.match(path)
             if match:
                 asynchronous = self.headers.get("X-Amz-Invocation-Type", "RequestResponse") == "Event"
@@ -68,6 +88,21 @@ def _handler_class(batch: BatchService, invoke: Invoker) -> type[BaseHTTPRequest
                 self._error(400, "ClientException", str(error))
                 return
             self._reply(200, json.dumps(result).encode())
+
+        def _denied(self, path: str, raw: bytes) -> bool:
+            """Refuse a role's call its policies do not allow (``True`` when refused)."""
+            if enforcer is None:
+                return False
+            signer = caller({"authorization": self.headers.get("Authorization", "")}, {})
+            role = enforcer.role(signer.access_key if signer else None)
+            if role is None:
+                return False
+            checks = control_checks(path, raw, function_arn or (lambda name: name))
+            denial = enforcer.first_denial(role, checks)
+            if denial is None:
+                return False
+            self._error(403, "AccessDeniedException", denial_message(role, *denial))
+            return True
 
         def _error(self, status: int, kind: str, message: str) -> None:
             body = json.dumps({"__type": kind, "message": message}).encode()

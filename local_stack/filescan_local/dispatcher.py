@@ -44,7 +44,14 @@ class DispatchSettings:
 class Dispatcher:
     """Runs every function's event sources against in-process handlers."""
 
-    def __init__(self, topology: Topology, sqs: Any, settings: DispatchSettings) -> None:
+    def __init__(
+        self,
+        topology: Topology,
+        sqs: Any,
+        settings: DispatchSettings,
+        access_keys: dict[str, str] | None = None,
+    ) -> None:
+        """``access_keys``: function logical id -> its role's local key (``None``: the operator's)."""
         self._topology = topology
         self._sqs = sqs
         self._settings = settings
@@ -59,7 +66,8 @@ class Dispatcher:
             concurrency = settings.concurrency
             for source in function.sqs_sources:
                 concurrency = min(concurrency, source.max_concurrency)
-            self._runtimes[function.name] = FunctionRuntime(function, concurrency)
+            key = (access_keys or {}).get(function.logical_id)
+            self._runtimes[function.name] = FunctionRuntime(function, concurrency, key)
 
     # -- lifecycle ----------------------------------------------------------------------------------
 

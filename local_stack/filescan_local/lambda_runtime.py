@@ -19,6 +19,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from filescan_local.role_credentials import acting_as
 from filescan_local.topology import FunctionSpec
 
 _IMPORT_LOCK = threading.Lock()
@@ -48,8 +49,10 @@ class FunctionRuntime:
 
     _counter = itertools.count()
 
-    def __init__(self, function: FunctionSpec, concurrency: int) -> None:
+    def __init__(self, function: FunctionSpec, concurrency: int, access_key: str | None = None) -> None:
         self.function = function
+        self.access_key = access_key
+        """The function role's local key: the invocation's AWS calls sign with it (``role_credentials``)."""
         self.concurrency = max(1, concurrency)
         self._idle: queue.LifoQueue[ModuleType] = queue.LifoQueue()
         self._created = 0
@@ -62,7 +65,8 @@ class FunctionRuntime:
             module = self._checkout()
             try:
                 handler = getattr(module, self.function.handler.rsplit(".", 1)[1])
-                return handler(event, LocalContext(self.function))
+                with acting_as(self.access_key):
+                    return handler(event, LocalContext(self.function))
             finally:
                 self._idle.put(module)
 

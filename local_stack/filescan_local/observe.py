@@ -71,7 +71,23 @@ def wait_terminal(
 
 def api_get(base_url: str, path: str, token: str | None = None, timeout: float = 10) -> tuple[int, Any]:
     """GET ``path`` from the local HTTP API; returns (status, decoded JSON or text)."""
-    request = urllib.request.Request(f"{base_url}{path}")  # noqa: S310 - loopback URL we built
+    return api_call(base_url, "GET", path, token=token, timeout=timeout)
+
+
+def api_call(
+    base_url: str,
+    method: str,
+    path: str,
+    body: Any = None,
+    *,
+    token: str | None = None,
+    timeout: float = 10,
+) -> tuple[int, Any]:
+    """Call ``method path`` (``body`` sent as JSON) on the local HTTP API; returns (status, decoded body)."""
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(f"{base_url}{path}", data=data, method=method)  # noqa: S310 - loopback
+    if data is not None:
+        request.add_header("Content-Type", "application/json")
     if token:
         request.add_header("Authorization", f"Bearer {token}")
     try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import logging
 import os
 import shutil
@@ -21,13 +22,15 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from filescan_local import provision
+from filescan_local import provision, role_credentials
 from filescan_local.api_server import ApiServer
 from filescan_local.batch_model import load_batch
 from filescan_local.batch_service import BatchService, docker_available, events_sink
 from filescan_local.control_api import ControlServer
 from filescan_local.dispatcher import Dispatcher, DispatchSettings
 from filescan_local.faults import Fault
+from filescan_local.iam_policies import PolicySet, load_policies, write_policies
+from filescan_local.iam_server import Enforcer, Recorder
 from filescan_local.lambda_runtime import merged_environment
 from filescan_local.template import TEMPLATE_PATH, Template
 from filescan_local.topology import Topology, build
@@ -40,6 +43,8 @@ CREDENTIALS = {
     "AWS_DEFAULT_REGION": "us-east-1",
     "AWS_REGION": "us-east-1",
 }
+IAM_MOTO_RECORD = "iam-moto.jsonl"
+IAM_CONTROL_RECORD = "iam-control.jsonl"
 LOCAL_RUNTIME_ENV = {
     "POWERTOOLS_TRACE_DISABLED": "true",
     "POWERTOOLS_METRICS_DISABLED": "true",
@@ -68,6 +73,8 @@ class StackConfig:
     """Run jobs with ``docker run`` (``None`` = when ``docker info`` answers)."""
     faults: tuple[Fault, ...] = ()
     log_level: str = "WARNING"
+    enforce_iam: bool = True
+    """Check every call a function or job makes against its role's policies (``iam_server``)."""
 
 
 def default_parameters() -> dict[str, str]:
@@ -87,6 +94,8 @@ class LocalStack:
         self.dispatcher: Dispatcher | None = None
         self.api: ApiServer | None = None
         self.control: ControlServer | None = None
+        self.policies = PolicySet({}, {}, {}, None)
+        self._credentials_installed = False
         self._moto: subprocess.Popen[bytes] | None = None
         self._saved_env: dict[str, str | None] = {}
         self._temporary_dir: Path | None = None
@@ -111,16 +120,18 @@ class LocalStack:
 
     def _start(self) -> None:
         self.data_dir = self._data_dir()
-        self.moto_url = self._start_moto()
+        port = self.config.moto_port or _free_port()
+        self.moto_url = f"http://127.0.0.1:{port}"
         parameters = {**default_parameters(), "LogLevel": self.config.log_level, **self.config.parameters}
+        template = self._template(parameters)
+        self.policies = load_policies(template)
+        self._start_moto(port)
         parameters.update(self._llm_parameters())
-        template = (
-            Template.from_text(self.config.template_text, overrides=parameters)
-            if self.config.template_text is not None
-            else Template.load(self.config.template_path, overrides=parameters)
-        )
-        template.sqs_endpoint = self.moto_url
+        template = self._template(parameters)
         self.topology = topology = build(template)
+        role_credentials.install(CREDENTIALS["AWS_ACCESS_KEY_ID"])
+        self._credentials_installed = True
+        enforcer = Enforcer(self.policies, Recorder(self.data_dir / IAM_CONTROL_RECORD))
         provision.provision(
             topology, self.moto_url, max_visibility_timeout=self.config.max_visibility_timeout
         )
@@ -138,10 +149,21 @@ class LocalStack:
         )
         for fault in self.config.faults:
             self.batch.inject_fault(fault)
+        access_keys = {
+            logical_id: self.policies.roles[arn].access_key
+            for logical_id, arn in self.policies.function_roles.items()
+            if self.config.enforce_iam
+        }
         self.dispatcher = Dispatcher(
-            topology, provision.session_client("sqs", self.moto_url), self.config.dispatch
+            topology, provision.session_client("sqs", self.moto_url), self.config.dispatch, access_keys
         )
-        self.control = ControlServer(self.batch, self.dispatcher.invoke_raw, port=self.config.control_port)
+        self.control = ControlServer(
+            self.batch,
+            self.dispatcher.invoke_raw,
+            port=self.config.control_port,
+            enforcer=enforcer if self.config.enforce_iam else None,
+            function_arn=lambda name: self.dispatcher.function(name).arn if self.dispatcher else name,
+        )
         self._point_environment(topology)
         self.batch.start()
         self.control.start()
@@ -180,6 +202,9 @@ class LocalStack:
                 os.environ[name] = value
         self._saved_env = {}
         self._reset_caches()
+        if self._credentials_installed:
+            role_credentials.uninstall()
+            self._credentials_installed = False
         if self._temporary_dir is not None:
             shutil.rmtree(self._temporary_dir, ignore_errors=True)
             self._temporary_dir = None
@@ -205,17 +230,38 @@ class LocalStack:
         chosen.mkdir(parents=True, exist_ok=True)
         return chosen
 
-    def _start_moto(self) -> str:
-        port = self.config.moto_port or _free_port()
+    def _template(self, parameters: dict[str, str]) -> Template:
+        template = (
+            Template.from_text(self.config.template_text, overrides=parameters)
+            if self.config.template_text is not None
+            else Template.load(self.config.template_path, overrides=parameters)
+        )
+        template.sqs_endpoint = self.moto_url
+        return template
+
+    def iam_decisions(self) -> list[dict[str, Any]]:
+        """Every decision the enforcement points made about a role so far (JSON records)."""
+        records = []
+        for name in (IAM_MOTO_RECORD, IAM_CONTROL_RECORD):
+            path = self.data_dir / name
+            if path.exists():
+                records += [json.loads(line) for line in path.read_text().splitlines() if line]
+        return records
+
+    def _start_moto(self, port: int) -> str:
+        command = [sys.executable, "-m", "filescan_local.iam_server", "--port", str(port)]
+        if self.config.enforce_iam:
+            policy_file = write_policies(self.policies, self.data_dir / "iam-policies.json")
+            command += ["--policies", str(policy_file), "--record", str(self.data_dir / IAM_MOTO_RECORD)]
         with (self.data_dir / "moto.log").open("ab") as sink:
             self._moto = subprocess.Popen(
-                [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                command,
                 stdout=sink,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
                 env={**os.environ, **CREDENTIALS},
             )
-        url = f"http://127.0.0.1:{port}"
+        url = self.moto_url
         deadline = time.monotonic() + 30
         while True:
             try:
@@ -241,7 +287,10 @@ class LocalStack:
     def _job_environment(self) -> dict[str, str]:
         keep = {"PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SYSTEMROOT"}
         base = {name: value for name, value in os.environ.items() if name in keep}
-        return {**base, **CREDENTIALS, "AWS_ENDPOINT_URL": self.moto_url}
+        credentials = dict(CREDENTIALS)
+        if self.config.enforce_iam and self.policies.job_role in self.policies.roles:
+            credentials["AWS_ACCESS_KEY_ID"] = self.policies.roles[self.policies.job_role].access_key
+        return {**base, **credentials, "AWS_ENDPOINT_URL": self.moto_url}
 
     def _point_environment(self, topology: Topology) -> None:
         assert self.control is not None

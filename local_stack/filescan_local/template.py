@@ -123,6 +123,7 @@ class Template:
             "AWS::Batch::JobDefinition": prefix.format("batch") + f"job-definition/{name}:1",
             "AWS::Batch::ComputeEnvironment": prefix.format("batch") + f"compute-environment/{name}",
             "AWS::Serverless::Function": prefix.format("lambda") + f"function:{name}",
+            "AWS::Lambda::Function": prefix.format("lambda") + f"function:{name}",
             "AWS::KMS::Key": prefix.format("kms") + f"key/{name}",
             "AWS::IAM::Role": f"arn:aws:iam::{ACCOUNT}:role/{name}",
         }

@@ -9,7 +9,6 @@ A last test proves that cfn-lint really runs and really rejects a broken templat
 
 from __future__ import annotations
 
-import copy
 import json
 import re
 import shutil
@@ -18,12 +17,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 from cfn_flip import load_yaml
-from samtranslator.parser.parser import Parser
-from samtranslator.translator.translator import Translator
 
+from filescan_local.iam_policies import translate as translate_sam
 from filescan_shared import exit_codes
 from filescan_shared import settings as filescan_settings
 from filescan_shared.pipeline.sizing import size_job
@@ -186,23 +183,9 @@ def resolve_conditions(value: Any, conditions: dict[str, bool]) -> Any:
 
 
 def translate(sam_template: dict[str, Any]) -> dict[str, Any]:
-    """Translate the SAM template offline (local code paths rewritten to s3:// URIs)."""
-    template = copy.deepcopy(sam_template)
-    for resource in template["Resources"].values():
-        properties = resource.get("Properties", {})
-        if resource["Type"] == "AWS::Serverless::Function":
-            properties["CodeUri"] = "s3://filescan-test-artifacts/function.zip"
-        elif resource["Type"] == "AWS::Serverless::LayerVersion":
-            properties["ContentUri"] = "s3://filescan-test-artifacts/layer.zip"
-    session = boto3.Session(region_name="us-east-1")
-    translator = Translator(managed_policy_map=None, sam_parser=Parser(), boto_session=session)
-    translated = translator.translate(
-        template,
-        parameter_values={"ScannerImageUri": "000000000000.dkr.ecr.us-east-1.amazonaws.com/filescan:1"},
-        get_managed_policy_map=lambda: {},
-    )
-    # cfn-flip's loader yields ODicts: round-trip through JSON to compare plain dicts and lists.
-    return json.loads(json.dumps(translated))
+    """Translate the SAM template offline (as the local stack does for its IAM policies)."""
+    image = "000000000000.dkr.ecr.us-east-1.amazonaws.com/filescan:1"
+    return translate_sam(sam_template, parameter_values={"ScannerImageUri": image})
 
 
 def iam_statements(cfn: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:

@@ -42,7 +42,12 @@ def tag_object(s3: S3Client, record: ScanRecord) -> None:
     """Set the verdict and scan-id tags on the scanned object version, keeping the uploader's other tags.
 
     A missing object (deleted meanwhile) is not an error: there is nothing left to gate.
+    A rescan that ended without a verdict leaves the version's tag alone: the version keeps the
+    verdict of its earlier scan (a clean, readable file does not become unreadable because a
+    rescan failed).
     """
+    if record.rescan_of and not record.verdict:
+        return
     target: dict[str, Any] = {"Bucket": record.bucket, "Key": record.key}
     if record.version_id:
         target["VersionId"] = record.version_id
@@ -67,6 +72,8 @@ def quarantine(s3: S3Client, record: ScanRecord, *, mode: Literal["tag", "move"]
 
     ``tag`` (the default) leaves the object where it is: the verdict tag already denies reads.
     The copy keeps the object's tags; the original version is deleted only after the copy succeeded.
+    Idempotent: the destination is named after the scan, so a retry that finds it skips the copy
+    and only deletes the original (the quarantine prefix is unreadable whatever the copy's tags).
     """
     if mode != "move" or record.verdict != "malicious":
         return None
@@ -75,13 +82,25 @@ def quarantine(s3: S3Client, record: ScanRecord, *, mode: Literal["tag", "move"]
     if record.version_id:
         source["VersionId"] = record.version_id
     try:
-        s3.copy(source, record.bucket, destination, ExtraArgs={"TaggingDirective": "COPY"})  # type: ignore[arg-type]
+        if not _exists(s3, record.bucket, destination):
+            s3.copy(source, record.bucket, destination, ExtraArgs={"TaggingDirective": "COPY"})  # type: ignore[arg-type]
         s3.delete_object(**source)
     except ClientError as error:
         if is_missing_object(error):
             return None
         raise
     return destination
+
+
+def _exists(s3: S3Client, bucket: str, key: str) -> bool:
+    """Whether ``key`` exists (a 404 needs ``s3:ListBucket``: without it S3 answers 403)."""
+    try:
+        s3.head_object(Bucket=bucket, Key=key)
+    except ClientError as error:
+        if is_missing_object(error):
+            return False
+        raise
+    return True
 
 
 def put_outcome_event(events: EventBridgeClient, bus_name: str, record: ScanRecord) -> None:

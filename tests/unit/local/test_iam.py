@@ -1,0 +1,103 @@
+"""The local IAM enforcement point: policy evaluation, S3 request mapping, 403-instead-of-404."""
+
+from __future__ import annotations
+
+import pytest
+
+from filescan_local.iam_eval import Request, UnsupportedPolicy, evaluate, parse_policy
+from filescan_local.iam_policies import PolicySet, Role, load_policies
+from filescan_local.iam_requests import s3_checks
+from filescan_local.iam_server import Enforcer
+from filescan_local.template import Template
+
+ROLE = "arn:aws:iam::123456789012:role/reader"
+OBJECT = "arn:aws:s3:::bucket/uploads/a b.txt"
+READ_GATE = {
+    "Statement": [
+        {
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": ["s3:GetObject", "s3:GetObjectVersion"],
+            "Resource": "arn:aws:s3:::bucket/uploads/*",
+            "Condition": {
+                "StringNotEquals": {"s3:ExistingObjectTag/filescan-verdict": "clean"},
+                "ArnNotEquals": {"aws:PrincipalArn": ["arn:aws:iam::123456789012:role/scanner"]},
+            },
+        }
+    ]
+}
+READER = {"Statement": [{"Effect": "Allow", "Action": "s3:GetObject*", "Resource": "arn:aws:s3:::bucket/*"}]}
+
+
+def _get(principal: str, tags: dict[str, str]) -> Request:
+    context = {f"s3:existingobjecttag/{k}": [v] for k, v in tags.items()} | {"aws:principalarn": [principal]}
+    return Request(principal, "s3:GetObject", OBJECT, context)
+
+
+def test_the_read_gate_denies_untagged_objects_and_allows_clean_ones() -> None:
+    identity, bucket = parse_policy(READER), parse_policy(READ_GATE, resource_policy=True)
+
+    assert not evaluate(_get(ROLE, {}), identity, bucket).allowed
+    assert not evaluate(_get(ROLE, {"filescan-verdict": "malicious"}), identity, bucket).allowed
+    assert evaluate(_get(ROLE, {"filescan-verdict": "clean"}), identity, bucket).allowed
+    scanner = "arn:aws:iam::123456789012:role/scanner"
+    assert evaluate(_get(scanner, {}), identity, bucket).allowed
+
+
+def test_an_operator_the_evaluator_does_not_know_is_refused() -> None:
+    condition = {"NumericLessThan": {"aws:MultiFactorAuthAge": "3600"}}
+    policy = {"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*", "Condition": condition}]}
+    with pytest.raises(UnsupportedPolicy):
+        parse_policy(policy)
+
+
+def test_s3_requests_map_to_the_documented_actions() -> None:
+    def actions(method: str, path: str, query: dict[str, list[str]], headers: dict[str, str] | None = None,
+                body: bytes = b"") -> list[tuple[str, str]]:  # fmt: skip
+        return [(c.action, c.resource) for c in s3_checks(method, path, query, headers or {}, lambda: body)]
+
+    assert actions("HEAD", "/bucket/uploads/a%20b.txt", {}) == [("s3:GetObject", OBJECT)]
+    assert actions("DELETE", "/bucket/q/x", {"uploadId": ["1"]}) == [
+        ("s3:AbortMultipartUpload", "arn:aws:s3:::bucket/q/x")
+    ]
+    copy = actions("PUT", "/bucket/q/x", {"partNumber": ["1"], "uploadId": ["1"]},
+                   {"x-amz-copy-source": "bucket/uploads/a%20b.txt?versionId=v1"})  # fmt: skip
+    assert copy == [("s3:PutObject", "arn:aws:s3:::bucket/q/x"), ("s3:GetObjectVersion", OBJECT)]
+    tagging = (
+        b"<Tagging><TagSet><Tag><Key>filescan-verdict</Key><Value>clean</Value></Tag></TagSet></Tagging>"
+    )
+    (check,) = s3_checks(
+        "PUT", "/bucket/uploads/a", {"tagging": [""], "versionId": ["v"]}, {}, lambda: tagging
+    )
+    assert (check.action, check.context["s3:requestobjecttagkeys"]) == (
+        "s3:PutObjectVersionTagging",
+        ["filescan-verdict"],
+    )
+    assert actions("GET", "/bucket", {"list-type": ["2"], "prefix": ["uploads/"]}) == [
+        ("s3:ListBucket", "arn:aws:s3:::bucket")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("grants", "allowed"), [(("s3:GetObject",), False), (("s3:GetObject", "s3:ListBucket"), True)]
+)
+def test_a_missing_object_is_403_without_list_bucket(grants: tuple[str, ...], allowed: bool) -> None:
+    resources = ["arn:aws:s3:::bucket", "arn:aws:s3:::bucket/*"]
+    statements = parse_policy(
+        {"Statement": [{"Effect": "Allow", "Action": list(grants), "Resource": resources}]}
+    )
+    role = Role("Reader", ROLE, statements, ())
+    enforcer = Enforcer(PolicySet({ROLE: role}, {}, {}, None), object_tags=lambda *_: None)
+    (check,) = s3_checks("GET", "/bucket/uploads/missing", {}, {}, lambda: b"")
+
+    assert (enforcer.first_denial(role, [check]) is None) is allowed
+
+
+def test_the_template_gives_every_function_and_the_job_a_role_with_a_distinct_key() -> None:
+    policies = load_policies(Template.load())
+
+    assert set(policies.function_roles) >= {"EnqueueFunction", "AnalysisFunction", "ApiFunction"}
+    assert policies.job_role in policies.roles
+    keys = [role.access_key for role in policies.roles.values()]
+    assert len(set(keys)) == len(keys)
+    assert PolicySet.from_json(policies.to_json()) == policies
