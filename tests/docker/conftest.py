@@ -22,8 +22,8 @@ if os.environ.get("FILESCAN_DOCKER_TESTS") != "1":
 @pytest.fixture(scope="session")
 def image() -> str:
     """The scanner image's name; fails the suite when the engine or the image is missing."""
-    result = subprocess.run(  # noqa: S603
-        ["docker", "image", "inspect", "--format", "{{.Id}}", IMAGE],  # noqa: S607
+    result = subprocess.run(
+        ["docker", "image", "inspect", "--format", "{{.Id}}", IMAGE],
         capture_output=True,
         text=True,
         check=False,

@@ -26,8 +26,8 @@ AS_BATCH = ["--read-only", "--tmpfs", "/scratch:rw,size=64m,uid=10001,gid=10001"
 
 def docker_run(image: str, *args: str, options: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
     """``docker run --rm`` of the image as Batch runs it, with extra ``options`` before the image."""
-    return subprocess.run(  # noqa: S603
-        ["docker", "run", "--rm", *AS_BATCH, *options, image, *args],  # noqa: S607
+    return subprocess.run(
+        ["docker", "run", "--rm", *AS_BATCH, *options, image, *args],
         capture_output=True,
         text=True,
         timeout=300,
@@ -94,9 +94,7 @@ def s3(moto_url: str) -> Iterator[tuple[str, object]]:
     for bucket in (f"uploads-{suffix}", f"reports-{suffix}"):
         client.create_bucket(Bucket=bucket)
     # Versioned, as the template's uploads bucket is.
-    client.put_bucket_versioning(
-        Bucket=f"uploads-{suffix}", VersioningConfiguration={"Status": "Enabled"}
-    )
+    client.put_bucket_versioning(Bucket=f"uploads-{suffix}", VersioningConfiguration={"Status": "Enabled"})
     yield suffix, client
 
 
@@ -151,8 +149,8 @@ def test_start_to_first_byte(image: str, capsys: pytest.CaptureFixture[str]) -> 
     timings = []
     for _ in range(3):
         started = time.monotonic()
-        process = subprocess.Popen(  # noqa: S603
-            ["docker", "run", "--rm", *AS_BATCH, "--network", "none", image, "filescan-scan", "--help"],  # noqa: S607
+        process = subprocess.Popen(
+            ["docker", "run", "--rm", *AS_BATCH, "--network", "none", image, "filescan-scan", "--help"],
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
         )
@@ -162,8 +160,8 @@ def test_start_to_first_byte(image: str, capsys: pytest.CaptureFixture[str]) -> 
         process.stdout.read()
         assert process.wait(timeout=60) == 0
         assert first == b"u"
-    size = subprocess.run(  # noqa: S603
-        ["docker", "image", "inspect", "--format", "{{.Size}}", image],  # noqa: S607
+    size = subprocess.run(
+        ["docker", "image", "inspect", "--format", "{{.Size}}", image],
         capture_output=True,
         text=True,
         check=True,
