@@ -72,7 +72,7 @@ def _run(batch: BatchService, code: str, timeout: int | None = None) -> dict[str
     job_id = batch.submit_job(request)["jobId"]
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        job = batch.describe_jobs([job_id])["jobs"][0]
+        job: dict[str, Any] = batch.describe_jobs([job_id])["jobs"][0]
         if job["status"] in {"SUCCEEDED", "FAILED"}:
             return job
         time.sleep(0.2)

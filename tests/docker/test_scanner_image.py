@@ -89,21 +89,19 @@ def test_local_scan_finds_eicar_with_no_network(image: str, samples: Path) -> No
 @pytest.fixture
 def s3(moto_url: str) -> Iterator[tuple[str, object]]:
     """Uploads and reports buckets on the moto server, a client for them."""
-    client = boto3.client("s3", endpoint_url=moto_url, **_credentials())
+    client = boto3.client(
+        "s3",
+        endpoint_url=moto_url,
+        aws_access_key_id=FAKE_ENV["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=FAKE_ENV["AWS_SECRET_ACCESS_KEY"],
+        region_name=FAKE_ENV["AWS_DEFAULT_REGION"],
+    )
     suffix = uuid.uuid4().hex[:8]
     for bucket in (f"uploads-{suffix}", f"reports-{suffix}"):
         client.create_bucket(Bucket=bucket)
     # Versioned, as the template's uploads bucket is.
     client.put_bucket_versioning(Bucket=f"uploads-{suffix}", VersioningConfiguration={"Status": "Enabled"})
     yield suffix, client
-
-
-def _credentials() -> dict[str, str]:
-    return {
-        "aws_access_key_id": FAKE_ENV["AWS_ACCESS_KEY_ID"],
-        "aws_secret_access_key": FAKE_ENV["AWS_SECRET_ACCESS_KEY"],
-        "region_name": FAKE_ENV["AWS_DEFAULT_REGION"],
-    }
 
 
 def test_s3_mode_over_the_host_network(image: str, moto_url: str, s3: tuple[str, object]) -> None:
