@@ -100,10 +100,14 @@ demo-docker: ## `make demo` with every Batch job run in the scanner image
 
 .PHONY: test-docker
 test-docker: ## the Docker-backed checks: image, demo and e2e subset with jobs in containers, sam local
-	$(WITH_DOCKER) $(SUBMAKE) docker-image docker-image-check docker-demo docker-e2e
+	$(WITH_DOCKER) $(SUBMAKE) docker-image docker-image-check docker-demo docker-e2e docker-sam-local
+
+.PHONY: sam-local
+sam-local: ## sam build, then sam local invoke of every function with its events/ files, and start-api
+	$(WITH_DOCKER) $(SUBMAKE) sam-build docker-sam-local
 
 # The docker-* targets expect a live engine (run them through the targets above).
-.PHONY: docker-image docker-image-check docker-demo docker-e2e
+.PHONY: docker-image docker-image-check docker-demo docker-e2e docker-sam-local
 docker-image:
 	scripts/base-images scanner
 	docker build -q --force-rm --network host -f scanner_job/Dockerfile -t $(SCANNER_IMAGE) .
@@ -144,3 +148,9 @@ distclean: clean ## remove build output and all virtualenvs
 .PHONY: bench-scanner
 bench-scanner: system-deps $(VENV)/.installed ## benchmark filescan-scan against the yara command (64 MiB, 1 GiB, 2 GiB)
 	$(PY) bench/bench_scanner.py
+
+# Uses the artefacts in .aws-sam/build (make test builds them in check-template; sam-local rebuilds).
+docker-sam-local: system-deps $(VENV)/.installed $(SAM_VENV)/.installed
+	@test -f .aws-sam/build/template.yaml || $(SUBMAKE) sam-build
+	scripts/base-images lambda
+	$(PY) -m filescan_local.sam_local --sam $(SAM)
