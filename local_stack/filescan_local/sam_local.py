@@ -58,7 +58,7 @@ EVENT_FUNCTIONS = {
 EVENT_SCAN_ID = "0123456789abcdef0123456789abcdef"
 EVENT_KEY = "uploads/reports/q3 summary+final.pdf"
 EVENT_VERSION = "IYV3p45BT0ac8hjHg1houSdS1a.Mro8e"
-API_STATUS = {"api_create_upload.json": 201, "api_rescan.json": 202, "api_bulk_rescan.json": 202}
+API_STATUS = {"api_rescan.json": 202, "api_bulk_rescan.json": 202}
 Check = Callable[[dict[str, Any]], str | None]
 
 
