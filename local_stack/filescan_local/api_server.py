@@ -1,6 +1,6 @@
 """The HTTP API on 127.0.0.1: requests -> API Gateway HTTP API (payload 2.0) events -> the api handler.
 
-Routes come from the template's ``AWS::ApiGatewayV2::Route`` resources; an unknown route answers 404
+Routes come from the ``HttpApi`` events of the template's functions; an unknown route answers 404
 like API Gateway. Callers are treated as IAM-authorised (``requestContext.authorizer.iam`` names a
 local identity) unless a bearer token is required: then no ``Authorization`` header is 401 and a wrong
 token is 403. A handler exception becomes a 500 JSON error, with no stack trace.
@@ -50,12 +50,17 @@ class Route:
 def routes_from_template(template: Template) -> list[Route]:
     """The template's HTTP API routes, most specific (fewest parameters) first."""
     found = []
-    for logical in template.of_type("AWS::ApiGatewayV2::Route"):
-        key = str(template.properties(logical)["RouteKey"])
-        method, path = key.split(" ", 1)
-        regex = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(path))
-        found.append(Route(key, method, re.compile(f"^{regex}$")))
+    for logical in template.of_type("AWS::Serverless::Function"):
+        events = (template.properties(logical).get("Events") or {}).values()
+        for event in (e for e in events if e.get("Type") == "HttpApi"):
+            found.append(_route(str(event["Properties"]["Method"]).upper(), str(event["Properties"]["Path"])))
     return sorted(found, key=lambda route: (route.key.count("{"), route.key))
+
+
+def _route(method: str, path: str) -> Route:
+    key = f"{method} {path}"
+    regex = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(path))
+    return Route(key, method, re.compile(f"^{regex}$"))
 
 
 def build_event(  # noqa: PLR0917 - mirrors one HTTP request

@@ -3,7 +3,8 @@
 Jobs move SUBMITTED -> PENDING -> RUNNABLE -> STARTING -> RUNNING -> SUCCEEDED | FAILED, and every
 transition is published as a "Batch Job State Change" event (in order, by one emitter thread) on
 the default bus, where the template's rules route it. Each attempt really runs the job's command as
-a subprocess (``docker run`` of the image instead when ``use_docker`` is set).
+a subprocess, or, when ``use_docker`` is set, as a container of the job definition's image run as
+Fargate runs it (:mod:`filescan_local.docker_runner`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from filescan_local import docker_runner
 from filescan_local.batch_model import (
     TERMINAL,
     TIMEOUT_REASON,
@@ -77,6 +79,7 @@ class BatchService:
         self._definitions = {d.arn: d for d in definitions} | {d.name: d for d in definitions}
         self._jobs: dict[str, Job] = {}
         self._processes: dict[str, subprocess.Popen[bytes]] = {}
+        self._containers: dict[str, str] = {}
         self._lock = threading.Condition()
         self._events: queue.Queue[dict[str, Any] | None] = queue.Queue()
         self._sink = sink
@@ -86,6 +89,11 @@ class BatchService:
         self._faults: list[Fault] = []
         self._stopping = False
         self._threads: list[threading.Thread] = []
+
+    @property
+    def runs_containers(self) -> bool:
+        """Whether attempts run as containers (docker mode) rather than host subprocesses."""
+        return self._use_docker
 
     # -- lifecycle --------------------------------------------------------------------------------
 
@@ -102,9 +110,12 @@ class BatchService:
         with self._lock:
             self._stopping = True
             processes = list(self._processes.values())
+            containers = list(self._containers.values())
             self._lock.notify_all()
         for process in processes:
             _kill(process)
+        for name in containers:
+            docker_runner.remove(name)
         self._events.put(None)
         for thread in self._threads:
             thread.join(timeout=10)
@@ -296,8 +307,7 @@ class BatchService:
         fault = self._fault_for(job, number)
         log_path = self._log_dir / f"{job.job_id.replace(':', '_')}-{number}.log"
         attempt = Attempt(started_at=now_ms(), log_stream=f"scanner/default/{job.job_id}/{number}")
-        command = self._command(job, fault)
-        environment = {**self._process_environment, **job.environment(), **self._batch_variables(job, number)}
+        command, environment, container = self._launch(job, fault, number)
         with self._lock:
             if self._stopping:
                 return
@@ -316,6 +326,8 @@ class BatchService:
                 self._end_attempt(job, attempt)
                 return
             self._processes[job.job_id] = process
+            if container is not None:
+                self._containers[job.job_id] = container
             job.attempts.append(attempt)
             job.started_at = job.started_at or attempt.started_at
             self._set(job, "RUNNING")
@@ -324,14 +336,21 @@ class BatchService:
             code = process.wait(timeout=0.3 if interrupted else job.timeout_seconds)
             interrupted = False
         except subprocess.TimeoutExpired:
+            if container is not None:
+                docker_runner.remove(container)
             _kill(process)
             code = process.wait()
             attempt.status_reason = SPOT_REASON if interrupted else TIMEOUT_REASON
+        out_of_memory = container is not None and docker_runner.finish(container)
         with self._lock:
             self._processes.pop(job.job_id, None)
+            self._containers.pop(job.job_id, None)
             attempt.stopped_at = now_ms()
             if interrupted:
                 attempt.reason = "Host EC2 (instance i-local) terminated."
+            elif out_of_memory and attempt.status_reason is None:
+                attempt.exit_code = 137
+                attempt.reason = attempt.status_reason = docker_runner.OOM_REASON
             else:
                 attempt.exit_code = code if code >= 0 else 128 - code
                 attempt.status_reason = attempt.status_reason or (
@@ -363,6 +382,25 @@ class BatchService:
             self._finish(job, "FAILED", attempt.status_reason or attempt.reason)
         self._lock.notify_all()
 
+    def _launch(
+        self, job: Job, fault: Fault | None, number: int
+    ) -> tuple[list[str], dict[str, str], str | None]:
+        """Command line, process environment and container name (docker mode) of one attempt.
+
+        In docker mode the container gets the job's variables and the stack's ``AWS_*`` endpoint and
+        credentials by name; the values travel in the ``docker`` client's environment. Test faults
+        always run as host subprocesses.
+        """
+        variables = {**job.environment(), **self._batch_variables(job, number)}
+        environment = {**self._process_environment, **variables}
+        if not self._use_docker or fault is not None:
+            return self._command(job, fault), environment, None
+        container = docker_runner.container_name(job.job_id, number)
+        inside = [*(name for name in self._process_environment if name.startswith("AWS_")), *variables]
+        command = docker_runner.run_command(job.container, job.command(), inside, container)
+        environment |= {name: value for name, value in os.environ.items() if name.startswith("DOCKER_")}
+        return command, environment, container
+
     def _command(self, job: Job, fault: Fault | None) -> list[str]:
         if fault is not None and fault.mode in {"crash", "exit"}:
             return [
@@ -377,10 +415,6 @@ class BatchService:
             resolved = self._resolve_binary(command)
             wrapper = f"import os, sys, time; time.sleep({fault.code}); os.execv(sys.argv[1], sys.argv[1:])"
             return [sys.executable, "-c", wrapper, *resolved]
-        if self._use_docker:
-            image = str(job.container.get("image", ""))
-            variables = [part for name in job.environment() for part in ("-e", name)]
-            return ["docker", "run", "--rm", "--network", "host", *variables, image, *command]
         return self._resolve_binary(command)
 
     @staticmethod
@@ -490,17 +524,6 @@ def _matches_filters(job: Job, filters: list[dict[str, Any]]) -> bool:
 def _kill(process: subprocess.Popen[bytes], sig: signal.Signals = signal.SIGKILL) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(process.pid, sig)
-
-
-def docker_available() -> bool:
-    """Whether a Docker engine answers (``docker info``)."""
-    if shutil.which("docker") is None:
-        return False
-    try:
-        result = subprocess.run(["docker", "info"], capture_output=True, timeout=10, check=False)  # noqa: S607
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return result.returncode == 0
 
 
 def events_sink(events_client: Any) -> EventSink:

@@ -11,6 +11,7 @@ import threading
 from pathlib import Path
 from types import FrameType
 
+from filescan_local import docker_runner
 from filescan_local.demo import demo
 from filescan_local.dispatcher import DispatchSettings
 from filescan_local.faults import parse_fault_option
@@ -66,7 +67,11 @@ def build_parser() -> argparse.ArgumentParser:
             help="test fault for jobs whose key matches GLOB: crash[:N], exit=CODE[:N], spot[:N]",
         )
         command.add_argument(
-            "--docker", action="store_true", help="run jobs with docker run (needs an engine)"
+            "--docker",
+            action=argparse.BooleanOptionalAction,
+            default=docker_runner.mode_from_environment(),
+            help="run Batch jobs in containers of the scanner image (default: when an engine answers "
+            "and holds the image; FILESCAN_LOCAL_DOCKER=1/0 forces it)",
         )
         command.add_argument("--log-level", default="INFO" if name == "up" else "WARNING")
     return parser
@@ -83,7 +88,7 @@ def config_from_args(args: argparse.Namespace) -> StackConfig:
         api_port=args.api_port,
         api_token=args.api_token,
         dispatch=DispatchSettings(sweep_interval=args.sweep_seconds),
-        use_docker=bool(args.docker),
+        use_docker=args.docker,
         faults=tuple(parse_fault_option(option) for option in args.fault),
         log_level=args.log_level.upper(),
     )

@@ -113,7 +113,9 @@ def demo(stack: LocalStack, *, out: TextIO | None = None) -> int:
     with contextlib.redirect_stdout(captured):
         try:
             stack.start()
-            real_out.write(f"API {stack.api.url if stack.api else '?'}; uploading samples...\n\n")
+            mode = "containers" if stack.batch and stack.batch.runs_containers else "host subprocesses"
+            url = stack.api.url if stack.api else "?"
+            real_out.write(f"API {url}; Batch jobs run as {mode}; uploading samples...\n\n")
             real_out.flush()
             code = run_demo(stack, real_out)
         finally:

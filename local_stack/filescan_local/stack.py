@@ -22,10 +22,10 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from filescan_local import provision, role_credentials
+from filescan_local import docker_runner, provision, role_credentials
 from filescan_local.api_server import ApiServer
 from filescan_local.batch_model import load_batch
-from filescan_local.batch_service import BatchService, docker_available, events_sink
+from filescan_local.batch_service import BatchService, events_sink
 from filescan_local.control_api import ControlServer
 from filescan_local.dispatcher import Dispatcher, DispatchSettings
 from filescan_local.faults import Fault
@@ -69,8 +69,9 @@ class StackConfig:
     api_token: str | None = None
     max_visibility_timeout: int | None = 30
     dispatch: DispatchSettings = dataclasses.field(default_factory=DispatchSettings)
-    use_docker: bool | None = False
-    """Run jobs with ``docker run`` (``None`` = when ``docker info`` answers)."""
+    use_docker: bool | None = dataclasses.field(default_factory=docker_runner.mode_from_environment)
+    """Run jobs in containers of the job definition's image; ``None``: when an engine answers and
+    holds that image (default from ``FILESCAN_LOCAL_DOCKER``: 1, 0 or unset = ``None``)."""
     faults: tuple[Fault, ...] = ()
     log_level: str = "WARNING"
     enforce_iam: bool = True
@@ -136,8 +137,12 @@ class LocalStack:
             topology, self.moto_url, max_visibility_timeout=self.config.max_visibility_timeout
         )
 
-        use_docker = docker_available() if self.config.use_docker is None else self.config.use_docker
         environments, queues, definitions = load_batch(template)
+        use_docker = self.config.use_docker
+        if use_docker is None:
+            images = {str(d.container.get("image", "")) for d in definitions}
+            use_docker = bool(images) and all(docker_runner.available(image) for image in images)
+        log.info("batch jobs run as %s", "containers" if use_docker else "subprocesses")
         self.batch = BatchService(
             environments,
             queues,
@@ -165,6 +170,7 @@ class LocalStack:
             function_arn=lambda name: self.dispatcher.function(name).arn if self.dispatcher else name,
         )
         self._point_environment(topology)
+        self._write_sam_env_vars(topology)
         self.batch.start()
         self.control.start()
         self.dispatcher.start()
@@ -291,6 +297,24 @@ class LocalStack:
         if self.config.enforce_iam and self.policies.job_role in self.policies.roles:
             credentials["AWS_ACCESS_KEY_ID"] = self.policies.roles[self.policies.job_role].access_key
         return {**base, **credentials, "AWS_ENDPOINT_URL": self.moto_url}
+
+    def _write_sam_env_vars(self, topology: Topology) -> None:
+        """``sam-env-vars.json`` in the data dir: ``sam local invoke --env-vars`` against this stack.
+
+        Per function: its template variables as resolved here, plus the endpoints. SAM CLI passes a
+        function only the variables its template declares (the endpoints are declared empty).
+        """
+        assert self.control is not None
+        endpoints = {
+            "AWS_ENDPOINT_URL": self.moto_url,
+            "AWS_ENDPOINT_URL_BATCH": self.control.url,
+            "AWS_ENDPOINT_URL_LAMBDA": self.control.url,
+        }
+        variables = {
+            function.logical_id: {**function.environment, **LOCAL_RUNTIME_ENV, **endpoints}
+            for function in topology.functions.values()
+        }
+        (self.data_dir / "sam-env-vars.json").write_text(json.dumps(variables, indent=2))
 
     def _point_environment(self, topology: Topology) -> None:
         assert self.control is not None

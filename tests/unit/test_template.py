@@ -128,8 +128,7 @@ REQUIRED_RESOURCES = {
     "IdempotencyTable": "AWS::DynamoDB::Table",
     "FileScanEventBus": "AWS::Events::EventBus",
     "HttpApi": "AWS::ApiGatewayV2::Api",
-    "HttpApiStage": "AWS::ApiGatewayV2::Stage",
-    "HttpApiJwtAuthorizer": "AWS::ApiGatewayV2::Authorizer",
+    "HttpApiApiGatewayDefaultStage": "AWS::ApiGatewayV2::Stage",
     "SweeperFunctionSweep": "AWS::Events::Rule",
     "AlarmTopic": "AWS::SNS::Topic",
     "Dashboard": "AWS::CloudWatch::Dashboard",
@@ -520,37 +519,76 @@ def test_given_scanner_repository_when_pushing_then_tags_are_immutable_scanned_a
 # ------------------------------------------------------------------------------------------------
 # API
 # ------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize(("use_jwt", "expected"), [(False, "AWS_IAM"), (True, "JWT")])
-def test_given_http_api_when_auth_is_chosen_then_every_route_is_authorised(cfn, use_jwt, expected):
-    conditions = {"UseJwt": use_jwt}
+@pytest.mark.parametrize(("use_jwt", "scheme"), [(False, "sigv4"), (True, "jwt")])
+def test_given_http_api_when_auth_is_chosen_then_every_route_is_authorised(cfn, use_jwt, scheme):
+    conditions = {"UseJwt": use_jwt, "HasCors": False}
+    body = resolve_conditions(cfn["Resources"]["HttpApi"]["Properties"]["Body"], conditions)
 
     routes = {
-        route["RouteKey"]: resolve_conditions(route, conditions)
-        for route in of_type(cfn, "AWS::ApiGatewayV2::Route").values()
+        f"{method.upper()} {path}": operation
+        for path, operations in body["paths"].items()
+        for method, operation in operations.items()
     }
 
     assert set(routes) == API_ROUTES
-    for route in routes.values():
-        assert route["AuthorizationType"] == expected
-        assert route["Target"] == {"Fn::Sub": "integrations/${HttpApiIntegration}"}
-        if use_jwt:
-            assert route["AuthorizerId"] == ref("HttpApiJwtAuthorizer")
-        else:
-            assert "AuthorizerId" not in route
+    for operation in routes.values():
+        assert operation["security"] == [{scheme: []}]
+        integration = operation["x-amazon-apigateway-integration"]
+        assert integration["type"] == "aws_proxy"
+        assert integration["payloadFormatVersion"] == "2.0"
+        assert "${ApiFunction.Arn}" in integration["uri"]["Fn::Sub"]
+    schemes = body["components"]["securitySchemes"]
+    assert set(schemes) == {scheme}
+    if use_jwt:
+        authorizer = schemes["jwt"]["x-amazon-apigateway-authorizer"]
+        assert authorizer["type"] == "jwt"
+        assert authorizer["jwtConfiguration"] == {"issuer": ref("JwtIssuer"), "audience": ref("JwtAudience")}
+    else:
+        assert schemes["sigv4"]["x-amazon-apigateway-authtype"] == "awsSigv4"
     assert cfn["Parameters"]["ApiAuth"]["Default"] == "IAM"
     assert cfn["Conditions"]["UseJwt"] == {"Fn::Equals": [ref("ApiAuth"), "JWT"]}
-    assert cfn["Resources"]["HttpApiJwtAuthorizer"]["Condition"] == "UseJwt"
+    assert of_type(cfn, "AWS::ApiGatewayV2::Route") == {}  # no route outside the OpenAPI definition
     assert of_type(cfn, "AWS::ApiGateway::RestApi") == {}
 
 
-def test_given_http_api_stage_when_deployed_then_it_logs_access_and_throttles(cfn):
-    stage = cfn["Resources"]["HttpApiStage"]["Properties"]
+def test_given_http_api_when_sam_reads_it_then_every_route_is_an_httpapi_event_of_the_function(
+    sam_template,
+):
+    events = sam_template["Resources"]["ApiFunction"]["Properties"]["Events"].values()
 
+    assert {f"{e['Properties']['Method']} {e['Properties']['Path']}" for e in events} == API_ROUTES
+    for event in events:
+        assert event["Type"] == "HttpApi"
+        assert event["Properties"]["ApiId"] == ref("HttpApi")
+    assert sam_template["Resources"]["HttpApi"]["Type"] == "AWS::Serverless::HttpApi"
+
+
+def test_given_http_api_when_invoked_then_each_route_has_its_own_scoped_permission(cfn):
+    permissions = [
+        p for p in of_type(cfn, "AWS::Lambda::Permission").values() if p["FunctionName"] == ref("ApiFunction")
+    ]
+
+    assert len(permissions) == len(API_ROUTES)
+    for permission in permissions:
+        assert permission["Principal"] == "apigateway.amazonaws.com"
+        arn, names = permission["SourceArn"]["Fn::Sub"]
+        assert names["__ApiId__"] == ref("HttpApi")
+        assert arn.split("${__Stage__}/", 1)[1].split("/", 1)[0] in {"GET", "POST"}
+
+
+def test_given_http_api_stage_when_deployed_then_it_logs_access_and_throttles(cfn):
+    stage = cfn["Resources"]["HttpApiApiGatewayDefaultStage"]["Properties"]
+
+    assert stage["StageName"] == "$default"
+    assert stage["AutoDeploy"] is True
     assert stage["AccessLogSettings"]["DestinationArn"] == arn_of("ApiAccessLogGroup")
     assert stage["DefaultRouteSettings"]["ThrottlingBurstLimit"] == ref("ApiThrottlingBurstLimit")
     assert stage["DefaultRouteSettings"]["ThrottlingRateLimit"] == ref("ApiThrottlingRateLimit")
-    api = resolve_conditions(cfn["Resources"]["HttpApi"]["Properties"], {"HasCors": False})
-    assert "CorsConfiguration" not in api
+    body = cfn["Resources"]["HttpApi"]["Properties"]["Body"]
+    assert "x-amazon-apigateway-cors" not in resolve_conditions(body, {"HasCors": False, "UseJwt": False})
+    assert resolve_conditions(body, {"HasCors": True, "UseJwt": False})["x-amazon-apigateway-cors"][
+        "allowOrigins"
+    ] == ref("CorsAllowOrigins")
 
 
 # ------------------------------------------------------------------------------------------------
