@@ -7,7 +7,7 @@ actions and resources of identity policies but ignores conditions, so it cannot 
 
 Supported: ``Effect`` Allow/Deny; ``Action``/``NotAction`` and ``Resource``/``NotResource`` with
 ``*``/``?`` wildcards; ``Principal`` ``"*"`` or ``{"AWS": arns}`` in resource policies; the condition
-operators String(Not)Equals, String(Not)Like, Arn(Not)Equals, Arn(Not)Like and Bool, with the
+operators String(Not)Equals, String(Not)Like, Arn(Not)Equals, Arn(Not)Like, Bool and Null, with the
 ``ForAnyValue:``/``ForAllValues:`` qualifiers and the ``IfExists`` suffix. Anything else raises
 ``UnsupportedPolicy`` (a policy the evaluator cannot read must not silently allow or deny).
 
@@ -165,6 +165,7 @@ _OPERATORS: dict[str, tuple[bool, Callable[[str, str], bool]]] = {
     "ArnNotEquals": (True, _like),
     "ArnNotLike": (True, _like),
     "Bool": (False, _bool),
+    "Null": (False, _equals),
 }
 
 
@@ -185,6 +186,9 @@ def _condition(operator: str, key: str, patterns: tuple[str, ...], context: Cont
     qualifier, name, if_exists = _split(operator)
     negated, match = _OPERATORS[name]
     values = context.get(key)
+    if name == "Null":
+        # "true": the key is absent from the request; "false": it is present.
+        return ("true" if values is None else "false") in {p.lower() for p in patterns}
     if values is None:
         if if_exists or qualifier == "ForAllValues":
             return True

@@ -107,11 +107,14 @@ def _delete_check(target: _Target, query: Mapping[str, list[str]]) -> Check:
 def _write_checks(resource: str, headers: Mapping[str, str]) -> list[Check]:
     """PutObject, CopyObject, CreateMultipartUpload, UploadPart(Copy), CompleteMultipartUpload."""
     tag_keys = _tag_keys_from_header(headers.get("x-amz-tagging", ""))
-    context = {VERDICT_REQUEST_TAG_KEYS: tag_keys} if tag_keys else {}
+    context: dict[str, list[str]] = {VERDICT_REQUEST_TAG_KEYS: tag_keys} if tag_keys else {}
+    source = headers.get("x-amz-copy-source")
+    if source:
+        context["s3:x-amz-copy-source"] = [source]
     checks = [Check("s3:PutObject", resource, context)]
     if tag_keys:
         checks.append(Check("s3:PutObjectTagging", resource, context))
-    if source := headers.get("x-amz-copy-source"):
+    if source:
         checks.append(_copy_source_check(source))
     return checks
 

@@ -51,6 +51,28 @@ def test_an_operator_the_evaluator_does_not_know_is_refused() -> None:
         parse_policy(policy)
 
 
+def test_a_null_condition_denies_copies_but_not_plain_puts() -> None:
+    no_copies = {
+        "Statement": [
+            {
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:PutObject",
+                "Resource": "arn:aws:s3:::bucket/uploads/*",
+                "Condition": {"Null": {"s3:x-amz-copy-source": "false"}},
+            }
+        ]
+    }
+    writer = parse_policy({"Statement": [{"Effect": "Allow", "Action": "s3:PutObject", "Resource": "*"}]})
+    bucket = parse_policy(no_copies, resource_policy=True)
+    [put] = s3_checks("PUT", "/bucket/uploads/a", {}, {}, lambda: b"")
+    [copy, read] = s3_checks("PUT", "/bucket/uploads/a", {}, {"x-amz-copy-source": "/other/b"}, lambda: b"")
+
+    assert evaluate(Request(ROLE, put.action, put.resource, put.context), writer, bucket).allowed
+    assert not evaluate(Request(ROLE, copy.action, copy.resource, copy.context), writer, bucket).allowed
+    assert read.action == "s3:GetObject"
+
+
 def test_s3_requests_map_to_the_documented_actions() -> None:
     def actions(method: str, path: str, query: dict[str, list[str]], headers: dict[str, str] | None = None,
                 body: bytes = b"") -> list[tuple[str, str]]:  # fmt: skip
