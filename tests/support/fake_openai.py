@@ -45,7 +45,8 @@ class Behaviour:
     ``slow`` (wait ``delay`` seconds, then answer ok), ``rate_limited`` (429 + Retry-After),
     ``server_error`` (``status``, default 500), ``content`` (200 with ``content`` verbatim as the
     assistant message: malformed JSON, schema violations, prose...), ``refusal`` (``refusal`` set,
-    no content), ``bad_body`` (200 whose HTTP body is not JSON), ``truncated`` (finish_reason length).
+    no content), ``bad_body`` (200 whose HTTP body is not JSON but claims to be), ``html_page`` (200
+    with an HTML page as ``text/html``, as a proxy sends it), ``truncated`` (finish_reason length).
     """
 
     kind: str = "ok"
@@ -262,11 +263,17 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         """Keep test output quiet."""
 
-    def _send_json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
+    def _send_json(
+        self,
+        status: int,
+        payload: Any,
+        headers: dict[str, str] | None = None,
+        content_type: str = "application/json",
+    ) -> None:
         data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
         try:
             self.send_response(status)
-            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(data)))
             for name, value in (headers or {}).items():
                 self.send_header(name, value)
@@ -339,6 +346,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(200, fake.completion(body, None, refusal=behaviour.content or "refused"))
         elif kind == "bad_body":
             self._send_json(200, b"<html>not json</html>")
+        elif kind == "html_page":  # a proxy's error page, labelled as what it is
+            self._send_json(200, b"<html><body>502 Bad Gateway</body></html>", content_type="text/html")
         else:
             self._error(500, f"unknown fake behaviour {kind!r}", "server_error")
 

@@ -329,3 +329,12 @@ def test_unexpected_errors_never_raise(server: FakeOpenAIServer) -> None:
     assert result.reason == "internal_error"
     assert result.final_severity is Severity.HIGH
     assert result.summary == "Verdict suspicious, severity high."
+
+
+def test_html_page_with_status_200_is_unavailable_not_an_internal_error(server: FakeOpenAIServer) -> None:
+    server.enqueue(Behaviour(kind="html_page"))
+    result = triage(make_input(), llm_config(server))
+    assert (result.status, result.reason) == ("unavailable", "malformed_response")
+    assert result.attempts == 1
+    assert result.summary.startswith("Verdict suspicious, severity high")
+    assert result.key_findings and result.recommended_actions  # the deterministic summary, complete

@@ -145,7 +145,9 @@ def _request(
     response_format: dict[str, Any] = (
         answer_json_schema() if config.response_mode == "json_schema" else {"type": "json_object"}
     )
-    return client.chat.completions.create(
+    from openai.types.chat import ChatCompletion  # noqa: PLC0415 - lazy, as openai itself
+
+    completion: object = client.chat.completions.create(
         model=config.model,
         messages=cast("Any", messages),
         response_format=cast("Any", response_format),
@@ -153,6 +155,10 @@ def _request(
         temperature=config.temperature,
         timeout=timeout,
     )
+    # A 200 whose body is not JSON (a proxy's HTML page) comes back from the SDK as a plain string.
+    if not isinstance(completion, ChatCompletion):
+        raise ValueError("the endpoint answered 200 with a body that is not a chat completion")
+    return completion
 
 
 def _classify(exc: Exception) -> tuple[str, bool, float | None]:
