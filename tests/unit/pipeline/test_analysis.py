@@ -316,3 +316,34 @@ def test_given_an_unreadable_resource_size_when_the_job_succeeds_then_cost_uses_
     assert result["status"] == "COMPLETE"
     record = _record(stack)
     assert (record.verdict, record.cost["vcpus"], record.cost["memory_gb"]) == ("clean", "1", "2")
+
+
+@pytest.mark.parametrize(
+    "poison",
+    [
+        lambda detail: detail.pop("jobName"),  # malformed
+        lambda detail: detail.update(attempts="many"),  # malformed
+        lambda detail: detail.update(jobQueue="arn:aws:batch:us-east-1:123456789012:job-queue/other"),
+    ],
+    ids=["no-job-name", "bad-attempts", "foreign-queue"],
+)
+def test_given_an_ignored_event_with_the_real_job_id_first_when_the_genuine_one_arrives_then_it_concludes(
+    poison: Callable[[dict[str, Any]], Any],
+    stack: StackNames,
+    tmp_path: Path,
+    analysis: ModuleType,
+    lambda_context: Any,
+) -> None:
+    upload = _prepare(stack, tmp_path, b"harmless\n")
+    genuine = batch_event("analysis_job_succeeded.json", stack, SCAN)
+    crafted = batch_event("analysis_job_succeeded.json", stack, SCAN)
+    poison(crafted["detail"])
+
+    ignored = analysis.lambda_handler(crafted, lambda_context)
+    concluded = analysis.lambda_handler(genuine, lambda_context)
+
+    assert ignored["outcome"] in {"malformed", "foreign"}
+    assert concluded["outcome"] == "completed"
+    assert _record(stack).status is ScanState.COMPLETE
+    assert verdict_tag(stack, upload) == "clean"
+    assert analysis.lambda_handler(genuine, lambda_context) == concluded  # the concluded result is kept
