@@ -94,6 +94,13 @@ class ScanRecord(BaseModel):
     """The bulk rescan this scan belongs to (one array job per bulk rescan), if any."""
 
     @property
+    def shown_verdict(self) -> str | None:
+        """The verdict, or ``error`` for a FAILED scan recorded without one (as its object's tag says)."""
+        if self.verdict is None and self.status is ScanState.FAILED:
+            return "error"
+        return self.verdict
+
+    @property
     def object_ref(self) -> str:
         """The ``ByObject`` index key of the scanned object version."""
         return object_ref(self.bucket, self.key, self.version_id)

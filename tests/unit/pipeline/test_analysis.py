@@ -153,7 +153,7 @@ def test_given_retries_exhausted_when_the_job_fails_then_the_scan_fails_with_the
 
     assert result["outcome"] == "failed"
     record = _record(stack)
-    assert record.status is ScanState.FAILED
+    assert (record.status, record.verdict) == (ScanState.FAILED, "error")
     assert "exit code 1" in record.failure_reason and "3 attempt(s)" in record.failure_reason
     assert [attempt.exit_code for attempt in record.attempts] == [1, 137, 1]
     assert verdict_tag(stack, upload) == "error"

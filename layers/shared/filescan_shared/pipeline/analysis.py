@@ -146,7 +146,11 @@ def _conclude(
 ) -> tuple[ScanState, dict[str, Any], int | None]:
     unscannable = detail.status == "FAILED" and detail.last_exit_code == exit_codes.UNSCANNABLE
     if detail.status == "FAILED" and not unscannable:
-        return ScanState.FAILED, {"failure_reason": _failure_reason(detail)}, None
+        return (
+            ScanState.FAILED,
+            {"failure_reason": _failure_reason(detail), "verdict": Verdict.ERROR.value},
+            None,
+        )
     deps.repository.advance(record.scan_id, ScanState.ANALYZING)
     report_key = deps.settings.report_key(record.scan_id)
     report, problem, size = _load_report(deps, report_key, record.scan_id)
