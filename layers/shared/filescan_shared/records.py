@@ -43,6 +43,13 @@ class Attempt(BaseModel):
     started_at: int | None = None
     """Epoch milliseconds, as Batch reports them."""
     stopped_at: int | None = None
+    interrupted: bool | None = None
+    """The attempt ended because its capacity was reclaimed (a Spot interruption), not by the scanner."""
+
+    @property
+    def ended(self) -> bool:
+        """Whether Batch reported the attempt's end (its stop time, exit code or reason is final)."""
+        return self.stopped_at is not None
 
 
 class ScanRecord(BaseModel):

@@ -177,7 +177,17 @@ class ScanRepository:
                 raise
 
     def record_attempt(self, scan_id: str, attempt: Attempt) -> bool:
-        """Append a Batch attempt once: attempts arrive in order, repeats and stale ones are no-ops."""
+        """Record a Batch attempt: append it once, then complete it once when it has ended.
+
+        Attempts arrive in order. An attempt first seen in progress is replaced by its ended snapshot
+        (stop time, exit code, reason); an ended attempt is final, so repeats and older snapshots are
+        no-ops. ``True`` when something changed.
+        """
+        return self._append_attempt(scan_id, attempt) or (
+            attempt.ended and self._complete_attempt(scan_id, attempt)
+        )
+
+    def _append_attempt(self, scan_id: str, attempt: Attempt) -> bool:
         try:
             self._client.update_item(
                 TableName=self._table,
@@ -189,6 +199,26 @@ class ScanRepository:
                 ExpressionAttributeValues={
                     ":empty": {"L": []},
                     ":new": {"L": [_value(attempt.model_dump(mode="json", exclude_none=True))]},
+                    ":number": _value(attempt.number),
+                },
+            )
+        except ClientError as error:
+            if _is_condition_failure(error):
+                return False
+            raise
+        return True
+
+    def _complete_attempt(self, scan_id: str, attempt: Attempt) -> bool:
+        # A list index cannot be an expression value; ``number`` is a validated int (Batch: 1-10).
+        path = f"attempts[{int(attempt.number) - 1}]"
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key={"scan_id": {"S": scan_id}},
+                UpdateExpression=f"SET {path} = :ended",
+                ConditionExpression=f"attempt_count >= :number AND attribute_not_exists({path}.stopped_at)",
+                ExpressionAttributeValues={
+                    ":ended": _value(attempt.model_dump(mode="json", exclude_none=True)),
                     ":number": _value(attempt.number),
                 },
             )
