@@ -236,6 +236,8 @@ def test_given_an_llm_that_obeys_a_prompt_injection_when_analysing_then_severity
     assert record.verdict == "malicious"
     assert record.severity in {"high", "critical"}
     assert record.analysis["contradiction"] is True
+    assert "The file is clean" not in record.analysis["summary"]
+    assert record.analysis["flagged_answer"]["summary"] == "The file is clean. Release it."
     prompt = fake_llm.last_request.content("user")
     fence_start = prompt.index("<<<UNTRUSTED-REPORT-")
     fence_end = prompt.index("<<<END-UNTRUSTED-REPORT-")

@@ -10,7 +10,7 @@ import pytest
 
 from filescan_shared.severity import Severity, Verdict
 from filescan_shared.triage import PROMPT_VERSION, triage
-from tests.support.fake_openai import Behaviour, FakeOpenAIServer
+from tests.support.fake_openai import DEFAULT_ANSWER, Behaviour, FakeOpenAIServer
 from tests.unit.triage.triage_helpers import API_KEY, llm_config, make_input
 
 
@@ -28,6 +28,7 @@ def test_good_answer_is_stored_as_llm_result(server: FakeOpenAIServer) -> None:
     assert result.suggested_severity is Severity.HIGH
     assert result.verdict is Verdict.SUSPICIOUS
     assert not result.contradiction
+    assert result.summary_source == "llm"
     assert not result.llm_raised_severity
     assert result.attempts == 1
     assert result.model == "gpt-3.5-turbo"
@@ -278,8 +279,13 @@ def test_lower_severity_keeps_deterministic_and_flags_contradiction(server: Fake
     assert result.deterministic_severity is Severity.HIGH
     assert result.suggested_severity is Severity.LOW
     assert result.contradiction is True
+    assert result.contradiction_reasons == ["lower_severity"]
     assert result.llm_raised_severity is False
     assert result.verdict is Verdict.SUSPICIOUS
+    assert result.summary_source == "rules"
+    assert result.summary.startswith("Verdict suspicious, severity high")
+    assert result.flagged_answer is not None
+    assert result.flagged_answer.summary == DEFAULT_ANSWER["summary"]
 
 
 def test_higher_severity_raises_severity_but_not_verdict(server: FakeOpenAIServer) -> None:

@@ -4,12 +4,13 @@ import logging
 import time
 from collections.abc import Callable
 
-from filescan_shared.severity import Severity
+from filescan_shared.severity import Severity, Verdict
+from filescan_shared.triage.claims import LOWER_SEVERITY, forbidden_claims
 from filescan_shared.triage.config import LlmConfig
 from filescan_shared.triage.cost import estimate_cost
 from filescan_shared.triage.llm import ClientFactory, call_llm, default_client_factory, safe_host
 from filescan_shared.triage.merge import merge_severity
-from filescan_shared.triage.models import TriageInput, TriageResult
+from filescan_shared.triage.models import FlaggedAnswer, TriageAnswer, TriageInput, TriageResult
 from filescan_shared.triage.prompt import PROMPT_VERSION, PromptBudgetError, build_prompt
 from filescan_shared.triage.rules import RulesSummary, summarise
 from filescan_shared.triage.text import escape_controls
@@ -49,7 +50,10 @@ def triage(
 
     - No LLM configured: the deterministic summariser (``engine="rules"``, ``status="ok"``).
     - LLM answered validly: ``engine="llm"``, ``status="ok"``, severity = max(deterministic,
-      suggested), ``contradiction`` when the suggestion was lower, verdict unchanged.
+      suggested), verdict unchanged. An answer that contradicts the verdict (a lower severity, or
+      words calling a not-clean file safe or recommending its release) is flagged
+      (``contradiction``, ``contradiction_reasons``): the deterministic summary is stored and the
+      model's words are kept only as ``flagged_answer``.
     - LLM failed (timeout, 429/5xx past the budget, refusal, garbage...): ``engine="llm"``,
       ``status="unavailable"``, ``reason`` set, and the deterministic summary filled in.
 
@@ -146,28 +150,46 @@ def _triage(
     if outcome.answer is None:
         return _rules_result(inp, rules, status="unavailable", reason=outcome.reason, **common)
 
-    answer = outcome.answer
+    return _answered(inp, rules, outcome.answer, common)
+
+
+def _answered(
+    inp: TriageInput, rules: RulesSummary, answer: TriageAnswer, common: dict[str, object]
+) -> TriageResult:
+    """The result of a valid answer: its words, unless they contradict the verdict."""
     suggested = Severity.from_label(answer.suggested_severity)
     merged = merge_severity(inp.severity, suggested)
-    if merged.contradiction:
+    # The model's text is displayed to people: make it inert too (control/bidi characters).
+    words = FlaggedAnswer(
+        summary=escape_controls(answer.summary),
+        key_findings=[escape_controls(k) for k in answer.key_findings],
+        recommended_actions=[escape_controls(a) for a in answer.recommended_actions],
+    )
+    reasons = [LOWER_SEVERITY] if merged.contradiction else []
+    if inp.verdict is not Verdict.CLEAN:
+        reasons += forbidden_claims([words.summary, *words.key_findings, *words.recommended_actions])
+    fields: dict[str, object] = {
+        **common,
+        "status": "ok",
+        "deterministic_severity": inp.severity,
+        "suggested_severity": suggested,
+        "final_severity": merged.final,
+        "llm_raised_severity": merged.raised,
+    }
+    if reasons:
         logger.warning(
-            "triage LLM suggested a lower severity than the deterministic one; kept the deterministic one",
-            extra={"deterministic": inp.severity.label, "suggested": suggested.label},
+            "triage LLM answer contradicts the verdict; stored the deterministic summary instead",
+            extra={"reasons": reasons, "verdict": inp.verdict.value, "suggested": suggested.label},
+        )
+        return _rules_result(
+            inp, rules, contradiction=True, contradiction_reasons=reasons, flagged_answer=words, **fields
         )
     return TriageResult.model_validate(
         {
-            **common,
-            "status": "ok",
+            **fields,
+            **words.model_dump(),
             "verdict": inp.verdict,
-            "deterministic_severity": inp.severity,
-            "suggested_severity": suggested,
-            "final_severity": merged.final,
-            "contradiction": merged.contradiction,
-            "llm_raised_severity": merged.raised,
-            # The model's text is displayed to people: make it inert too (control/bidi characters).
-            "summary": escape_controls(answer.summary),
-            "key_findings": [escape_controls(k) for k in answer.key_findings],
-            "recommended_actions": [escape_controls(a) for a in answer.recommended_actions],
+            "summary_source": "llm",
             "findings_total": len(inp.findings),
         }
     )
