@@ -140,7 +140,8 @@ class TriageResult(BaseModel):
     final_severity: SeverityField
     contradiction: bool = False
     contradiction_reasons: list[str] = Field(default_factory=list)
-    """Why the answer contradicts the verdict: ``lower_severity``, ``calls_file_safe``, ``recommends_release``."""
+    """Why the answer contradicts the verdict: ``lower_severity``, ``calls_file_safe``,
+    ``recommends_release``."""
     llm_raised_severity: bool = False
     summary_source: Literal["llm", "rules"] = "rules"
     """Who wrote ``summary``, ``key_findings`` and ``recommended_actions``."""
