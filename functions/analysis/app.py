@@ -19,17 +19,18 @@ from aws_lambda_powertools.utilities.idempotency import (
     idempotent_function,
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError
 
 from filescan_shared import clients
 from filescan_shared.batch_events import JobStateDetail, parse_job_event
 from filescan_shared.observability import logger, metrics, tracer
 from filescan_shared.pipeline.analysis import AnalysisDeps, AnalysisResult, finish_job, screen
 from filescan_shared.repository import ScanRepository
-from filescan_shared.settings import AnalysisSettings, load_settings
+from filescan_shared.settings import AnalysisSettings, ConfigurationError, load_settings
 
 if TYPE_CHECKING:
     from filescan_shared.triage import LlmConfig
+    from filescan_shared.triage.model_profiles import ModelProfile
 
 settings = load_settings(AnalysisSettings)
 idempotency = IdempotencyConfig(event_key_jmespath="[jobId, status]", expires_after_seconds=24 * 3600)
@@ -56,7 +57,21 @@ def llm_config() -> "LlmConfig":
 
         secret = parameters.get_secret(settings.openai_api_key_secret_arn, max_age=SECRET_MAX_AGE_SECONDS)
         key = SecretStr(secret if isinstance(secret, str) else str(secret))
-    return LlmConfig(api_key=key, **_static_llm_fields())
+    return LlmConfig(api_key=key, model_profile=_model_profile(), **_static_llm_fields())
+
+
+@functools.cache
+def _model_profile() -> "ModelProfile | None":
+    """``OPENAI_MODEL_PROFILE`` parsed; a malformed one is a configuration error naming it."""
+    if not settings.openai_model_profile:
+        return None
+    from filescan_shared.triage.model_profiles import ModelProfile  # noqa: PLC0415
+
+    try:
+        return ModelProfile.model_validate_json(settings.openai_model_profile)
+    except ValidationError as error:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
+        raise ConfigurationError(f"invalid OPENAI_MODEL_PROFILE: {problems}") from None
 
 
 def _emit_metrics(result: AnalysisResult) -> None:
@@ -76,6 +91,9 @@ def _emit_metrics(result: AnalysisResult) -> None:
     if record.cost:
         metrics.add_metric(name="ScanComputeCostUsd", unit=MetricUnit.Count, value=float(record.cost["usd"]))
     analysis = record.analysis or {}
+    if analysis.get("status") == "misconfigured":
+        # Alarmed (LlmConfigurationErrorsAlarm): every scan now lacks its LLM summary until fixed.
+        metrics.add_metric(name="LlmConfigurationErrors", unit=MetricUnit.Count, value=1)
     usage = analysis.get("usage") or {}
     if usage.get("total_tokens"):
         metrics.add_metric(name="LlmTokens", unit=MetricUnit.Count, value=usage["total_tokens"])

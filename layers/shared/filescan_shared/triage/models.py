@@ -118,8 +118,12 @@ class TriageResult(BaseModel):
     """
 
     engine: Literal["llm", "rules"]
-    status: Literal["ok", "unavailable"]
+    status: Literal["ok", "unavailable", "misconfigured"]
+    """``unavailable``: an outage or a bad answer (retry later); ``misconfigured``: the endpoint
+    refused the configuration (retired or unknown model, unsupported parameter, rejected key)."""
     reason: str | None = None
+    reason_detail: str | None = None
+    """One sentence for an operator (a configuration error's cause and fix)."""
     model: str | None = None
     base_url_host: str | None = None
     response_mode: str | None = None

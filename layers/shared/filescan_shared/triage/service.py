@@ -1,5 +1,6 @@
 """The triage step: rules summary always, LLM summary when configured, never an exception."""
 
+import datetime as dt
 import logging
 import time
 from collections.abc import Callable
@@ -10,6 +11,7 @@ from filescan_shared.triage.config import LlmConfig
 from filescan_shared.triage.cost import estimate_cost
 from filescan_shared.triage.llm import ClientFactory, call_llm, default_client_factory, safe_host
 from filescan_shared.triage.merge import merge_severity
+from filescan_shared.triage.model_profiles import retirement_message, shutdown_of
 from filescan_shared.triage.models import FlaggedAnswer, TriageAnswer, TriageInput, TriageResult
 from filescan_shared.triage.prompt import PROMPT_VERSION, PromptBudgetError, build_prompt
 from filescan_shared.triage.rules import RulesSummary, summarise
@@ -45,6 +47,7 @@ def triage(
     client_factory: ClientFactory = default_client_factory,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
+    today: dt.date | None = None,
 ) -> TriageResult:
     """Summarise a scan for humans. Never raises; never lowers the deterministic severity.
 
@@ -56,6 +59,9 @@ def triage(
       model's words are kept only as ``flagged_answer``.
     - LLM failed (timeout, 429/5xx past the budget, refusal, garbage...): ``engine="llm"``,
       ``status="unavailable"``, ``reason`` set, and the deterministic summary filled in.
+    - The configuration is at fault (an OpenAI model past its shutdown date: no request is sent;
+      404 model_not_found, 400 unsupported_parameter/value, 401/403): ``status="misconfigured"``,
+      ``reason`` and ``reason_detail`` say what and how to fix it; deterministic summary.
 
     ``deadline_seconds`` (default ``config.default_deadline_seconds``) bounds the whole call: pass
     the Lambda's remaining time minus a safety margin.
@@ -70,6 +76,7 @@ def triage(
             client_factory=client_factory,
             clock=clock,
             sleep=sleep,
+            today=today,
         )
     except Exception as exc:  # the scan must complete whatever happens here
         logger.error("triage failed unexpectedly", extra={"error_type": type(exc).__name__})
@@ -95,6 +102,7 @@ def _triage(
     client_factory: ClientFactory,
     clock: Callable[[], float],
     sleep: Callable[[float], None],
+    today: dt.date | None,
 ) -> TriageResult:
     rules = summarise(inp)
     if not config.enabled:
@@ -105,7 +113,7 @@ def _triage(
     common: dict[str, object] = {
         "engine": "llm",
         "model": config.model,
-        "response_mode": config.response_mode,
+        "response_mode": config.profile.response_mode,
         "prompt_version": PROMPT_VERSION,
         "tokenizer": counter.name,
         "max_prompt_tokens": config.max_prompt_tokens,
@@ -125,6 +133,19 @@ def _triage(
             status="unavailable",
             reason="prompt_budget",
             latency_ms=_elapsed_ms(start, clock),
+            **common,
+        )
+    shutdown = shutdown_of(config.model, config.base_url)
+    if shutdown is not None and shutdown.date <= (today or dt.datetime.now(dt.UTC).date()):
+        logger.error(
+            "triage LLM model is retired", extra={"detail": retirement_message(config.model, shutdown)}
+        )
+        return _rules_result(
+            inp,
+            rules,
+            status="misconfigured",
+            reason="model_retired",
+            reason_detail=retirement_message(config.model, shutdown),
             **common,
         )
     common.update(
@@ -148,7 +169,15 @@ def _triage(
         latency_ms=_elapsed_ms(start, clock),
     )
     if outcome.answer is None:
-        return _rules_result(inp, rules, status="unavailable", reason=outcome.reason, **common)
+        status = "misconfigured" if outcome.misconfigured else "unavailable"
+        if outcome.misconfigured:
+            logger.error(
+                "triage LLM configuration error: every scan lacks its LLM summary until it is fixed",
+                extra={"reason": outcome.reason, "detail": outcome.detail, "model": config.model},
+            )
+        return _rules_result(
+            inp, rules, status=status, reason=outcome.reason, reason_detail=outcome.detail, **common
+        )
 
     return _answered(inp, rules, outcome.answer, common)
 
