@@ -349,3 +349,36 @@ def test_given_an_ignored_event_with_the_real_job_id_first_when_the_genuine_one_
     assert _record(stack).status is ScanState.COMPLETE
     assert verdict_tag(stack, upload) == "clean"
     assert analysis.lambda_handler(genuine, lambda_context) == concluded  # the concluded result is kept
+
+
+@pytest.mark.parametrize("endpoint", ["openai", "compatible"])
+def test_given_a_retired_or_unknown_model_when_analysing_then_a_configuration_error_is_recorded_and_counted(
+    endpoint: str,
+    stack: StackNames,
+    tmp_path: Path,
+    handler: Callable[[str], ModuleType],
+    fake_llm: FakeOpenAIServer,
+    monkeypatch: pytest.MonkeyPatch,
+    lambda_context: Any,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("OPENAI_MODEL", "gpt-3.5-turbo")
+    if endpoint == "openai":  # OpenAI shut it down: it is not even called
+        secret = boto3.client("secretsmanager").create_secret(Name="filescan-retired", SecretString="sk-x")
+        monkeypatch.setenv("OPENAI_API_KEY_SECRET_ARN", secret["ARN"])
+    else:  # an endpoint that does not serve it answers 404 model_not_found
+        fake_llm.models = frozenset({"gpt-6-luna"})
+        monkeypatch.setenv("OPENAI_BASE_URL", fake_llm.base_url)
+    app = handler("analysis")
+    _prepare(stack, tmp_path, EICAR)
+
+    app.lambda_handler(batch_event("analysis_job_succeeded.json", stack, SCAN), lambda_context)
+
+    record = _record(stack)
+    assert (record.status, record.verdict) == (ScanState.COMPLETE, "malicious")
+    expected = "model_retired" if endpoint == "openai" else "model_not_found"
+    assert (record.analysis["status"], record.analysis["reason"]) == ("misconfigured", expected)
+    assert record.analysis["reason_detail"]
+    assert record.analysis["summary"].startswith("Verdict malicious")
+    emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    assert any(metric.get("LlmConfigurationErrors") == [1.0] for metric in emitted), emitted
