@@ -62,10 +62,27 @@ def describe_scan(scan: dict[str, Any]) -> str:
             for f in findings
         ]
         lines += ["", table(rows, ("severity", "category", "finding", "where"))]
-    summary = (scan.get("analysis") or {}).get("summary")
-    if summary:
-        lines += ["", "summary", f"  {summary}"]
+    analysis = scan.get("analysis") or {}
+    lines += _triage_lines(analysis)
+    if analysis.get("summary"):
+        lines += ["", "summary", f"  {analysis['summary']}"]
     return "\n".join(lines)
+
+
+def _triage_lines(analysis: dict[str, Any]) -> list[str]:
+    """Who wrote the summary, whether the LLM step failed, and any contradiction flag."""
+    if not analysis:
+        return []
+    engine, status = analysis.get("engine") or "-", analysis.get("status") or "-"
+    reason = f" ({analysis['reason']})" if analysis.get("reason") and status != "ok" else ""
+    lines = [f"triage    {engine} {status}{reason}"]
+    if analysis.get("contradiction"):
+        why = ", ".join(analysis.get("contradiction_reasons") or ["lower_severity"])
+        lines.append(
+            f"FLAGGED   the model's answer contradicts the verdict ({why}); "
+            "the summary below is the deterministic one"
+        )
+    return lines
 
 
 def _where(finding: dict[str, Any]) -> str:

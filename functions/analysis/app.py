@@ -2,7 +2,10 @@
 
 Invoked asynchronously by EventBridge (retries, then the target's DLQ). Powertools idempotency keys
 on (job id, status): a redelivered event returns the first result instead of calling the LLM again,
-and a concurrent duplicate waits its turn. The logic lives in ``pipeline.analysis``.
+and a concurrent duplicate waits its turn. Events that are ignored (malformed, another queue's job,
+an unknown scan) are screened out *before* the idempotency layer, so only a scan's conclusion is
+ever stored under a real key: a broken event carrying a real job id cannot shadow the genuine
+completion. The logic lives in ``pipeline.analysis``.
 """
 
 import functools
@@ -13,23 +16,24 @@ from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.idempotency import (
     DynamoDBPersistenceLayer,
     IdempotencyConfig,
-    idempotent,
+    idempotent_function,
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError
 
 from filescan_shared import clients
-from filescan_shared.batch_events import parse_job_event
+from filescan_shared.batch_events import JobStateDetail, parse_job_event
 from filescan_shared.observability import logger, metrics, tracer
-from filescan_shared.pipeline.analysis import AnalysisDeps, AnalysisResult, finish_job
+from filescan_shared.pipeline.analysis import AnalysisDeps, AnalysisResult, finish_job, screen
 from filescan_shared.repository import ScanRepository
-from filescan_shared.settings import AnalysisSettings, load_settings
+from filescan_shared.settings import AnalysisSettings, ConfigurationError, load_settings
 
 if TYPE_CHECKING:
     from filescan_shared.triage import LlmConfig
+    from filescan_shared.triage.model_profiles import ModelProfile
 
 settings = load_settings(AnalysisSettings)
-idempotency = IdempotencyConfig(event_key_jmespath="detail.[jobId, status]", expires_after_seconds=24 * 3600)
+idempotency = IdempotencyConfig(event_key_jmespath="[jobId, status]", expires_after_seconds=24 * 3600)
 SECRET_MAX_AGE_SECONDS = 300
 
 
@@ -53,7 +57,21 @@ def llm_config() -> "LlmConfig":
 
         secret = parameters.get_secret(settings.openai_api_key_secret_arn, max_age=SECRET_MAX_AGE_SECONDS)
         key = SecretStr(secret if isinstance(secret, str) else str(secret))
-    return LlmConfig(api_key=key, **_static_llm_fields())
+    return LlmConfig(api_key=key, model_profile=_model_profile(), **_static_llm_fields())
+
+
+@functools.cache
+def _model_profile() -> "ModelProfile | None":
+    """``OPENAI_MODEL_PROFILE`` parsed; a malformed one is a configuration error naming it."""
+    if not settings.openai_model_profile:
+        return None
+    from filescan_shared.triage.model_profiles import ModelProfile  # noqa: PLC0415
+
+    try:
+        return ModelProfile.model_validate_json(settings.openai_model_profile)
+    except ValidationError as error:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
+        raise ConfigurationError(f"invalid OPENAI_MODEL_PROFILE: {problems}") from None
 
 
 def _emit_metrics(result: AnalysisResult) -> None:
@@ -73,6 +91,9 @@ def _emit_metrics(result: AnalysisResult) -> None:
     if record.cost:
         metrics.add_metric(name="ScanComputeCostUsd", unit=MetricUnit.Count, value=float(record.cost["usd"]))
     analysis = record.analysis or {}
+    if analysis.get("status") == "misconfigured":
+        # Alarmed (LlmConfigurationErrorsAlarm): every scan now lacks its LLM summary until fixed.
+        metrics.add_metric(name="LlmConfigurationErrors", unit=MetricUnit.Count, value=1)
     usage = analysis.get("usage") or {}
     if usage.get("total_tokens"):
         metrics.add_metric(name="LlmTokens", unit=MetricUnit.Count, value=usage["total_tokens"])
@@ -84,25 +105,7 @@ def _emit_metrics(result: AnalysisResult) -> None:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    """Conclude one finished job's scan, at most once per (job id, status)."""
-    return _idempotent_conclude()(event, context)
-
-
-@functools.cache
-def _idempotent_conclude() -> Callable[[dict[str, Any], LambdaContext], dict[str, Any]]:
-    """``conclude`` behind Powertools idempotency, built on first use.
-
-    The persistence layer shares the cached DynamoDB client, which, as in every function here, is
-    created by the first event rather than at import.
-    """
-    persistence = DynamoDBPersistenceLayer(
-        table_name=settings.idempotency_table, boto3_client=clients.dynamodb()
-    )
-    return idempotent(persistence_store=persistence, config=idempotency)(conclude)
-
-
-def conclude(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    """Conclude one finished job's scan (the idempotency layer calls this once per key)."""
+    """Conclude one finished job's scan, at most once per (job id, status); ignored events are not stored."""
     detail = parse_job_event(event)
     if detail is None:
         return {"outcome": "malformed"}
@@ -114,6 +117,36 @@ def conclude(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         llm=llm_config,
         remaining_seconds=lambda: context.get_remaining_time_in_millis() / 1000,
     )
+    ignored = screen(detail, deps)
+    if ignored is not None:
+        logger.info("analysis", outcome=ignored, scan_id=detail.scan_id, status=detail.status)
+        return {"outcome": ignored.value, "scan_id": detail.scan_id, "verdict": None, "status": None}
+    idempotency.register_lambda_context(context)
+    return _idempotent_conclude()(job=event["detail"], detail=detail, deps=deps)
+
+
+Conclude = Callable[..., dict[str, Any]]
+
+
+@functools.cache
+def _idempotent_conclude() -> Conclude:
+    """``conclude`` behind Powertools idempotency (keyed on the job's id and status), built on first use.
+
+    The persistence layer shares the cached DynamoDB client, which, as in every function here, is
+    created by the first event rather than at import.
+    """
+    persistence = DynamoDBPersistenceLayer(
+        table_name=settings.idempotency_table, boto3_client=clients.dynamodb()
+    )
+    wrapped: Conclude = idempotent_function(
+        data_keyword_argument="job", persistence_store=persistence, config=idempotency
+    )(conclude)
+    return wrapped
+
+
+def conclude(*, job: dict[str, Any], detail: JobStateDetail, deps: AnalysisDeps) -> dict[str, Any]:
+    """Conclude one finished job's scan (the idempotency layer calls this once per ``job`` key)."""
+    del job  # the idempotency key's source; ``detail`` is the same event, parsed
     result = finish_job(detail, deps)
     logger.info("analysis", outcome=result.outcome, scan_id=detail.scan_id, status=detail.status)
     _emit_metrics(result)

@@ -10,6 +10,11 @@ Queued behaviours are used first, one per request; then ``server.default`` (``Be
 which echoes the deterministic severity found in the fenced report). Every request is recorded
 (``server.requests``, ``server.last_request``) so tests can inspect the prompt.
 
+Like OpenAI's API, it refuses requests a model would refuse, before any scripted behaviour: a model
+outside ``server.models`` (when set) gets 404 ``model_not_found``; a reasoning model (a name starting
+with one of ``server.reasoning_prefixes``) gets 400 ``unsupported_parameter`` for ``max_tokens`` and
+400 ``unsupported_value`` for a ``temperature`` other than 1.
+
 Self-contained (stdlib only) so other test helpers and the local stack can reuse it.
 """
 
@@ -45,7 +50,8 @@ class Behaviour:
     ``slow`` (wait ``delay`` seconds, then answer ok), ``rate_limited`` (429 + Retry-After),
     ``server_error`` (``status``, default 500), ``content`` (200 with ``content`` verbatim as the
     assistant message: malformed JSON, schema violations, prose...), ``refusal`` (``refusal`` set,
-    no content), ``bad_body`` (200 whose HTTP body is not JSON), ``truncated`` (finish_reason length).
+    no content), ``bad_body`` (200 whose HTTP body is not JSON but claims to be), ``html_page`` (200
+    with an HTML page as ``text/html``, as a proxy sends it), ``truncated`` (finish_reason length).
     """
 
     kind: str = "ok"
@@ -126,6 +132,9 @@ class FakeOpenAIServer:
 
     default: Behaviour = field(default_factory=Behaviour.ok)
     requests: list[RecordedRequest] = field(default_factory=list)
+    models: frozenset[str] | None = None
+    """The models served; ``None`` serves any name (as most local servers do)."""
+    reasoning_prefixes: tuple[str, ...] = ("gpt-5", "gpt-6", "o1", "o3", "o4")
     _script: deque[Behaviour] = field(default_factory=deque)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -190,6 +199,28 @@ class FakeOpenAIServer:
         self.stop()
 
     # -- responses -----------------------------------------------------------------------------
+    def refusal_of(self, body: dict[str, Any]) -> tuple[int, str, str, str | None] | None:
+        """``(status, message, code, param)`` when the model would refuse this request, else ``None``."""
+        model = str(body.get("model", ""))
+        if self.models is not None and model not in self.models:
+            message = f"The model `{model}` does not exist or you do not have access to it."
+            return 404, message, "model_not_found", None
+        if not model.startswith(self.reasoning_prefixes):
+            return None
+        if "max_tokens" in body:
+            message = (
+                "Unsupported parameter: 'max_tokens' is not supported with this model. "
+                "Use 'max_completion_tokens' instead."
+            )
+            return 400, message, "unsupported_parameter", "max_tokens"
+        if body.get("temperature", 1) != 1:
+            message = (
+                f"Unsupported value: 'temperature' does not support {body['temperature']} with this "
+                "model. Only the default (1) value is supported."
+            )
+            return 400, message, "unsupported_value", "temperature"
+        return None
+
     def record(self, request: RecordedRequest) -> None:
         """Keep a received request."""
         with self._lock:
@@ -262,11 +293,17 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         """Keep test output quiet."""
 
-    def _send_json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
+    def _send_json(
+        self,
+        status: int,
+        payload: Any,
+        headers: dict[str, str] | None = None,
+        content_type: str = "application/json",
+    ) -> None:
         data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
         try:
             self.send_response(status)
-            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(data)))
             for name, value in (headers or {}).items():
                 self.send_header(name, value)
@@ -275,10 +312,16 @@ class _Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client gave up (timeout): nothing to do
 
-    def _error(self, status: int, message: str, code: str, headers: dict[str, str] | None = None) -> None:
-        self._send_json(
-            status, {"error": {"message": message, "type": code, "param": None, "code": code}}, headers
-        )
+    def _error(
+        self,
+        status: int,
+        message: str,
+        code: str,
+        headers: dict[str, str] | None = None,
+        param: str | None = None,
+    ) -> None:
+        error = {"message": message, "type": "invalid_request_error", "param": param, "code": code}
+        self._send_json(status, {"error": error}, headers)
 
     def do_GET(self) -> None:
         self.fake.record(
@@ -291,7 +334,10 @@ class _Handler(BaseHTTPRequestHandler):
                 200,
                 {
                     "object": "list",
-                    "data": [{"id": "gpt-3.5-turbo", "object": "model", "created": 0, "owned_by": "fake"}],
+                    "data": [
+                        {"id": name, "object": "model", "created": 0, "owned_by": "fake"}
+                        for name in sorted(self.fake.models or {"gpt-6-luna"})
+                    ],
                 },
             )
         else:
@@ -314,6 +360,11 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if not isinstance(body, dict):
             self._error(400, "request body is not JSON", "invalid_request_error")
+            return
+        refused = self.fake.refusal_of(body)
+        if refused is not None:
+            status, message, code, param = refused
+            self._error(status, message, code, param=param)
             return
         self._respond(self.fake.next_behaviour(), body)
 
@@ -339,6 +390,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(200, fake.completion(body, None, refusal=behaviour.content or "refused"))
         elif kind == "bad_body":
             self._send_json(200, b"<html>not json</html>")
+        elif kind == "html_page":  # a proxy's error page, labelled as what it is
+            self._send_json(200, b"<html><body>502 Bad Gateway</body></html>", content_type="text/html")
         else:
             self._error(500, f"unknown fake behaviour {kind!r}", "server_error")
 

@@ -24,6 +24,7 @@ from filescan_local.iam_policies import translate as translate_sam
 from filescan_shared import exit_codes
 from filescan_shared import settings as filescan_settings
 from filescan_shared.pipeline.sizing import size_job
+from filescan_shared.triage.model_profiles import DEFAULT_MODEL
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO / "template.yaml"
@@ -63,6 +64,7 @@ FUNCTION_ENV = {
     "StatusFunction": set(),
     "AnalysisFunction": {
         "OPENAI_MODEL",
+        "OPENAI_MODEL_PROFILE",
         "OPENAI_BASE_URL",
         "OPENAI_API_KEY_SECRET_ARN",
         "LLM_TIMEOUT_SECONDS",
@@ -784,7 +786,9 @@ def test_given_parameters_when_defaulted_then_contract_defaults_hold(cfn):
     assert defaults["MaxUploadBytes"] == str(5 * 1024**3)
     assert defaults["PriorityPrefixes"] == "uploads/priority/"
     assert defaults["ExcludedExtensions"] == ""
-    assert defaults["OpenAIModel"] == "gpt-3.5-turbo"
+    analysis_default = filescan_settings.AnalysisSettings.model_fields["openai_model"].default
+    assert defaults["OpenAIModel"] == "gpt-6-luna" == DEFAULT_MODEL == analysis_default
+    assert defaults["OpenAIModelProfile"] == ""
     assert defaults["OpenAIBaseUrl"] == ""
     assert defaults["LlmTimeoutSeconds"] == "20"
     assert defaults["LlmMaxPromptTokens"] == "3000"
@@ -934,6 +938,7 @@ def test_given_alarms_when_translated_then_dlqs_failures_stuck_scans_and_errors_
         dimension = [{"Name": "QueueName", "Value": {"Fn::GetAtt": [dlq, "QueueName"]}}]
         assert ("AWS/SQS", "ApproximateNumberOfMessagesVisible", str(dimension)) in watched
     assert {("filescan", "ScansFailed"), ("filescan", "ScansStuck")} <= metrics
+    assert ("filescan", "LlmConfigurationErrors") in metrics  # emitted by functions/analysis/app.py
     for function in FUNCTIONS.values():
         dimension = [{"Name": "FunctionName", "Value": ref(function)}]
         assert ("AWS/Lambda", "Errors", str(dimension)) in watched

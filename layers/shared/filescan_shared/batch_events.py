@@ -18,6 +18,16 @@ from filescan_shared.ids import bulk_child_scan_id, bulk_id_from_job_name, scan_
 from filescan_shared.observability import logger, metrics
 from filescan_shared.records import Attempt
 
+# How Batch words an attempt that lost its capacity: Fargate Spot reclaiming the task (the same text
+# the job definition's retry rule matches, see template.yaml and docs/template.md) or the EC2 host
+# going away ("Host EC2 (instance i-...) terminated.", EC2 Spot compute environments).
+INTERRUPTION_REASONS = ("Your Spot Task was interrupted", "Host EC2")
+
+
+def is_interruption(reason: str | None) -> bool:
+    """Whether an attempt's status reason says its capacity was reclaimed."""
+    return bool(reason) and str(reason).startswith(INTERRUPTION_REASONS)
+
 
 class _Loose(BaseModel):
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
@@ -114,6 +124,9 @@ class JobStateDetail(_Loose):
                 log_stream=attempt.container.log_stream_name,
                 started_at=attempt.started_at,
                 stopped_at=attempt.stopped_at,
+                interrupted=(
+                    is_interruption(attempt.status_reason) if attempt.stopped_at is not None else None
+                ),
             )
             for number, attempt in enumerate(self.attempts, start=1)
         ]

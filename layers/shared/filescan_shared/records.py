@@ -43,6 +43,13 @@ class Attempt(BaseModel):
     started_at: int | None = None
     """Epoch milliseconds, as Batch reports them."""
     stopped_at: int | None = None
+    interrupted: bool | None = None
+    """The attempt ended because its capacity was reclaimed (a Spot interruption), not by the scanner."""
+
+    @property
+    def ended(self) -> bool:
+        """Whether Batch reported the attempt's end (its stop time, exit code or reason is final)."""
+        return self.stopped_at is not None
 
 
 class ScanRecord(BaseModel):
@@ -92,6 +99,13 @@ class ScanRecord(BaseModel):
     """The scan this one re-scans (API rescans), if any."""
     bulk_id: str | None = None
     """The bulk rescan this scan belongs to (one array job per bulk rescan), if any."""
+
+    @property
+    def shown_verdict(self) -> str | None:
+        """The verdict, or ``error`` for a FAILED scan recorded without one (as its object's tag says)."""
+        if self.verdict is None and self.status is ScanState.FAILED:
+            return "error"
+        return self.verdict
 
     @property
     def object_ref(self) -> str:

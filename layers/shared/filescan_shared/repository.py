@@ -104,15 +104,18 @@ class ScanRepository:
             names[f"#f{index}"] = name
             values[f":f{index}"] = _value(value)
             assignments.append(f"#f{index} = :f{index}")
+        return self._update_if(
+            scan_id,
+            UpdateExpression="SET " + ", ".join(assignments),
+            ConditionExpression="attribute_exists(scan_id) AND status_rank < :rank",
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+        )
+
+    def _update_if(self, scan_id: str, **request: Any) -> bool:
+        """One conditional ``UpdateItem`` on ``scan_id``; ``False`` when its condition does not hold."""
         try:
-            self._client.update_item(
-                TableName=self._table,
-                Key={"scan_id": {"S": scan_id}},
-                UpdateExpression="SET " + ", ".join(assignments),
-                ConditionExpression="attribute_exists(scan_id) AND status_rank < :rank",
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=values,
-            )
+            self._client.update_item(TableName=self._table, Key={"scan_id": {"S": scan_id}}, **request)
         except ClientError as error:
             if _is_condition_failure(error):
                 return False
@@ -141,62 +144,66 @@ class ScanRepository:
 
     def claim_submit(self, scan_id: str, claim: str, *, stale_before: dt.datetime, now: dt.datetime) -> bool:
         """Take the right to submit the job of a QUEUED scan whose earlier claim is absent or stale."""
-        try:
-            self._client.update_item(
-                TableName=self._table,
-                Key={"scan_id": {"S": scan_id}},
-                UpdateExpression="SET submit_claim = :claim, claimed_at = :now",
-                ConditionExpression="#status = :queued AND "
-                "(attribute_not_exists(submit_claim) OR claimed_at < :stale)",
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues={
-                    ":claim": _value(claim),
-                    ":now": _value(iso(now)),
-                    ":queued": _value(ScanState.QUEUED.value),
-                    ":stale": _value(iso(stale_before)),
-                },
-            )
-        except ClientError as error:
-            if _is_condition_failure(error):
-                return False
-            raise
-        return True
+        return self._update_if(
+            scan_id,
+            UpdateExpression="SET submit_claim = :claim, claimed_at = :now",
+            ConditionExpression="#status = :queued AND "
+            "(attribute_not_exists(submit_claim) OR claimed_at < :stale)",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues={
+                ":claim": _value(claim),
+                ":now": _value(iso(now)),
+                ":queued": _value(ScanState.QUEUED.value),
+                ":stale": _value(iso(stale_before)),
+            },
+        )
 
     def release_submit(self, scan_id: str, claim: str) -> None:
         """Give up a submit claim (SubmitJob failed), so the redelivered event may try again at once."""
-        try:
-            self._client.update_item(
-                TableName=self._table,
-                Key={"scan_id": {"S": scan_id}},
-                UpdateExpression="REMOVE submit_claim, claimed_at",
-                ConditionExpression="submit_claim = :claim",
-                ExpressionAttributeValues={":claim": _value(claim)},
-            )
-        except ClientError as error:
-            if not _is_condition_failure(error):
-                raise
+        self._update_if(
+            scan_id,
+            UpdateExpression="REMOVE submit_claim, claimed_at",
+            ConditionExpression="submit_claim = :claim",
+            ExpressionAttributeValues={":claim": _value(claim)},
+        )
 
     def record_attempt(self, scan_id: str, attempt: Attempt) -> bool:
-        """Append a Batch attempt once: attempts arrive in order, repeats and stale ones are no-ops."""
-        try:
-            self._client.update_item(
-                TableName=self._table,
-                Key={"scan_id": {"S": scan_id}},
-                UpdateExpression="SET attempts = list_append(if_not_exists(attempts, :empty), :new), "
-                "attempt_count = :number",
-                ConditionExpression="attribute_exists(scan_id) AND "
-                "(attribute_not_exists(attempt_count) OR attempt_count < :number)",
-                ExpressionAttributeValues={
-                    ":empty": {"L": []},
-                    ":new": {"L": [_value(attempt.model_dump(mode="json", exclude_none=True))]},
-                    ":number": _value(attempt.number),
-                },
-            )
-        except ClientError as error:
-            if _is_condition_failure(error):
-                return False
-            raise
-        return True
+        """Record a Batch attempt: append it once, then complete it once when it has ended.
+
+        Attempts arrive in order. An attempt first seen in progress is replaced by its ended snapshot
+        (stop time, exit code, reason); an ended attempt is final, so repeats and older snapshots are
+        no-ops. ``True`` when something changed.
+        """
+        return self._append_attempt(scan_id, attempt) or (
+            attempt.ended and self._complete_attempt(scan_id, attempt)
+        )
+
+    def _append_attempt(self, scan_id: str, attempt: Attempt) -> bool:
+        return self._update_if(
+            scan_id,
+            UpdateExpression="SET attempts = list_append(if_not_exists(attempts, :empty), :new), "
+            "attempt_count = :number",
+            ConditionExpression="attribute_exists(scan_id) AND "
+            "(attribute_not_exists(attempt_count) OR attempt_count < :number)",
+            ExpressionAttributeValues={
+                ":empty": {"L": []},
+                ":new": {"L": [_value(attempt.model_dump(mode="json", exclude_none=True))]},
+                ":number": _value(attempt.number),
+            },
+        )
+
+    def _complete_attempt(self, scan_id: str, attempt: Attempt) -> bool:
+        # A list index cannot be an expression value; ``number`` is a validated int (Batch: 1-10).
+        path = f"attempts[{int(attempt.number) - 1}]"
+        return self._update_if(
+            scan_id,
+            UpdateExpression=f"SET {path} = :ended",
+            ConditionExpression=f"attempt_count >= :number AND attribute_not_exists({path}.stopped_at)",
+            ExpressionAttributeValues={
+                ":ended": _value(attempt.model_dump(mode="json", exclude_none=True)),
+                ":number": _value(attempt.number),
+            },
+        )
 
     def stuck(self, state: ScanState, older_than: dt.datetime, days: int, limit: int) -> list[ScanRecord]:
         """Scans in ``state`` last updated before ``older_than`` (``days`` days back, ``limit`` at most)."""

@@ -77,8 +77,12 @@ class AnalysisSettings(JobTrackingSettings):
 
     idempotency_table: str = Field(min_length=3)
 
-    openai_model: str = "gpt-3.5-turbo"
+    openai_model: str = "gpt-6-luna"
+    """Kept equal to ``triage.model_profiles.DEFAULT_MODEL`` (a test checks; importing it here
+    would load the triage package at every cold start)."""
     openai_base_url: str = ""
+    openai_model_profile: str = ""
+    """JSON ``ModelProfile`` replacing the model family's request profile; empty = the family's."""
     openai_api_key_secret_arn: str = ""
     llm_timeout_seconds: float = Field(default=20.0, gt=0, le=120)
     llm_max_prompt_tokens: int = Field(default=3000, ge=256, le=100_000)

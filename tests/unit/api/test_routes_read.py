@@ -51,6 +51,17 @@ def test_given_known_scan_when_get_then_public_fields_only(call, stack):
         assert internal not in body
 
 
+def test_given_a_failed_scan_recorded_without_a_verdict_when_get_then_its_verdict_is_error_as_its_tag(
+    call, stack
+):
+    _store(stack, SCAN_ID, dt.datetime.now(dt.UTC), status="FAILED", failure_reason="job failed")
+
+    status, body, _ = call("GET", f"/scans/{SCAN_ID}")
+
+    assert status == 200
+    assert (body["status"], body["verdict"]) == ("FAILED", "error")
+
+
 def test_given_unknown_or_malformed_scan_id_when_get_then_404_or_400_in_the_error_shape(call, stack):
     status, body, _ = call("GET", f"/scans/{'f' * 32}")
     assert status == 404

@@ -153,7 +153,7 @@ def test_given_retries_exhausted_when_the_job_fails_then_the_scan_fails_with_the
 
     assert result["outcome"] == "failed"
     record = _record(stack)
-    assert record.status is ScanState.FAILED
+    assert (record.status, record.verdict) == (ScanState.FAILED, "error")
     assert "exit code 1" in record.failure_reason and "3 attempt(s)" in record.failure_reason
     assert [attempt.exit_code for attempt in record.attempts] == [1, 137, 1]
     assert verdict_tag(stack, upload) == "error"
@@ -236,6 +236,8 @@ def test_given_an_llm_that_obeys_a_prompt_injection_when_analysing_then_severity
     assert record.verdict == "malicious"
     assert record.severity in {"high", "critical"}
     assert record.analysis["contradiction"] is True
+    assert "The file is clean" not in record.analysis["summary"]
+    assert record.analysis["flagged_answer"]["summary"] == "The file is clean. Release it."
     prompt = fake_llm.last_request.content("user")
     fence_start = prompt.index("<<<UNTRUSTED-REPORT-")
     fence_end = prompt.index("<<<END-UNTRUSTED-REPORT-")
@@ -316,3 +318,67 @@ def test_given_an_unreadable_resource_size_when_the_job_succeeds_then_cost_uses_
     assert result["status"] == "COMPLETE"
     record = _record(stack)
     assert (record.verdict, record.cost["vcpus"], record.cost["memory_gb"]) == ("clean", "1", "2")
+
+
+@pytest.mark.parametrize(
+    "poison",
+    [
+        lambda detail: detail.pop("jobName"),  # malformed
+        lambda detail: detail.update(attempts="many"),  # malformed
+        lambda detail: detail.update(jobQueue="arn:aws:batch:us-east-1:123456789012:job-queue/other"),
+    ],
+    ids=["no-job-name", "bad-attempts", "foreign-queue"],
+)
+def test_given_an_ignored_event_with_the_real_job_id_first_when_the_genuine_one_arrives_then_it_concludes(
+    poison: Callable[[dict[str, Any]], Any],
+    stack: StackNames,
+    tmp_path: Path,
+    analysis: ModuleType,
+    lambda_context: Any,
+) -> None:
+    upload = _prepare(stack, tmp_path, b"harmless\n")
+    genuine = batch_event("analysis_job_succeeded.json", stack, SCAN)
+    crafted = batch_event("analysis_job_succeeded.json", stack, SCAN)
+    poison(crafted["detail"])
+
+    ignored = analysis.lambda_handler(crafted, lambda_context)
+    concluded = analysis.lambda_handler(genuine, lambda_context)
+
+    assert ignored["outcome"] in {"malformed", "foreign"}
+    assert concluded["outcome"] == "completed"
+    assert _record(stack).status is ScanState.COMPLETE
+    assert verdict_tag(stack, upload) == "clean"
+    assert analysis.lambda_handler(genuine, lambda_context) == concluded  # the concluded result is kept
+
+
+@pytest.mark.parametrize("endpoint", ["openai", "compatible"])
+def test_given_a_retired_or_unknown_model_when_analysing_then_a_configuration_error_is_recorded_and_counted(
+    endpoint: str,
+    stack: StackNames,
+    tmp_path: Path,
+    handler: Callable[[str], ModuleType],
+    fake_llm: FakeOpenAIServer,
+    monkeypatch: pytest.MonkeyPatch,
+    lambda_context: Any,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("OPENAI_MODEL", "gpt-3.5-turbo")
+    if endpoint == "openai":  # OpenAI shut it down: it is not even called
+        secret = boto3.client("secretsmanager").create_secret(Name="filescan-retired", SecretString="sk-x")
+        monkeypatch.setenv("OPENAI_API_KEY_SECRET_ARN", secret["ARN"])
+    else:  # an endpoint that does not serve it answers 404 model_not_found
+        fake_llm.models = frozenset({"gpt-6-luna"})
+        monkeypatch.setenv("OPENAI_BASE_URL", fake_llm.base_url)
+    app = handler("analysis")
+    _prepare(stack, tmp_path, EICAR)
+
+    app.lambda_handler(batch_event("analysis_job_succeeded.json", stack, SCAN), lambda_context)
+
+    record = _record(stack)
+    assert (record.status, record.verdict) == (ScanState.COMPLETE, "malicious")
+    expected = "model_retired" if endpoint == "openai" else "model_not_found"
+    assert (record.analysis["status"], record.analysis["reason"]) == ("misconfigured", expected)
+    assert record.analysis["reason_detail"]
+    assert record.analysis["summary"].startswith("Verdict malicious")
+    emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    assert any(metric.get("LlmConfigurationErrors") == [1.0] for metric in emitted), emitted

@@ -130,3 +130,46 @@ def test_given_huge_attempt_texts_when_recorded_then_they_are_truncated_and_the_
     assert record is not None
     assert len(record.attempts) == 10
     assert {(len(a.reason or ""), len(a.log_stream or "")) for a in record.attempts} == {(500, 500)}
+
+
+def test_given_an_attempt_seen_running_when_it_is_interrupted_then_it_is_completed_and_stays_so(
+    stack: StackNames, status_app: ModuleType, lambda_context: Any
+) -> None:
+    seed_scan(stack, SCAN, "STARTING")
+    running = batch_event("status_job_running.json", stack, SCAN)
+    running["detail"]["attempts"] = [{"startedAt": 1_000, "container": {"logStreamName": "scan/1"}}]
+    retry = batch_event("status_job_runnable_retry.json", stack, SCAN)
+    ended = retry["detail"]["attempts"][0]
+    ended.update(startedAt=1_000, stoppedAt=9_000, statusReason="Your Spot Task was interrupted.")
+
+    status_app.lambda_handler(running, lambda_context)
+    status_app.lambda_handler(retry, lambda_context)
+    status_app.lambda_handler(running, lambda_context)  # a late, older snapshot changes nothing
+
+    record = ScanRepository(boto3.client("dynamodb"), stack.scans_table).get(SCAN)
+    assert record is not None
+    (attempt,) = record.attempts
+    assert (attempt.number, attempt.started_at, attempt.stopped_at) == (1, 1_000, 9_000)
+    assert attempt.reason == "Your Spot Task was interrupted."
+    assert attempt.interrupted is True
+
+
+def test_given_an_attempt_seen_running_when_it_exits_then_its_exit_code_is_recorded(
+    stack: StackNames, status_app: ModuleType, lambda_context: Any
+) -> None:
+    seed_scan(stack, SCAN, "STARTING")
+    running = batch_event("status_job_running.json", stack, SCAN)
+    running["detail"]["attempts"] = [{"startedAt": 1_000}]
+    retry = batch_event("status_job_runnable_retry.json", stack, SCAN)
+    retry["detail"]["attempts"] = [
+        {"startedAt": 1_000, "stoppedAt": 5_000, "container": {"exitCode": 137, "reason": "OutOfMemoryError"}}
+    ]
+
+    status_app.lambda_handler(running, lambda_context)
+    status_app.lambda_handler(retry, lambda_context)
+
+    record = ScanRepository(boto3.client("dynamodb"), stack.scans_table).get(SCAN)
+    assert record is not None
+    (attempt,) = record.attempts
+    assert (attempt.exit_code, attempt.stopped_at, attempt.reason) == (137, 5_000, "OutOfMemoryError")
+    assert attempt.interrupted is False

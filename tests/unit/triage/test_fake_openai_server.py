@@ -26,7 +26,7 @@ def test_parse_with_pydantic_model(server: FakeOpenAIServer) -> None:
 
 def test_models_and_errors(server: FakeOpenAIServer) -> None:
     client = openai.OpenAI(api_key=API_KEY, base_url=server.base_url, max_retries=0, timeout=5)
-    assert [m.id for m in client.models.list()] == ["gpt-3.5-turbo"]
+    assert [m.id for m in client.models.list()] == ["gpt-6-luna"]
     server.enqueue(Behaviour.rate_limited("7"))
     with pytest.raises(openai.RateLimitError) as info:
         client.chat.completions.create(model="m", messages=[{"role": "user", "content": "x"}])
@@ -37,3 +37,21 @@ def test_echo_defaults_to_medium_without_a_report(server: FakeOpenAIServer) -> N
     client = openai.OpenAI(api_key=API_KEY, base_url=server.base_url, max_retries=0, timeout=5)
     completion = client.chat.completions.create(model="m", messages=[{"role": "user", "content": "x"}])
     assert '"suggested_severity": "medium"' in (completion.choices[0].message.content or "")
+
+
+def test_it_refuses_what_newer_models_refuse_and_unknown_models(server: FakeOpenAIServer) -> None:
+    client = openai.OpenAI(api_key=API_KEY, base_url=server.base_url, max_retries=0, timeout=5)
+    messages = [{"role": "user", "content": "x"}]
+    with pytest.raises(openai.BadRequestError) as info:
+        client.chat.completions.create(model="gpt-6-luna", messages=messages, max_tokens=10)  # type: ignore[arg-type]
+    assert (info.value.code, info.value.param) == ("unsupported_parameter", "max_tokens")
+    with pytest.raises(openai.BadRequestError) as info:
+        client.chat.completions.create(model="gpt-6-luna", messages=messages, temperature=0)  # type: ignore[arg-type]
+    assert (info.value.code, info.value.param) == ("unsupported_value", "temperature")
+    client.chat.completions.create(model="gpt-6-luna", messages=messages, max_completion_tokens=10)  # type: ignore[arg-type]
+    client.chat.completions.create(model="local-llama", messages=messages, max_tokens=10, temperature=0)  # type: ignore[arg-type]
+
+    server.models = frozenset({"gpt-6-luna"})
+    with pytest.raises(openai.NotFoundError) as missing:
+        client.chat.completions.create(model="gpt-3.5-turbo", messages=messages)  # type: ignore[arg-type]
+    assert missing.value.code == "model_not_found"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import time
 from decimal import Decimal
@@ -10,7 +11,8 @@ import pytest
 
 from filescan_shared.severity import Severity, Verdict
 from filescan_shared.triage import PROMPT_VERSION, triage
-from tests.support.fake_openai import Behaviour, FakeOpenAIServer
+from filescan_shared.triage.model_profiles import ModelProfile
+from tests.support.fake_openai import DEFAULT_ANSWER, Behaviour, FakeOpenAIServer
 from tests.unit.triage.triage_helpers import API_KEY, llm_config, make_input
 
 
@@ -28,11 +30,12 @@ def test_good_answer_is_stored_as_llm_result(server: FakeOpenAIServer) -> None:
     assert result.suggested_severity is Severity.HIGH
     assert result.verdict is Verdict.SUSPICIOUS
     assert not result.contradiction
+    assert result.summary_source == "llm"
     assert not result.llm_raised_severity
     assert result.attempts == 1
-    assert result.model == "gpt-3.5-turbo"
+    assert result.model == "gpt-6-luna"
     assert result.prompt_version == PROMPT_VERSION
-    assert result.tokenizer == "cl100k_base"
+    assert result.tokenizer == "utf8-bytes-upper-bound"
     assert result.base_url_host == server.base_url.split("//")[1].split("/")[0]
     assert result.prompt_tokens_counted is not None
     assert 0 < result.prompt_tokens_counted <= 3000
@@ -40,10 +43,12 @@ def test_good_answer_is_stored_as_llm_result(server: FakeOpenAIServer) -> None:
     request = server.last_request
     assert request.headers["authorization"] == f"Bearer {API_KEY}"
     assert request.body is not None
-    assert request.body["model"] == "gpt-3.5-turbo"
-    assert request.body["response_format"] == {"type": "json_object"}
-    assert request.body["max_tokens"] == 700
-    assert request.body["temperature"] == 0
+    assert request.body["model"] == "gpt-6-luna"
+    assert request.body["response_format"]["type"] == "json_schema"
+    assert request.body["response_format"]["json_schema"]["strict"] is True
+    assert request.body["max_completion_tokens"] == 700
+    assert request.body["reasoning_effort"] == "none"
+    assert "max_tokens" not in request.body and "temperature" not in request.body
 
 
 def test_usage_and_cost_are_recorded_without_floats(server: FakeOpenAIServer) -> None:
@@ -56,7 +61,7 @@ def test_usage_and_cost_are_recorded_without_floats(server: FakeOpenAIServer) ->
     assert prompt_tokens is not None and completion_tokens is not None
     assert result.usage.total_tokens == prompt_tokens + completion_tokens
     expected = (
-        Decimal(prompt_tokens) * Decimal("0.0005") + Decimal(completion_tokens) * Decimal("0.0015")
+        Decimal(prompt_tokens) * Decimal("0.0001") + Decimal(completion_tokens) * Decimal("0.0005")
     ) / 1000
     assert result.cost == expected.quantize(Decimal("0.00000001"))
     assert result.latency_ms >= 0
@@ -96,6 +101,42 @@ def test_json_schema_mode_sends_the_answer_schema(server: FakeOpenAIServer) -> N
     schema = fmt["json_schema"]["schema"]
     assert schema["additionalProperties"] is False
     assert set(schema["required"]) == {"summary", "key_findings", "recommended_actions", "suggested_severity"}
+    assert "maxLength" not in json.dumps(schema)  # length limits are checked on the answer instead
+
+
+@pytest.mark.parametrize(
+    ("model", "sent", "absent"),
+    [
+        (
+            "gpt-6-luna",
+            {"max_completion_tokens": 700, "reasoning_effort": "none"},
+            {"max_tokens", "temperature"},
+        ),
+        (
+            "gpt-5-mini",
+            {"max_completion_tokens": 2700, "reasoning_effort": "low"},
+            {"max_tokens", "temperature"},
+        ),
+        (
+            "gpt-4.1-mini",
+            {"max_completion_tokens": 700, "temperature": 0},
+            {"max_tokens", "reasoning_effort"},
+        ),
+        ("local-llama", {"max_completion_tokens": 700, "temperature": 0}, {"max_tokens", "reasoning_effort"}),
+    ],
+)
+def test_the_request_follows_the_model_family(
+    server: FakeOpenAIServer, model: str, sent: dict[str, object], absent: set[str]
+) -> None:
+    result = triage(make_input(), llm_config(server, model=model))
+
+    assert result.status == "ok", result.reason_detail
+    body = server.last_request.body
+    assert body is not None
+    assert {k: body.get(k) for k in sent} == sent
+    assert absent.isdisjoint(body)
+    expected_mode = "json_object" if model == "local-llama" else "json_schema"
+    assert (body["response_format"]["type"], result.response_mode) == (expected_mode, expected_mode)
 
 
 def test_slow_answer_is_unavailable_within_the_deadline(server: FakeOpenAIServer) -> None:
@@ -202,10 +243,10 @@ def test_connection_refused_is_unavailable(server: FakeOpenAIServer) -> None:
     assert result.attempts == 2
 
 
-def test_auth_error_is_not_retried(server: FakeOpenAIServer) -> None:
+def test_auth_error_is_a_configuration_error_and_not_retried(server: FakeOpenAIServer) -> None:
     server.default = Behaviour.server_error(401)
     result = triage(make_input(), llm_config(server), deadline_seconds=5)
-    assert result.status == "unavailable"
+    assert result.status == "misconfigured"
     assert result.reason == "auth_error"
     assert result.attempts == 1
 
@@ -278,8 +319,13 @@ def test_lower_severity_keeps_deterministic_and_flags_contradiction(server: Fake
     assert result.deterministic_severity is Severity.HIGH
     assert result.suggested_severity is Severity.LOW
     assert result.contradiction is True
+    assert result.contradiction_reasons == ["lower_severity"]
     assert result.llm_raised_severity is False
     assert result.verdict is Verdict.SUSPICIOUS
+    assert result.summary_source == "rules"
+    assert result.summary.startswith("Verdict suspicious, severity high")
+    assert result.flagged_answer is not None
+    assert result.flagged_answer.summary == DEFAULT_ANSWER["summary"]
 
 
 def test_higher_severity_raises_severity_but_not_verdict(server: FakeOpenAIServer) -> None:
@@ -329,3 +375,68 @@ def test_unexpected_errors_never_raise(server: FakeOpenAIServer) -> None:
     assert result.reason == "internal_error"
     assert result.final_severity is Severity.HIGH
     assert result.summary == "Verdict suspicious, severity high."
+
+
+def test_html_page_with_status_200_is_unavailable_not_an_internal_error(server: FakeOpenAIServer) -> None:
+    server.enqueue(Behaviour(kind="html_page"))
+    result = triage(make_input(), llm_config(server))
+    assert (result.status, result.reason) == ("unavailable", "malformed_response")
+    assert result.attempts == 1
+    assert result.summary.startswith("Verdict suspicious, severity high")
+    assert result.key_findings and result.recommended_actions  # the deterministic summary, complete
+
+
+@pytest.mark.parametrize(
+    ("model", "today"),
+    [("gpt-3.5-turbo", None), ("gpt-3.5-turbo-0125", None), ("gpt-4.1-mini", dt.date(2027, 1, 14))],
+)
+def test_a_retired_openai_model_is_a_configuration_error_and_is_not_called(
+    server: FakeOpenAIServer, model: str, today: dt.date | None
+) -> None:
+    config = llm_config(server, base_url=None, model=model)  # OpenAI's own endpoint
+
+    result = triage(make_input(), config, today=today)
+
+    assert (result.status, result.reason) == ("misconfigured", "model_retired")
+    assert result.reason_detail is not None and "gpt-6-luna" in result.reason_detail
+    assert result.attempts == 0 and server.chat_requests == []
+    assert result.summary.startswith("Verdict suspicious, severity high")  # the scan still gets one
+
+
+def test_an_openai_compatible_server_may_serve_a_model_named_like_a_retired_one(
+    server: FakeOpenAIServer,
+) -> None:
+    result = triage(make_input(), llm_config(server, model="gpt-3.5-turbo"))
+    assert result.status == "ok"
+
+
+def test_model_not_found_is_a_configuration_error_not_an_outage(server: FakeOpenAIServer) -> None:
+    server.models = frozenset({"gpt-6-luna"})
+    result = triage(make_input(), llm_config(server, model="gpt-9-nova"))
+
+    assert (result.status, result.reason) == ("misconfigured", "model_not_found")
+    assert result.attempts == 1  # never retried
+    assert result.reason_detail is not None and "does not exist" in result.reason_detail
+
+
+@pytest.mark.parametrize(
+    ("profile", "reason"),
+    [
+        (ModelProfile(token_parameter="max_tokens", temperature=False), "unsupported_parameter"),
+        (ModelProfile(temperature=True), "unsupported_value"),
+    ],
+)
+def test_a_parameter_the_model_refuses_is_a_configuration_error(
+    server: FakeOpenAIServer, profile: ModelProfile, reason: str
+) -> None:
+    result = triage(make_input(), llm_config(server, model="gpt-6-luna", model_profile=profile))
+
+    assert (result.status, result.reason, result.attempts) == ("misconfigured", reason, 1)
+    assert result.reason_detail
+
+
+def test_a_profile_override_makes_an_azure_deployment_name_work(server: FakeOpenAIServer) -> None:
+    server.reasoning_prefixes = ("my-luna-deployment",)
+    profile = ModelProfile(temperature=False, response_mode="json_schema")
+    result = triage(make_input(), llm_config(server, model="my-luna-deployment", model_profile=profile))
+    assert result.status == "ok"

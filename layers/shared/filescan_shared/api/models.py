@@ -60,8 +60,9 @@ class ScanView(_ApiModel):
 
     @classmethod
     def of(cls, record: ScanRecord) -> ScanView:
-        """The public view of ``record``."""
+        """The public view of ``record``; a FAILED scan shows the verdict its object is tagged with."""
         data = record.model_dump(mode="json", include=set(cls.model_fields))
+        data["verdict"] = record.shown_verdict
         return cls.model_validate(data)
 
 

@@ -81,15 +81,29 @@ class AnalysisResult:
     report_bytes: int | None = None
 
 
+def screen(detail: JobStateDetail, deps: AnalysisDeps) -> AnalysisOutcome | None:
+    """Why this event is ignored (``FOREIGN``, ``UNKNOWN_SCAN``), or ``None`` when it is a scan's to finish.
+
+    The handler screens events *before* its idempotency layer, so an ignored event is never stored
+    as the result of a real (job id, status) key and cannot shadow the genuine completion.
+    """
+    found = _accept(detail, deps)
+    return found if isinstance(found, AnalysisOutcome) else None
+
+
+def _accept(detail: JobStateDetail, deps: AnalysisDeps) -> ScanRecord | AnalysisOutcome:
+    ours = detail.scan_id is not None and detail.job_queue in deps.settings.job_queues
+    if not ours or detail.scan_id is None or detail.status not in {"SUCCEEDED", "FAILED"}:
+        return AnalysisOutcome.FOREIGN
+    return deps.repository.get(detail.scan_id) or AnalysisOutcome.UNKNOWN_SCAN
+
+
 def finish_job(detail: JobStateDetail, deps: AnalysisDeps) -> AnalysisResult:
     """Conclude the scan of a SUCCEEDED or FAILED job; duplicates and foreign jobs are no-ops."""
-    scan_id = detail.scan_id
-    ours = scan_id is not None and detail.job_queue in deps.settings.job_queues
-    if not ours or scan_id is None or detail.status not in {"SUCCEEDED", "FAILED"}:
-        return AnalysisResult(AnalysisOutcome.FOREIGN)
-    record = deps.repository.get(scan_id)
-    if record is None:
-        return AnalysisResult(AnalysisOutcome.UNKNOWN_SCAN)
+    record = _accept(detail, deps)
+    if isinstance(record, AnalysisOutcome):
+        return AnalysisResult(record)
+    scan_id = record.scan_id
     record_attempts(detail, repository=deps.repository, scan_id=scan_id)
     if record.status.terminal:
         if record.published_at is None:
@@ -132,7 +146,11 @@ def _conclude(
 ) -> tuple[ScanState, dict[str, Any], int | None]:
     unscannable = detail.status == "FAILED" and detail.last_exit_code == exit_codes.UNSCANNABLE
     if detail.status == "FAILED" and not unscannable:
-        return ScanState.FAILED, {"failure_reason": _failure_reason(detail)}, None
+        return (
+            ScanState.FAILED,
+            {"failure_reason": _failure_reason(detail), "verdict": Verdict.ERROR.value},
+            None,
+        )
     deps.repository.advance(record.scan_id, ScanState.ANALYZING)
     report_key = deps.settings.report_key(record.scan_id)
     report, problem, size = _load_report(deps, report_key, record.scan_id)

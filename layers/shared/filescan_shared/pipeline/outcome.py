@@ -33,8 +33,8 @@ MAX_OBJECT_TAGS = 10
 
 def verdict_tag_value(record: ScanRecord) -> str:
     """The tag value for a finished scan: its verdict, ``skipped``, or ``error`` when it has none."""
-    if record.verdict:
-        return record.verdict
+    if record.shown_verdict:
+        return record.shown_verdict
     return "skipped" if record.status is ScanState.SKIPPED else "error"
 
 

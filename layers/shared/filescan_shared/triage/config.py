@@ -6,7 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
-ResponseMode = Literal["json_object", "json_schema"]
+from filescan_shared.triage.model_profiles import DEFAULT_MODEL, ModelProfile, ResponseMode, profile_for
+
 TokenizerChoice = Literal["auto", "cl100k_base", "utf8-bytes"]
 
 
@@ -20,16 +21,20 @@ class ModelPrice(BaseModel):
 
 
 DEFAULT_PRICES: Mapping[str, ModelPrice] = {
-    "gpt-3.5-turbo": ModelPrice(input_per_1k=Decimal("0.0005"), output_per_1k=Decimal("0.0015")),
+    # https://developers.openai.com/api/docs/models/gpt-6-luna: $0.10 / $0.50 per million tokens.
+    "gpt-6-luna": ModelPrice(input_per_1k=Decimal("0.0001"), output_per_1k=Decimal("0.0005")),
 }
 
 
 class LlmConfig(BaseModel):
     """Where and how to ask the LLM. With neither ``api_key`` nor ``base_url`` the LLM is off.
 
-    ``response_mode``: ``json_object`` (default; what gpt-3.5-turbo supports) asks for a JSON
-    object and validates it strictly with pydantic; ``json_schema`` sends the answer's JSON schema
-    as a structured-output format (for models that support it) and validates it the same way.
+    The request follows the model (``model_profiles``): its answer-length parameter, whether it
+    takes a temperature, its reasoning effort, and ``response_mode``: ``json_schema`` (strict
+    structured outputs) where the model family supports it, ``json_object`` (JSON mode) elsewhere;
+    the answer is validated strictly with pydantic either way. ``model_profile`` replaces the
+    family's profile (an Azure deployment or a self-hosted model); ``response_mode`` overrides
+    only the mode.
 
     Time: each HTTP attempt gets ``min(request_timeout_seconds, time left before the deadline)``;
     at most ``max_retries`` retries, with exponential backoff (or the server's Retry-After) only
@@ -40,8 +45,9 @@ class LlmConfig(BaseModel):
 
     api_key: SecretStr | None = None
     base_url: str | None = None
-    model: str = "gpt-3.5-turbo"
-    response_mode: ResponseMode = "json_object"
+    model: str = DEFAULT_MODEL
+    model_profile: ModelProfile | None = None
+    response_mode: ResponseMode | None = None
     tokenizer: TokenizerChoice = "auto"
     max_prompt_tokens: int = Field(default=3000, ge=200, le=100_000)
     max_answer_tokens: int = Field(default=700, ge=50, le=4096)
@@ -61,6 +67,14 @@ class LlmConfig(BaseModel):
         if self.backoff_max_seconds < self.backoff_base_seconds:
             raise ValueError("backoff_max_seconds must be >= backoff_base_seconds")
         return self
+
+    @property
+    def profile(self) -> ModelProfile:
+        """The request profile in force: the override, else the model family's, with ``response_mode``."""
+        profile = profile_for(self.model, self.model_profile)
+        if self.response_mode is not None:
+            profile = profile.model_copy(update={"response_mode": self.response_mode})
+        return profile
 
     @property
     def enabled(self) -> bool:

@@ -5,8 +5,8 @@ attempt's timeout, every backoff and every Retry-After wait fits inside one dead
 imported lazily (only the analysis function ships it).
 
 Limit: the per-attempt timeout is the SDK's (httpx) timeout, which bounds connecting and each read;
-a server that keeps trickling bytes could stretch one attempt. Answers are small (``max_tokens``
-is bounded), so in practice the deadline holds; the analysis Lambda keeps a margin anyway.
+a server that keeps trickling bytes could stretch one attempt. Answers are small (their length is
+bounded), so in practice the deadline holds; the analysis Lambda keeps a margin anyway.
 """
 
 import email.utils
@@ -16,7 +16,7 @@ import random
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from pydantic import ValidationError
@@ -24,6 +24,7 @@ from pydantic import ValidationError
 from filescan_shared.triage.config import LlmConfig
 from filescan_shared.triage.models import TokenUsage, TriageAnswer
 from filescan_shared.triage.prompt import answer_json_schema
+from filescan_shared.triage.text import safe_text
 
 if TYPE_CHECKING:
     from openai import OpenAI
@@ -66,6 +67,14 @@ class LlmOutcome:
     reason: str | None
     attempts: int
     usage: TokenUsage | None
+    misconfigured: bool = False
+    """The endpoint refused the configuration (model, parameters, key), not a passing failure."""
+    detail: str | None = None
+
+    @classmethod
+    def failed(cls, failure: "_Failure", attempts: int, usage: TokenUsage | None) -> "LlmOutcome":
+        """No answer, because of ``failure``."""
+        return cls(None, failure.reason, attempts, usage, failure.misconfigured, failure.detail)
 
 
 class _AnswerError(Exception):
@@ -142,23 +151,63 @@ def validate_answer(completion: "ChatCompletion") -> TriageAnswer:
 def _request(
     client: "OpenAI", messages: list[dict[str, str]], config: LlmConfig, timeout: float
 ) -> "ChatCompletion":
-    response_format: dict[str, Any] = (
-        answer_json_schema() if config.response_mode == "json_schema" else {"type": "json_object"}
-    )
-    return client.chat.completions.create(
-        model=config.model,
-        messages=cast("Any", messages),
-        response_format=cast("Any", response_format),
-        max_tokens=config.max_answer_tokens,
-        temperature=config.temperature,
-        timeout=timeout,
-    )
+    from openai.types.chat import ChatCompletion  # noqa: PLC0415 - lazy, as openai itself
+
+    profile = config.profile
+    params: dict[str, Any] = {
+        "model": config.model,
+        "messages": messages,
+        "response_format": (
+            answer_json_schema() if profile.response_mode == "json_schema" else {"type": "json_object"}
+        ),
+        profile.token_parameter: config.max_answer_tokens + profile.reasoning_tokens,
+        "timeout": timeout,
+    }
+    if profile.temperature:
+        params["temperature"] = config.temperature
+    if profile.reasoning_effort is not None:
+        params["reasoning_effort"] = profile.reasoning_effort
+    completion: object = client.chat.completions.create(**params)
+    # A 200 whose body is not JSON (a proxy's HTML page) comes back from the SDK as a plain string.
+    if not isinstance(completion, ChatCompletion):
+        raise ValueError("the endpoint answered 200 with a body that is not a chat completion")
+    return completion
 
 
-def _classify(exc: Exception) -> tuple[str, bool, float | None]:
-    """Map an SDK exception to (reason, retryable, server-requested wait)."""
+# The endpoint refuses the configuration itself: retrying cannot help and it is not an outage.
+# 404 model_not_found (a shut-down or unknown model, or an Azure deployment that does not exist),
+# 400 unsupported_parameter / unsupported_value (max_tokens or temperature sent to a model that
+# refuses them), 401/403 (a key that is wrong or lacks access).
+CONFIGURATION_CODES = frozenset({"model_not_found", "unsupported_parameter", "unsupported_value"})
+DETAIL_CHARS = 300
+
+
+@dataclass(frozen=True)
+class _Failure:
+    reason: str
+    retryable: bool = False
+    wait: float | None = None
+    misconfigured: bool = False
+    detail: str | None = None
+
+
+def _classify(exc: Exception) -> _Failure:
+    """Map an SDK exception to a :class:`_Failure`.
+
+    It says the reason, whether to retry, a server-requested wait, and whether the configuration
+    (not the service) is at fault.
+    """
     import openai  # noqa: PLC0415
 
+    if isinstance(exc, openai.APIStatusError):
+        detail = safe_text(str(getattr(exc, "message", "") or exc), DETAIL_CHARS)
+        code = str(exc.code or "")
+        if code in CONFIGURATION_CODES:
+            return _Failure(code, misconfigured=True, detail=detail)
+        if isinstance(exc, openai.NotFoundError):
+            return _Failure("model_not_found", misconfigured=True, detail=detail)
+        if isinstance(exc, openai.AuthenticationError | openai.PermissionDeniedError):
+            return _Failure("auth_error", misconfigured=True, detail=detail)
     wait: float | None = None
     if isinstance(exc, openai.RateLimitError | openai.InternalServerError):
         wait = parse_retry_after(exc.response.headers)
@@ -167,15 +216,14 @@ def _classify(exc: Exception) -> tuple[str, bool, float | None]:
         (openai.APITimeoutError, "timeout", True),  # before its base class APIConnectionError
         (openai.APIConnectionError, "connection_error", True),
         (openai.InternalServerError, "server_error", True),
-        ((openai.AuthenticationError, openai.PermissionDeniedError), "auth_error", False),
         ((openai.APIResponseValidationError, ValueError), "malformed_response", False),
     ]
     for kinds, reason, retryable in table:
         if isinstance(exc, kinds):
-            return reason, retryable, wait
+            return _Failure(reason, retryable, wait)
     if isinstance(exc, openai.APIStatusError):
-        return f"http_{exc.status_code}", False, None
-    return "client_error", False, None
+        return _Failure(f"http_{exc.status_code}")
+    return _Failure("client_error")
 
 
 def call_llm(
@@ -195,19 +243,24 @@ def call_llm(
     """
     attempts = 0
     usage: TokenUsage | None = None
-    reason = "deadline_exceeded"
+    failure = _Failure("deadline_exceeded")
     while True:
         remaining = deadline - clock()
         if remaining < config.min_attempt_seconds:
-            return LlmOutcome(None, reason, attempts, usage)
+            return LlmOutcome.failed(failure, attempts, usage)
         attempts += 1
         try:
             completion = _request(client, messages, config, min(config.request_timeout_seconds, remaining))
         except Exception as exc:  # classified below; nothing escapes
-            reason, retryable, wait = _classify(exc)
+            failure = _classify(exc)
             logger.warning(
                 "triage LLM attempt failed",
-                extra={"attempt": attempts, "reason": reason, "error_type": type(exc).__name__},
+                extra={
+                    "attempt": attempts,
+                    "reason": failure.reason,
+                    "misconfigured": failure.misconfigured,
+                    "error_type": type(exc).__name__,
+                },
             )
         else:
             usage = _usage(completion)
@@ -218,9 +271,9 @@ def call_llm(
                     "triage LLM answer rejected", extra={"attempt": attempts, "reason": exc.reason}
                 )
                 return LlmOutcome(None, exc.reason, attempts, usage)
-        if not retryable or attempts > config.max_retries:
-            return LlmOutcome(None, reason, attempts, usage)
-        delay = wait if wait is not None else backoff_seconds(config, attempts)
+        if not failure.retryable or attempts > config.max_retries:
+            return LlmOutcome.failed(failure, attempts, usage)
+        delay = failure.wait if failure.wait is not None else backoff_seconds(config, attempts)
         if clock() + delay + config.min_attempt_seconds > deadline:
-            return LlmOutcome(None, reason, attempts, usage)
+            return LlmOutcome.failed(failure, attempts, usage)
         sleep(delay)

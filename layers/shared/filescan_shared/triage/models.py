@@ -102,6 +102,14 @@ class TokenUsage(BaseModel):
     total_tokens: int | None = None
 
 
+class FlaggedAnswer(BaseModel):
+    """The model's words when they contradicted the verdict (made inert, as all model text)."""
+
+    summary: str
+    key_findings: list[str] = Field(default_factory=list)
+    recommended_actions: list[str] = Field(default_factory=list)
+
+
 class TriageResult(BaseModel):
     """What the analysis step stores as ``analysis`` on the scan record.
 
@@ -110,8 +118,12 @@ class TriageResult(BaseModel):
     """
 
     engine: Literal["llm", "rules"]
-    status: Literal["ok", "unavailable"]
+    status: Literal["ok", "unavailable", "misconfigured"]
+    """``unavailable``: an outage or a bad answer (retry later); ``misconfigured``: the endpoint
+    refused the configuration (retired or unknown model, unsupported parameter, rejected key)."""
     reason: str | None = None
+    reason_detail: str | None = None
+    """One sentence for an operator (a configuration error's cause and fix)."""
     model: str | None = None
     base_url_host: str | None = None
     response_mode: str | None = None
@@ -131,10 +143,17 @@ class TriageResult(BaseModel):
     suggested_severity: SeverityField | None = None
     final_severity: SeverityField
     contradiction: bool = False
+    contradiction_reasons: list[str] = Field(default_factory=list)
+    """Why the answer contradicts the verdict: ``lower_severity``, ``calls_file_safe``,
+    ``recommends_release``."""
     llm_raised_severity: bool = False
+    summary_source: Literal["llm", "rules"] = "rules"
+    """Who wrote ``summary``, ``key_findings`` and ``recommended_actions``."""
     summary: str
     key_findings: list[str] = Field(default_factory=list)
     recommended_actions: list[str] = Field(default_factory=list)
+    flagged_answer: FlaggedAnswer | None = None
+    """A contradicting answer's text, kept as evidence only (never shown as the summary)."""
 
     def to_item(self) -> dict[str, Any]:
         """A DynamoDB-ready mapping (strings, ints, bools, lists, maps; ``None`` values dropped)."""

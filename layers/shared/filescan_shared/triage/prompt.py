@@ -211,13 +211,27 @@ def build_prompt(
     )
 
 
+# Strict structured outputs accept a subset of JSON Schema; length and count limits are among the
+# keywords a strict endpoint may reject (Azure documents maxLength as an example), so they are left
+# out of what is sent and enforced by TriageAnswer's validation of the answer instead.
+_NOT_SENT = frozenset({"maxLength", "minLength", "maxItems", "minItems", "title", "description"})
+
+
+def _strict_subset(schema: Any) -> Any:
+    if isinstance(schema, dict):
+        return {k: _strict_subset(v) for k, v in schema.items() if k not in _NOT_SENT}
+    if isinstance(schema, list):
+        return [_strict_subset(v) for v in schema]
+    return schema
+
+
 def answer_json_schema() -> dict[str, Any]:
-    """The ``response_format`` payload for ``json_schema`` mode (the :class:`TriageAnswer` schema)."""
+    """The ``response_format`` payload for strict ``json_schema`` mode (the :class:`TriageAnswer` shape)."""
     return {
         "type": "json_schema",
         "json_schema": {
             "name": ANSWER_SCHEMA_NAME,
             "strict": True,
-            "schema": TriageAnswer.model_json_schema(),
+            "schema": _strict_subset(TriageAnswer.model_json_schema()),
         },
     }

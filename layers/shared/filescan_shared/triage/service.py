@@ -1,15 +1,18 @@
 """The triage step: rules summary always, LLM summary when configured, never an exception."""
 
+import datetime as dt
 import logging
 import time
 from collections.abc import Callable
 
-from filescan_shared.severity import Severity
+from filescan_shared.severity import Severity, Verdict
+from filescan_shared.triage.claims import LOWER_SEVERITY, forbidden_claims
 from filescan_shared.triage.config import LlmConfig
 from filescan_shared.triage.cost import estimate_cost
 from filescan_shared.triage.llm import ClientFactory, call_llm, default_client_factory, safe_host
 from filescan_shared.triage.merge import merge_severity
-from filescan_shared.triage.models import TriageInput, TriageResult
+from filescan_shared.triage.model_profiles import retirement_message, shutdown_of
+from filescan_shared.triage.models import FlaggedAnswer, TriageAnswer, TriageInput, TriageResult
 from filescan_shared.triage.prompt import PROMPT_VERSION, PromptBudgetError, build_prompt
 from filescan_shared.triage.rules import RulesSummary, summarise
 from filescan_shared.triage.text import escape_controls
@@ -44,14 +47,21 @@ def triage(
     client_factory: ClientFactory = default_client_factory,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
+    today: dt.date | None = None,
 ) -> TriageResult:
     """Summarise a scan for humans. Never raises; never lowers the deterministic severity.
 
     - No LLM configured: the deterministic summariser (``engine="rules"``, ``status="ok"``).
     - LLM answered validly: ``engine="llm"``, ``status="ok"``, severity = max(deterministic,
-      suggested), ``contradiction`` when the suggestion was lower, verdict unchanged.
+      suggested), verdict unchanged. An answer that contradicts the verdict (a lower severity, or
+      words calling a not-clean file safe or recommending its release) is flagged
+      (``contradiction``, ``contradiction_reasons``): the deterministic summary is stored and the
+      model's words are kept only as ``flagged_answer``.
     - LLM failed (timeout, 429/5xx past the budget, refusal, garbage...): ``engine="llm"``,
       ``status="unavailable"``, ``reason`` set, and the deterministic summary filled in.
+    - The configuration is at fault (an OpenAI model past its shutdown date: no request is sent;
+      404 model_not_found, 400 unsupported_parameter/value, 401/403): ``status="misconfigured"``,
+      ``reason`` and ``reason_detail`` say what and how to fix it; deterministic summary.
 
     ``deadline_seconds`` (default ``config.default_deadline_seconds``) bounds the whole call: pass
     the Lambda's remaining time minus a safety margin.
@@ -66,6 +76,7 @@ def triage(
             client_factory=client_factory,
             clock=clock,
             sleep=sleep,
+            today=today,
         )
     except Exception as exc:  # the scan must complete whatever happens here
         logger.error("triage failed unexpectedly", extra={"error_type": type(exc).__name__})
@@ -91,6 +102,7 @@ def _triage(
     client_factory: ClientFactory,
     clock: Callable[[], float],
     sleep: Callable[[float], None],
+    today: dt.date | None,
 ) -> TriageResult:
     rules = summarise(inp)
     if not config.enabled:
@@ -101,7 +113,7 @@ def _triage(
     common: dict[str, object] = {
         "engine": "llm",
         "model": config.model,
-        "response_mode": config.response_mode,
+        "response_mode": config.profile.response_mode,
         "prompt_version": PROMPT_VERSION,
         "tokenizer": counter.name,
         "max_prompt_tokens": config.max_prompt_tokens,
@@ -121,6 +133,19 @@ def _triage(
             status="unavailable",
             reason="prompt_budget",
             latency_ms=_elapsed_ms(start, clock),
+            **common,
+        )
+    shutdown = shutdown_of(config.model, config.base_url)
+    if shutdown is not None and shutdown.date <= (today or dt.datetime.now(dt.UTC).date()):
+        logger.error(
+            "triage LLM model is retired", extra={"detail": retirement_message(config.model, shutdown)}
+        )
+        return _rules_result(
+            inp,
+            rules,
+            status="misconfigured",
+            reason="model_retired",
+            reason_detail=retirement_message(config.model, shutdown),
             **common,
         )
     common.update(
@@ -144,30 +169,56 @@ def _triage(
         latency_ms=_elapsed_ms(start, clock),
     )
     if outcome.answer is None:
-        return _rules_result(inp, rules, status="unavailable", reason=outcome.reason, **common)
+        status = "misconfigured" if outcome.misconfigured else "unavailable"
+        if outcome.misconfigured:
+            logger.error(
+                "triage LLM configuration error: every scan lacks its LLM summary until it is fixed",
+                extra={"reason": outcome.reason, "detail": outcome.detail, "model": config.model},
+            )
+        return _rules_result(
+            inp, rules, status=status, reason=outcome.reason, reason_detail=outcome.detail, **common
+        )
 
-    answer = outcome.answer
+    return _answered(inp, rules, outcome.answer, common)
+
+
+def _answered(
+    inp: TriageInput, rules: RulesSummary, answer: TriageAnswer, common: dict[str, object]
+) -> TriageResult:
+    """The result of a valid answer: its words, unless they contradict the verdict."""
     suggested = Severity.from_label(answer.suggested_severity)
     merged = merge_severity(inp.severity, suggested)
-    if merged.contradiction:
+    # The model's text is displayed to people: make it inert too (control/bidi characters).
+    words = FlaggedAnswer(
+        summary=escape_controls(answer.summary),
+        key_findings=[escape_controls(k) for k in answer.key_findings],
+        recommended_actions=[escape_controls(a) for a in answer.recommended_actions],
+    )
+    reasons = [LOWER_SEVERITY] if merged.contradiction else []
+    if inp.verdict is not Verdict.CLEAN:
+        reasons += forbidden_claims([words.summary, *words.key_findings, *words.recommended_actions])
+    fields: dict[str, object] = {
+        **common,
+        "status": "ok",
+        "deterministic_severity": inp.severity,
+        "suggested_severity": suggested,
+        "final_severity": merged.final,
+        "llm_raised_severity": merged.raised,
+    }
+    if reasons:
         logger.warning(
-            "triage LLM suggested a lower severity than the deterministic one; kept the deterministic one",
-            extra={"deterministic": inp.severity.label, "suggested": suggested.label},
+            "triage LLM answer contradicts the verdict; stored the deterministic summary instead",
+            extra={"reasons": reasons, "verdict": inp.verdict.value, "suggested": suggested.label},
+        )
+        return _rules_result(
+            inp, rules, contradiction=True, contradiction_reasons=reasons, flagged_answer=words, **fields
         )
     return TriageResult.model_validate(
         {
-            **common,
-            "status": "ok",
+            **fields,
+            **words.model_dump(),
             "verdict": inp.verdict,
-            "deterministic_severity": inp.severity,
-            "suggested_severity": suggested,
-            "final_severity": merged.final,
-            "contradiction": merged.contradiction,
-            "llm_raised_severity": merged.raised,
-            # The model's text is displayed to people: make it inert too (control/bidi characters).
-            "summary": escape_controls(answer.summary),
-            "key_findings": [escape_controls(k) for k in answer.key_findings],
-            "recommended_actions": [escape_controls(a) for a in answer.recommended_actions],
+            "summary_source": "llm",
             "findings_total": len(inp.findings),
         }
     )
