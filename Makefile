@@ -105,3 +105,7 @@ distclean: clean ## remove build output and all virtualenvs
 .PHONY: bench-scanner
 bench-scanner: system-deps $(VENV)/.installed ## benchmark filescan-scan against the yara command (64 MiB, 1 GiB, 2 GiB)
 	$(PY) bench/bench_scanner.py
+
+.PHONY: bench-scanner-s3
+bench-scanner-s3: system-deps $(VENV)/.installed ## filescan-scan in S3 mode (moto server) vs local mode: MiB/s, peak RSS (64 MiB, 1 GiB, 2 GiB)
+	$(PY) bench/bench_scanner_s3.py $(BENCH_ARGS)
