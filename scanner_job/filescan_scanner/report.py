@@ -11,7 +11,7 @@ from typing import Any
 
 from filescan_scanner.analyzers.base import AnalyzerResult, AnalyzerStatus, Finding, LimitHit, Location
 from filescan_scanner.engine import ScanOutcome
-from filescan_scanner.text import safe_excerpt
+from filescan_scanner.text import escaped_once, safe_excerpt
 from filescan_shared.report import SCHEMA_VERSION
 from filescan_shared.report.verdict import decide_verdict
 
@@ -57,12 +57,12 @@ def _location(location: Location) -> dict[str, Any]:
 def _finding(f: Finding) -> dict[str, Any]:
     return {
         "engine": f.engine,
-        "rule_id": safe_excerpt(f.rule_id, 300),
-        "category": safe_excerpt(f.category, 100),
+        "rule_id": escaped_once(f.rule_id, 300),
+        "category": escaped_once(f.category, 100),
         "severity": f.severity.label,
-        "title": safe_excerpt(f.title, 500),
+        "title": escaped_once(f.title, 500),
         "location": _location(f.location),
-        "evidence": None if f.evidence is None else safe_excerpt(f.evidence, 500),
+        "evidence": None if f.evidence is None else escaped_once(f.evidence, 500),
     }
 
 

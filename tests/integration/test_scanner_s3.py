@@ -153,6 +153,7 @@ def test_hostile_keys_stay_in_work_dir(moto_env: dict[str, str], tmp_path: Path,
     assert _scan(moto_env, work, "--bucket", UPLOADS, "--key", key, "--scan-id", "hostile") == 0
     report = _report(moto_env, "hostile")
     assert report["file"]["size"] == len(b"harmless content\n")
+    assert report["object"]["key"] == key  # the S3 key itself, unicode and all, not an escaped form
     assert set(tmp_path.rglob("*")) == before
     assert not Path("/etc/passwd.tmp").exists()
 

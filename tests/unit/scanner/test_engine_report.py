@@ -227,3 +227,12 @@ def test_cli_manifest_usage_errors(tmp_path: Path) -> None:
     assert _cli("--manifest", str(manifest), env={"REPORTS_BUCKET": "r"}).returncode == 2
     out = _cli("--manifest", str(manifest), env={"REPORTS_BUCKET": "r", "AWS_BATCH_JOB_ARRAY_INDEX": "3"})
     assert out.returncode == 2 and "no index 3" in out.stderr
+
+
+def test_evidence_is_escaped_once(scan, eicar) -> None:  # type: ignore[no-untyped-def]
+    """EICAR holds a backslash: the report shows it escaped once (``\\``), not twice (``\\\\``)."""
+    report = _report(scan(b"\x00pad\n" + eicar + b"\n"))
+
+    (finding,) = [f for f in report["findings"] if f["rule_id"].endswith("eicar_test_file")]
+    assert "[4\\\\PZX" in finding["evidence"]
+    assert "\\\\\\\\" not in finding["evidence"]
