@@ -10,8 +10,10 @@ from pathlib import Path
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError, EndpointConnectionError
 
 from filescan_shared.api import cursor as cursors
+from filescan_shared.api.errors import s3_error
 from filescan_shared.records import ScanRecord, iso
 from filescan_shared.repository import ScanRepository
 from tests.unit.pipeline.conftest import seed_scan
@@ -336,7 +338,9 @@ def test_given_sample_event_when_invoked_then_the_route_answers_in_the_contract(
         assert body["error"]["request_id"] == event["requestContext"]["requestId"]
 
 
-@pytest.mark.parametrize("key", ["uploads/nul\x00.txt", "uploads/esc\x1b[2J", "uploads/line\nbreak", "uploads/del\x7f"])
+@pytest.mark.parametrize(
+    "key", ["uploads/nul\x00.txt", "uploads/esc\x1b[2J", "uploads/line\nbreak", "uploads/del\x7f"]
+)
 def test_given_key_with_control_characters_when_asking_for_the_object_then_400(call, stack, key):
     status, body, _ = call("GET", "/objects/scan", query={"bucket": stack.uploads_bucket, "key": key})
 
@@ -365,10 +369,7 @@ def test_given_s3_refusing_the_lookup_when_asking_for_the_object_then_a_json_err
     ],
 )
 def test_s3_errors_map_to_4xx_or_502(code, http, expected):
-    from botocore.exceptions import ClientError, EndpointConnectionError
-
-    from filescan_shared.api.errors import s3_error
-
-    error = ClientError({"Error": {"Code": code}, "ResponseMetadata": {"HTTPStatusCode": http}}, "ListObjectVersions")
+    response = {"Error": {"Code": code}, "ResponseMetadata": {"HTTPStatusCode": http}}
+    error = ClientError(response, "ListObjectVersions")
     assert s3_error(error).status == expected
     assert s3_error(EndpointConnectionError(endpoint_url="http://127.0.0.1:9")).status == 502
