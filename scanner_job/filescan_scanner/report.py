@@ -7,6 +7,7 @@ import functools
 import resource
 import sys
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from filescan_scanner.analyzers.base import AnalyzerResult, AnalyzerStatus, Finding, LimitHit, Location
@@ -40,7 +41,19 @@ def scanner_version() -> str:
 
 
 def peak_rss_bytes() -> int:
-    """Peak resident set size of this process (``ru_maxrss`` is KiB on Linux, bytes on macOS)."""
+    """Peak resident set size of this process's own image.
+
+    Linux: ``VmHWM`` of ``/proc/self/status`` (the high-water mark of this program's memory).
+    ``ru_maxrss`` survives ``execve``: started by a big parent (the local stack's process, which
+    Python's ``subprocess`` forks or vforks), the scanner would report the parent's peak as its own.
+    Elsewhere, ``ru_maxrss`` (KiB on Linux, bytes on macOS).
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return int(peak if sys.platform == "darwin" else peak * 1024)
 
