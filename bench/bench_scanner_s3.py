@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 
 import boto3
+from botocore.config import Config
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -40,7 +41,9 @@ def run(size: int, repeat: int, lines: list[str]) -> None:
     """Upload the ``size`` file once, then time S3-mode and local-mode scans ``repeat`` times each."""
     path, _ = cached(size)
     key = f"bench/{path.name}"
-    s3 = boto3.client("s3")
+    # moto assembles a completed multipart upload in one request: over a minute for 2 GiB, so the
+    # default 60 s read timeout would retry a completion that already consumed the upload.
+    s3 = boto3.client("s3", config=Config(read_timeout=1800, retries={"max_attempts": 1}))
     s3.upload_file(str(path), BUCKET, key)
     warm(path)
     local_report = OUT / f"report-local-{size // MiB}MiB.json"

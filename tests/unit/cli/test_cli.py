@@ -157,6 +157,10 @@ def test_given_report_when_downloaded_then_written_to_file(api_url, stack, capsy
     assert json.loads(out)["bytes"] == 13
     assert target.read_bytes() == b'{"scan_id":1}'
 
+    code, out, _ = run(capsys, "report", SCAN_ID)  # no -o: the report on stdout
+    assert code == 0
+    assert out == '{"scan_id":1}'
+
 
 def test_given_scan_and_prefix_when_rescanned_then_accepted(api_url, stack, capsys):
     _complete(stack)
@@ -179,10 +183,13 @@ def test_given_api_errors_when_called_then_exit_1_and_json_error(api_url, stack,
     assert json.loads(out)["error"]["code"] == "not_found"
     assert "404" in err
 
-    code, out, err = run(capsys, "show", "bad-id")
-    assert code == 1
-    assert out == ""
-    assert "bad_request" in err
+
+def test_given_malformed_scan_id_when_run_then_usage_error_naming_the_form(capsys):
+    for argv in (["show", "bad-id"], ["status", "F" * 32], ["report", "../x"], ["rescan", "1234"]):
+        with pytest.raises(SystemExit) as exit_info:
+            main(argv)
+        assert exit_info.value.code == 2
+        assert "is not a scan id (32 lower-case hex digits)" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
@@ -196,14 +203,17 @@ def test_given_bad_usage_when_run_then_exit_2(capsys, argv):
     assert exit_info.value.code == 2
 
 
-def test_given_no_target_when_run_then_exit_1(capsys, monkeypatch):
+def test_given_no_target_when_run_then_usage_error_exit_2(capsys, monkeypatch):
     for name in ("FILESCAN_API_URL", "FILESCAN_BUCKET"):
         monkeypatch.delenv(name, raising=False)
 
     code, _, err = run(capsys, "ls")
-
-    assert code == 1
+    assert code == 2
     assert "--api-url" in err
+
+    code, out, _ = run(capsys, "show", SCAN_ID, "--json")
+    assert code == 2
+    assert json.loads(out)["error"]["code"] == "TargetMissing"
 
 
 def test_given_no_local_stack_when_local_then_clear_error(capsys, monkeypatch):
