@@ -127,8 +127,9 @@ def _download(  # noqa: PLR0917
         # The classic manager, whose buffers the settings above bound (not the CRT client's).
         preferred_transfer_client="classic",
     )
+    subscribers: list[Any] = [known]  # duck-typed: s3transfer calls the on_* hooks a subscriber has
     with create_transfer_manager(s3, config) as manager:
-        manager.download(bucket, key, str(path), extra, [known]).result()
+        manager.download(bucket, key, str(path), extra, subscribers).result()
 
 
 def fetch_object(
