@@ -160,3 +160,7 @@ docker-sam-local: system-deps $(VENV)/.installed $(SAM_VENV)/.installed
 	@test -f .aws-sam/build/template.yaml || $(SUBMAKE) sam-build
 	scripts/base-images lambda
 	$(PY) -m filescan_local.sam_local --sam $(SAM)
+
+.PHONY: bench-scanner-s3
+bench-scanner-s3: system-deps $(VENV)/.installed ## filescan-scan in S3 mode (moto server) vs local mode: MiB/s, peak RSS (64 MiB, 1 GiB, 2 GiB)
+	$(PY) bench/bench_scanner_s3.py $(BENCH_ARGS)

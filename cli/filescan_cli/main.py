@@ -12,9 +12,17 @@ from collections.abc import Sequence
 from filescan_cli import commands
 from filescan_cli.client import ApiError
 from filescan_cli.output import FAIL_ON_CHOICES, emit_json
-from filescan_cli.target import TargetError
+from filescan_cli.target import TargetError, TargetMissing
+from filescan_shared.ids import is_scan_id
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_VERDICT = 0, 1, 2, 3
+
+
+def scan_id(value: str) -> str:
+    """Argparse type of SCAN_ID: a malformed id is a usage error (exit 2) with the expected form."""
+    if not is_scan_id(value):
+        raise argparse.ArgumentTypeError(f"{value!r} is not a scan id (32 lower-case hex digits)")
+    return value
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -45,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     upload.add_argument("--quiet", action="store_true", help="no progress bar")
 
     status = sub.add_parser("status", help="a scan's state (--watch: until it finishes)")
-    status.add_argument("scan_id", metavar="SCAN_ID")
+    status.add_argument("scan_id", metavar="SCAN_ID", type=scan_id)
     status.add_argument("--watch", action="store_true", help="print transitions until the scan finishes")
     status.add_argument("--fail-on", choices=FAIL_ON_CHOICES, help="exit 3 if the verdict is at least this")
     status.add_argument("--timeout", type=float, default=3600, help="seconds to watch at most")
@@ -57,15 +65,15 @@ def build_parser() -> argparse.ArgumentParser:
     ls.add_argument("--until", help="ISO time (default: now)")
 
     show = sub.add_parser("show", help="verdict, severity, top findings and summary of a scan")
-    show.add_argument("scan_id", metavar="SCAN_ID")
+    show.add_argument("scan_id", metavar="SCAN_ID", type=scan_id)
     show.add_argument("--fail-on", choices=FAIL_ON_CHOICES, help="exit 3 if the verdict is at least this")
 
     report = sub.add_parser("report", help="download a scan's JSON report")
-    report.add_argument("scan_id", metavar="SCAN_ID")
-    report.add_argument("-o", "--output", required=True, help="file to write ('-' for stdout)")
+    report.add_argument("scan_id", metavar="SCAN_ID", type=scan_id)
+    report.add_argument("-o", "--output", default="-", help="file to write (default '-': stdout)")
 
     rescan = sub.add_parser("rescan", help="scan one object version again, or everything under a prefix")
-    rescan.add_argument("scan_id", nargs="?", metavar="SCAN_ID")
+    rescan.add_argument("scan_id", nargs="?", metavar="SCAN_ID", type=scan_id)
     rescan.add_argument("--prefix", help="rescan every current object under this prefix (bulk)")
     rescan.add_argument("--idempotency-key", help="repeat-safe key: the same key returns the same rescan")
 
@@ -90,6 +98,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--limit must be 1..1000")
     try:
         failed = commands.COMMANDS[args.command](args)
+    except TargetMissing as error:
+        return _fail(args, error, EXIT_USAGE)
     except (ApiError, TargetError, OSError) as error:
         return _fail(args, error)
     except KeyboardInterrupt:
@@ -97,13 +107,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     return EXIT_VERDICT if failed else EXIT_OK
 
 
-def _fail(args: argparse.Namespace, error: Exception) -> int:
+def _fail(args: argparse.Namespace, error: Exception, exit_code: int = EXIT_ERROR) -> int:
     if args.json:
         code = error.code if isinstance(error, ApiError) else type(error).__name__
         status = error.status if isinstance(error, ApiError) else None
         emit_json({"error": {"code": code, "message": str(error), "status": status}})
     print(f"filescan: {error}", file=sys.stderr)
-    return EXIT_ERROR
+    return exit_code
 
 
 if __name__ == "__main__":

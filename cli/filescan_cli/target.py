@@ -14,6 +14,10 @@ class TargetError(Exception):
     """The deployment could not be determined."""
 
 
+class TargetMissing(TargetError):
+    """No deployment was named (no flag, no variable) or it is malformed: a usage error (exit 2)."""
+
+
 @dataclasses.dataclass(frozen=True)
 class Target:
     """The API and the uploads bucket of one deployment."""
@@ -25,7 +29,7 @@ class Target:
     def client(self, args: argparse.Namespace) -> ApiClient:
         """An API client with the authentication the flags ask for."""
         if not self.api_url:
-            raise TargetError("no API: pass --stack-name, --api-url or set FILESCAN_API_URL")
+            raise TargetMissing("no API: pass --stack-name, --api-url or set FILESCAN_API_URL")
         token = args.token or os.environ.get("FILESCAN_TOKEN")
         if token:
             return ApiClient(self.api_url, auth="token", token=token, region=args.region)
@@ -36,7 +40,7 @@ class Target:
     def upload_bucket(self) -> str:
         """The uploads bucket, or a ``TargetError``."""
         if not self.bucket:
-            raise TargetError("no bucket: pass --stack-name, --bucket or set FILESCAN_BUCKET")
+            raise TargetMissing("no bucket: pass --stack-name, --bucket or set FILESCAN_BUCKET")
         return self.bucket
 
 
@@ -46,7 +50,7 @@ def resolve(args: argparse.Namespace) -> Target:
         return _from_stack(args.stack_name, args.region)
     api_url = args.api_url or os.environ.get("FILESCAN_API_URL")
     if api_url and urllib.parse.urlsplit(api_url).scheme not in {"http", "https"}:
-        raise TargetError(f"API URL must be http(s): {api_url}")
+        raise TargetMissing(f"API URL must be http(s): {api_url}")
     bucket = args.bucket or os.environ.get("FILESCAN_BUCKET")
     return Target(
         api_url=api_url, bucket=bucket, scan_prefix=os.environ.get("FILESCAN_SCAN_PREFIX", "uploads/")

@@ -6,6 +6,7 @@ the ingest DLQ): nothing is lost, nothing is submitted twice (see ``pipeline.enq
 """
 
 import functools
+import logging
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -24,8 +25,13 @@ from filescan_shared.settings import EnqueueSettings, load_settings
 
 settings = load_settings(EnqueueSettings)
 # A batch whose every record failed still answers with its item failures (SQS retries them, then the
-# DLQ) instead of raising: the same redelivery, without counting as a function error.
-processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+# DLQ) instead of raising: the same redelivery, without counting as a function error. Given the
+# function's logger, the processor logs each failed record (a malformed notification) as a warning
+# with its exception; without one it only logs at DEBUG, and the DLQ would be the only trace.
+# (It takes a ``logging.Logger``: the standard logger under the Powertools one, same JSON handler.)
+processor = BatchProcessor(
+    event_type=EventType.SQS, raise_on_entire_batch_failure=False, logger=logging.getLogger(logger.name)
+)
 
 _METRIC_BY_OUTCOME = {
     EnqueueOutcome.SUBMITTED: "ScansQueued",

@@ -1,6 +1,7 @@
 """Lambda handlers in-process: each function's ``app.py`` loaded as its own module, per environment.
 
-Every handler module is called ``app``, so each is loaded from its file under a unique module name.
+Every handler module is called ``app``, as in Lambda; each copy is a separate module object (none
+stays registered in ``sys.modules`` under that shared name).
 Like Lambda, one loaded copy (an "execution environment") serves one event at a time: concurrent
 invocations get separate copies (module-level state such as Powertools' ``BatchProcessor`` is not
 thread-safe), created on demand up to the function's concurrency and reused afterwards.
@@ -8,13 +9,14 @@ thread-safe), created on demand up to the function's concurrency and reused afte
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
-import itertools
 import queue
 import sys
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -47,8 +49,6 @@ class LocalContext:
 class FunctionRuntime:
     """Loads and invokes one function's handler, at most ``concurrency`` invocations at a time."""
 
-    _counter = itertools.count()
-
     def __init__(self, function: FunctionSpec, concurrency: int, access_key: str | None = None) -> None:
         self.function = function
         self.access_key = access_key
@@ -63,10 +63,11 @@ class FunctionRuntime:
         """Run the handler on ``event`` and return its result (its exception propagates)."""
         with self._slots:
             module = self._checkout()
+            context = LocalContext(self.function)
             try:
                 handler = getattr(module, self.function.handler.rsplit(".", 1)[1])
-                with acting_as(self.access_key):
-                    return handler(event, LocalContext(self.function))
+                with acting_as(self.access_key), _lambda_log_keys(context):
+                    return handler(event, context)
             finally:
                 self._idle.put(module)
 
@@ -81,20 +82,26 @@ class FunctionRuntime:
 
     def _load(self) -> ModuleType:
         """A cold start: execute the handler file as a fresh module."""
-        module_file = self.function.handler.rsplit(".", 1)[0] + ".py"
-        path = Path(self.function.code_dir) / module_file
-        name = f"filescan_local_fn_{self.function.logical_id.lower()}_{next(self._counter)}"
+        name = self.function.handler.rsplit(".", 1)[0]
+        path = Path(self.function.code_dir) / f"{name}.py"
         spec = importlib.util.spec_from_file_location(name, path)
         if spec is None or spec.loader is None:
             raise ImportError(f"cannot load {path}")
         module = importlib.util.module_from_spec(spec)
         with _IMPORT_LOCK:
+            # Named as Lambda names it (``app``), so what derives from ``__module__`` is the same in
+            # every copy and as deployed: Powertools idempotency keys are
+            # ``<function>.<module>.<qualname>#<hash>``. The name is in ``sys.modules`` only while the
+            # module executes (every function's handler module is ``app``).
+            previous = sys.modules.get(name)
             sys.modules[name] = module
             try:
                 spec.loader.exec_module(module)
-            except BaseException:
-                sys.modules.pop(name, None)
-                raise
+            finally:
+                if previous is None:
+                    sys.modules.pop(name, None)
+                else:
+                    sys.modules[name] = previous
         return module
 
     def warm(self) -> None:
@@ -106,6 +113,27 @@ class FunctionRuntime:
         with self._lock:
             self._created += 1
         self._idle.put(module)
+
+
+@contextlib.contextmanager
+def _lambda_log_keys(context: LocalContext) -> Iterator[None]:
+    """Stamp the log lines of this invocation's thread with its own function, request id and ARN.
+
+    In Lambda every function has its own process, so the context keys ``inject_lambda_context``
+    appends to the (process-wide) Powertools formatter name one function. Here the functions share a
+    process and that formatter: the last invocation to start would name every function's lines.
+    Powertools' thread-safe keys are per thread and take precedence over the appended ones.
+    """
+    from aws_lambda_powertools.logging.lambda_context import build_lambda_context_model  # noqa: PLC0415
+
+    from filescan_shared.observability import logger  # noqa: PLC0415 - the functions' logger
+
+    keys = build_lambda_context_model(context).__dict__
+    logger.thread_safe_append_keys(**keys)
+    try:
+        yield
+    finally:
+        logger.thread_safe_remove_keys(keys)
 
 
 def merged_environment(functions: list[FunctionSpec]) -> dict[str, str]:

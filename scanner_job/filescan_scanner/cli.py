@@ -216,7 +216,7 @@ def _scan(args: argparse.Namespace, settings: ScannerSettings) -> int:  # noqa: 
             identity: dict[str, Any] = {
                 "source": "s3",
                 "bucket": bucket,
-                "key": safe_excerpt(key, 4200),
+                "key": key,  # exactly the S3 key (JSON escapes what needs it): it names the object
                 "version_id": version_id,
                 "etag": None,
                 "display_name": safe_excerpt(display_name(key), 1000),

@@ -7,11 +7,12 @@ import functools
 import resource
 import sys
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from filescan_scanner.analyzers.base import AnalyzerResult, AnalyzerStatus, Finding, LimitHit, Location
 from filescan_scanner.engine import ScanOutcome
-from filescan_scanner.text import safe_excerpt
+from filescan_scanner.text import escaped_once, safe_excerpt
 from filescan_shared.report import SCHEMA_VERSION
 from filescan_shared.report.verdict import decide_verdict
 
@@ -40,7 +41,19 @@ def scanner_version() -> str:
 
 
 def peak_rss_bytes() -> int:
-    """Peak resident set size of this process (``ru_maxrss`` is KiB on Linux, bytes on macOS)."""
+    """Peak resident set size of this process's own image.
+
+    Linux: ``VmHWM`` of ``/proc/self/status`` (the high-water mark of this program's memory).
+    ``ru_maxrss`` survives ``execve``: started by a big parent (the local stack's process, which
+    Python's ``subprocess`` forks or vforks), the scanner would report the parent's peak as its own.
+    Elsewhere, ``ru_maxrss`` (KiB on Linux, bytes on macOS).
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return int(peak if sys.platform == "darwin" else peak * 1024)
 
@@ -57,12 +70,12 @@ def _location(location: Location) -> dict[str, Any]:
 def _finding(f: Finding) -> dict[str, Any]:
     return {
         "engine": f.engine,
-        "rule_id": safe_excerpt(f.rule_id, 300),
-        "category": safe_excerpt(f.category, 100),
+        "rule_id": escaped_once(f.rule_id, 300),
+        "category": escaped_once(f.category, 100),
         "severity": f.severity.label,
-        "title": safe_excerpt(f.title, 500),
+        "title": escaped_once(f.title, 500),
         "location": _location(f.location),
-        "evidence": None if f.evidence is None else safe_excerpt(f.evidence, 500),
+        "evidence": None if f.evidence is None else escaped_once(f.evidence, 500),
     }
 
 

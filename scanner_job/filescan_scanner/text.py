@@ -58,6 +58,18 @@ def safe_excerpt(data: bytes | bytearray | memoryview | str, limit: int = DEFAUL
     return "".join(kept) + ELLIPSIS
 
 
+def escaped_once(text: str, limit: int = DEFAULT_LIMIT) -> str:
+    r"""``text`` that an analyzer already escaped (printable ASCII) as it is, else ``safe_excerpt``.
+
+    For the report's finding fields: analyzers escape what they take from the file (``Finding``'s
+    contract), and escaping their output again would double every backslash (``\\x00`` for a NUL).
+    Text that is not printable ASCII was not escaped, so it is escaped here; too long, it is cut.
+    """
+    if text.isascii() and text.isprintable():
+        return text if len(text) <= limit else text[: limit - len(ELLIPSIS)] + ELLIPSIS
+    return safe_excerpt(text, limit)
+
+
 def redact(data: bytes | bytearray | memoryview, keep: int = 6) -> str:
     """Describe a secret without revealing it: its first ``keep`` bytes (escaped) and its length."""
     raw = bytes(data)

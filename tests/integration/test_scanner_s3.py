@@ -153,6 +153,7 @@ def test_hostile_keys_stay_in_work_dir(moto_env: dict[str, str], tmp_path: Path,
     assert _scan(moto_env, work, "--bucket", UPLOADS, "--key", key, "--scan-id", "hostile") == 0
     report = _report(moto_env, "hostile")
     assert report["file"]["size"] == len(b"harmless content\n")
+    assert report["object"]["key"] == key  # the S3 key itself, unicode and all, not an escaped form
     assert set(tmp_path.rglob("*")) == before
     assert not Path("/etc/passwd.tmp").exists()
 
@@ -185,3 +186,51 @@ def test_manifest_mode_picks_array_index(moto_env: dict[str, str], tmp_path: Pat
     )
     assert rc == 0
     assert _report(moto_env, "m-1")["verdict"]["verdict"] == "malicious"
+
+
+def test_object_in_unversioned_bucket_is_scanned(moto_env: dict[str, str], tmp_path: Path) -> None:
+    """No version id: the download is pinned by ETag (``IfMatch``), which the transfer manager sends."""
+    s3 = _client(moto_env)
+    s3.create_bucket(Bucket="filescan-unversioned")
+    s3.put_object(Bucket="filescan-unversioned", Key="u/eicar.com", Body=_eicar())
+    args = ("--bucket", "filescan-unversioned", "--key", "u/eicar.com", "--scan-id", "unv")
+    assert _scan(moto_env, tmp_path, *args) == 0
+    report = _report(moto_env, "unv")
+    assert report["verdict"]["verdict"] == "malicious"
+    assert report["object"]["version_id"] is None and report["object"]["etag"]
+
+
+MiB = 1024**2
+MEMORY_BUDGET = 256 * MiB
+DOWNLOAD_ALLOWANCE = 64 * MiB
+"""What S3 mode may add to the local scan's peak: boto3, its threads and the download's bounded buffers
+(~35 MiB measured). One stream lane in both scans, so the scan's own peak does not vary with timing."""
+
+
+def test_s3_mode_peak_rss_stays_within_budget(moto_env: dict[str, str], tmp_path: Path) -> None:
+    """A 256 MiB object: S3 mode's peak RSS is the local scan's plus a small, bounded download cost.
+
+    Before the transfer manager's IO queue was bounded, each download thread's malloc arena kept up
+    to ~25 MiB of queued pieces: +100 MiB here, +200 MiB on 1 GiB (``make bench-scanner-s3``).
+    """
+    size = 256 * MiB
+    big = tmp_path / "big.bin"
+    with big.open("wb") as out:  # cheap to make: a few random MiB, the rest a sparse hole
+        for _ in range(8):
+            out.write(os.urandom(MiB))
+        out.truncate(size)
+    s3 = _client(moto_env)
+    s3.upload_file(str(big), UPLOADS, "big/object.bin")
+    work = tmp_path / "work"
+    work.mkdir()
+    local_report = tmp_path / "local.json"
+    one_lane = {"FILESCAN_STREAM_LANES": "1"}
+    assert _scan(moto_env, work, str(big), "--report", str(local_report), extra=one_lane) == 0
+    big.unlink()
+    args = ("--bucket", UPLOADS, "--key", "big/object.bin", "--scan-id", "big")
+    assert _scan(moto_env, work, *args, extra=one_lane) == 0
+    remote = _report(moto_env, "big")["stats"]
+    local = json.loads(local_report.read_text())["stats"]
+    assert remote["bytes"] == size
+    assert remote["peak_rss_bytes"] <= MEMORY_BUDGET
+    assert remote["peak_rss_bytes"] - local["peak_rss_bytes"] <= DOWNLOAD_ALLOWANCE, (remote, local)

@@ -10,8 +10,10 @@ from pathlib import Path
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError, EndpointConnectionError
 
 from filescan_shared.api import cursor as cursors
+from filescan_shared.api.errors import s3_error
 from filescan_shared.records import ScanRecord, iso
 from filescan_shared.repository import ScanRepository
 from tests.unit.pipeline.conftest import seed_scan
@@ -345,3 +347,40 @@ def test_given_sample_event_when_invoked_then_the_route_answers_in_the_contract(
     body = json.loads(response["body"])
     if response["statusCode"] >= 400:
         assert body["error"]["request_id"] == event["requestContext"]["requestId"]
+
+
+@pytest.mark.parametrize(
+    "key", ["uploads/nul\x00.txt", "uploads/esc\x1b[2J", "uploads/line\nbreak", "uploads/del\x7f"]
+)
+def test_given_key_with_control_characters_when_asking_for_the_object_then_400(call, stack, key):
+    status, body, _ = call("GET", "/objects/scan", query={"bucket": stack.uploads_bucket, "key": key})
+
+    assert status == 400, body
+    assert body["error"]["code"] == "bad_request"
+    assert body["error"]["details"][0]["loc"] == ["query", "key"]
+
+
+def test_given_s3_refusing_the_lookup_when_asking_for_the_object_then_a_json_error_not_500(call, stack):
+    boto3.client("s3").delete_bucket(Bucket=stack.uploads_bucket)  # ListObjectVersions: NoSuchBucket
+
+    status, body, _ = call("GET", "/objects/scan", query={"bucket": stack.uploads_bucket, "key": "uploads/x"})
+
+    assert status == 404, body
+    assert set(body["error"]) == {"code", "message", "request_id"}
+
+
+@pytest.mark.parametrize(
+    ("code", "http", "expected"),
+    [
+        ("NoSuchBucket", 404, 404),
+        ("InvalidArgument", 400, 400),
+        ("AccessDenied", 403, 400),
+        ("SlowDown", 503, 502),
+        ("InternalError", 500, 502),
+    ],
+)
+def test_s3_errors_map_to_4xx_or_502(code, http, expected):
+    response = {"Error": {"Code": code}, "ResponseMetadata": {"HTTPStatusCode": http}}
+    error = ClientError(response, "ListObjectVersions")
+    assert s3_error(error).status == expected
+    assert s3_error(EndpointConnectionError(endpoint_url="http://127.0.0.1:9")).status == 502

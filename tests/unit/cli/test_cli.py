@@ -21,12 +21,15 @@ from filescan_shared.states import ScanState
 from tests.unit.pipeline.conftest import seed_scan
 
 SCAN_ID = "0123456789abcdef0123456789abcdef"
-FINDINGS = [
+FINDINGS = [  # the shape analysis stores and the API returns (pipeline.analysis._compact)
     {
+        "engine": "yara-x",
+        "rule_id": "filescan.eicar_test_file",
         "severity": "high",
         "category": "malware",
         "title": "EICAR test file",
-        "location": {"archive_path": ["a.zip", "eicar.com"]},
+        "archive_path": ["a.zip", "eicar.com"],
+        "offset": 0,
     },
 ]
 
@@ -38,18 +41,14 @@ def run(capsys, *argv: str) -> tuple[int, str, str]:
 
 
 def _complete(stack, scan_id=SCAN_ID, verdict="malicious", **fields):
-    seed_scan(
-        stack,
-        scan_id,
-        "COMPLETE",
-        verdict=verdict,
-        severity="high",
-        top_findings=FINDINGS,
-        analysis={"summary": "An EICAR test file inside a zip."},
-        version_id="v1",
-        key="uploads/a.zip",
-        **fields,
-    )
+    defaults = {
+        "severity": "high",
+        "top_findings": FINDINGS,
+        "analysis": {"summary": "An EICAR test file inside a zip."},
+        "version_id": "v1",
+        "key": "uploads/a.zip",
+    }
+    seed_scan(stack, scan_id, "COMPLETE", verdict=verdict, **{**defaults, **fields})
 
 
 def test_given_scans_when_ls_then_table_or_json(api_url, stack, capsys):
@@ -91,6 +90,25 @@ def test_given_malicious_scan_when_show_then_findings_summary_and_fail_on(api_ur
     code, out, _ = run(capsys, "status", SCAN_ID, "--json", "--fail-on", "malicious")
     assert code == 3
     assert json.loads(out)["verdict"] == "malicious"
+
+
+def test_given_hostile_key_when_ls_and_show_then_control_characters_are_escaped(api_url, stack, capsys):
+    key = "uploads/\x1b[2J\x1b]0;owned\x07evil\r\nrow.txt"
+    _complete(stack, key=key, analysis={"summary": "line one\nline two \x1b[31mred"})
+
+    code, out, _ = run(capsys, "ls")
+    assert code == 0
+    assert "\x1b" not in out and "\r" not in out and "\x07" not in out
+    assert len(out.splitlines()) == 3  # header, rule, one row: the LF in the key did not split it
+    assert "uploads/\\x1b[2J\\x1b]0;owned\\x07evil\\r\\nrow.txt" in out
+
+    code, out, _ = run(capsys, "show", SCAN_ID)
+    assert code == 0
+    assert "\x1b" not in out and "\r" not in out
+    assert "evil\\r\\nrow.txt" in out and "line one\\nline two \\x1b[31mred" in out
+
+    code, out, _ = run(capsys, "show", SCAN_ID, "--json")
+    assert json.loads(out)["key"] == key
 
 
 def test_given_clean_scan_when_fail_on_then_exit_0(api_url, stack, capsys):
@@ -139,6 +157,10 @@ def test_given_report_when_downloaded_then_written_to_file(api_url, stack, capsy
     assert json.loads(out)["bytes"] == 13
     assert target.read_bytes() == b'{"scan_id":1}'
 
+    code, out, _ = run(capsys, "report", SCAN_ID)  # no -o: the report on stdout
+    assert code == 0
+    assert out == '{"scan_id":1}'
+
 
 def test_given_scan_and_prefix_when_rescanned_then_accepted(api_url, stack, capsys):
     _complete(stack)
@@ -161,10 +183,13 @@ def test_given_api_errors_when_called_then_exit_1_and_json_error(api_url, stack,
     assert json.loads(out)["error"]["code"] == "not_found"
     assert "404" in err
 
-    code, out, err = run(capsys, "show", "bad-id")
-    assert code == 1
-    assert out == ""
-    assert "bad_request" in err
+
+def test_given_malformed_scan_id_when_run_then_usage_error_naming_the_form(capsys):
+    for argv in (["show", "bad-id"], ["status", "F" * 32], ["report", "../x"], ["rescan", "1234"]):
+        with pytest.raises(SystemExit) as exit_info:
+            main(argv)
+        assert exit_info.value.code == 2
+        assert "is not a scan id (32 lower-case hex digits)" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
@@ -178,14 +203,17 @@ def test_given_bad_usage_when_run_then_exit_2(capsys, argv):
     assert exit_info.value.code == 2
 
 
-def test_given_no_target_when_run_then_exit_1(capsys, monkeypatch):
+def test_given_no_target_when_run_then_usage_error_exit_2(capsys, monkeypatch):
     for name in ("FILESCAN_API_URL", "FILESCAN_BUCKET"):
         monkeypatch.delenv(name, raising=False)
 
     code, _, err = run(capsys, "ls")
-
-    assert code == 1
+    assert code == 2
     assert "--api-url" in err
+
+    code, out, _ = run(capsys, "show", SCAN_ID, "--json")
+    assert code == 2
+    assert json.loads(out)["error"]["code"] == "TargetMissing"
 
 
 def test_given_no_local_stack_when_local_then_clear_error(capsys, monkeypatch):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import logging
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
@@ -204,6 +205,25 @@ def test_given_a_batch_of_only_malformed_messages_when_enqueued_then_each_is_rep
         "batchItemFailures": [{"itemIdentifier": "message-0"}, {"itemIdentifier": "message-1"}]
     }
     assert _jobs(stack) == []
+
+
+def test_given_a_malformed_message_when_enqueued_then_a_warning_is_logged(
+    stack: StackNames, handler: Callable[[str], ModuleType], lambda_context: Any, caplog: Any
+) -> None:
+    from filescan_shared.observability import logger  # noqa: PLC0415 - the functions' logger
+
+    event = sqs_event_for([put_upload(stack, "uploads/a.txt")], bucket=stack.uploads_bucket)
+    event["Records"][0]["body"] = "not json"
+    functions_logger = logging.getLogger(logger.name)
+    functions_logger.addHandler(caplog.handler)
+    try:
+        handler("enqueue").lambda_handler(event, lambda_context)
+    finally:
+        functions_logger.removeHandler(caplog.handler)
+
+    warnings = [r for r in caplog.records if r.name == logger.name and r.levelno == logging.WARNING]
+    assert warnings, caplog.records
+    assert warnings[0].exc_info and warnings[0].exc_info[0].__name__ == "ValidationError"
 
 
 class _ThrottledOnce:

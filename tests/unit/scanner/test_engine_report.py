@@ -227,3 +227,30 @@ def test_cli_manifest_usage_errors(tmp_path: Path) -> None:
     assert _cli("--manifest", str(manifest), env={"REPORTS_BUCKET": "r"}).returncode == 2
     out = _cli("--manifest", str(manifest), env={"REPORTS_BUCKET": "r", "AWS_BATCH_JOB_ARRAY_INDEX": "3"})
     assert out.returncode == 2 and "no index 3" in out.stderr
+
+
+def test_evidence_is_escaped_once(scan, eicar) -> None:  # type: ignore[no-untyped-def]
+    """EICAR holds a backslash: the report shows it escaped once (``\\``), not twice (``\\\\``)."""
+    report = _report(scan(b"\x00pad\n" + eicar + b"\n"))
+
+    (finding,) = [f for f in report["findings"] if f["rule_id"].endswith("eicar_test_file")]
+    assert "[4\\\\PZX" in finding["evidence"]
+    assert "\\\\\\\\" not in finding["evidence"]
+
+
+def test_cli_peak_rss_is_the_scanners_own_not_its_parents(tmp_path: Path) -> None:
+    """Started by a parent holding 768 MiB (the local stack's process), the report gives the scan's peak."""
+    sample = tmp_path / "small.txt"
+    sample.write_bytes(b"hello\n")
+    report = tmp_path / "r.json"
+    scanner = Path(sys.executable).with_name("filescan-scan")
+    command = [str(scanner), str(sample), "--report", str(report)]
+    parent = (
+        "import subprocess, sys\n"
+        "ballast = bytearray(b'x') * (768 * 1024 * 1024)  # written, so resident\n"
+        f"sys.exit(subprocess.run({command!r}).returncode)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", parent], capture_output=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    peak = json.loads(report.read_text())["stats"]["peak_rss_bytes"]
+    assert 0 < peak < 512 * 1024**2

@@ -22,6 +22,7 @@ ERROR_STATUS = {
     "payload_too_large": 413,
     "unsupported_media_type": 415,
     "internal_error": 500,
+    "upstream_error": 502,
 }
 """Every error code the API uses, with its HTTP status."""
 
@@ -52,6 +53,22 @@ class BadRequest(ApiError):
     def __init__(self, message: str, code: str = "bad_request") -> None:
         """A 400 with ``message``."""
         super().__init__(code, message)
+
+
+def s3_error(error: Exception) -> ApiError:
+    """The API error for an S3 call that failed while answering a request (never a 500).
+
+    A missing bucket is a 404; S3 refusing the request (4xx: a key it will not take, access denied)
+    is the caller's 400, without S3's message; anything else (5xx, throttling, network) is a 502.
+    """
+    response = getattr(error, "response", None) or {}
+    code = str(response.get("Error", {}).get("Code", ""))
+    status = int(response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+    if code == "NoSuchBucket":
+        return NotFound("no such bucket")
+    if 400 <= status < 500 and code not in {"SlowDown", "Throttling", "RequestTimeout"}:
+        return BadRequest(f"S3 refused the request ({code[:64] or status})")
+    return ApiError("upstream_error", "S3 is unavailable; try again")
 
 
 def error_body(code: str, message: str, request_id: str | None, details: Any = None) -> str:

@@ -20,11 +20,12 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestValidationError,
 )
 from aws_lambda_powertools.event_handler.openapi.params import Header, Path, Query
+from botocore.exceptions import BotoCoreError, ClientError
 
 from filescan_shared import clients
 from filescan_shared.api import cursor as cursors
 from filescan_shared.api import queries
-from filescan_shared.api.errors import ApiError, BadRequest, NotFound, error_body
+from filescan_shared.api.errors import ApiError, BadRequest, NotFound, error_body, s3_error
 from filescan_shared.api.models import (
     SCAN_ID_PATTERN,
     BulkRescanAccepted,
@@ -67,6 +68,7 @@ def _responses(ok: int, model: type[Any], *codes: int) -> dict[int, Any]:
         409: "conflict",
         413: "too large",
         415: "the body is not JSON",
+        502: "S3 failed",
     }
     responses: dict[int, Any] = {ok: {"description": "success", "content": {_JSON: {"model": model}}}}
     for code in codes:
@@ -74,6 +76,9 @@ def _responses(ok: int, model: type[Any], *codes: int) -> dict[int, Any]:
     return responses
 
 
+CONTROL_FREE = r"^[^\x00-\x1f\x7f]*$"
+"""No C0 control character or DEL: S3 lists them as characters that need special handling
+(https://docs.aws.amazon.com/AmazonS3/latest/userguide/object-keys.html), and a NUL is refused."""
 ScanIdPath = Annotated[str, Path(pattern=SCAN_ID_PATTERN, description="scan id: 32 lower-case hex digits")]
 IdempotencyKey = Annotated[
     str | None,
@@ -164,11 +169,21 @@ def list_scans(
 
 
 @app.get(
-    "/objects/scan", summary="The latest scan of an object", responses=_responses(200, ScanView, 400, 404)
+    "/objects/scan",
+    summary="The latest scan of an object",
+    responses=_responses(200, ScanView, 400, 404, 502),
 )
 def object_scan(
     bucket: Annotated[str, Query(min_length=3, max_length=63)],
-    key: Annotated[str, Query(min_length=1, max_length=1024)],
+    key: Annotated[
+        str,
+        Query(
+            min_length=1,
+            max_length=1024,
+            pattern=CONTROL_FREE,
+            description="the object key (no control characters: ASCII 0-31 and 127)",
+        ),
+    ],
     version_id: Annotated[str | None, Query(min_length=1, max_length=1024)] = None,
 ) -> ScanView:
     """The most recent scan of ``bucket/key`` (its current version unless ``version_id`` is given)."""
@@ -178,7 +193,10 @@ def object_scan(
     if version_id is not None:
         record = queries.latest_for_object(client, settings.scans_table, bucket, key, version_id)
     elif bucket == settings.uploads_bucket and key.startswith(settings.scan_prefix):
-        current = queries.current_version(clients.s3(), bucket, key)
+        try:
+            current = queries.current_version(clients.s3(), bucket, key)
+        except (ClientError, BotoCoreError) as error:
+            raise s3_error(error) from None
         record = queries.latest_for_object(client, settings.scans_table, bucket, key, current)
     if record is None:
         raise NotFound("no scan of this object")

@@ -222,6 +222,7 @@ def triage_input_from_report(
 
     file_facts = report.get("file") or {}
     engines = report.get("engines", [])
+    limited = {hit.get("engine") for hit in report.get("limits_hit", [])}
     return TriageInput(
         scan_id=record.scan_id,
         object_key=record.key,
@@ -248,8 +249,18 @@ def triage_input_from_report(
         limits_hit=tuple(f"{hit['limit']}: {hit['detail']}" for hit in report.get("limits_hit", [])),
         unscannable_reasons=tuple(report.get("unscannable_reasons", [])),
         engines_not_run=tuple(e["name"] for e in engines if e.get("status") == "not_run"),
-        engines_errored=tuple(e["name"] for e in engines if e.get("status") in {"error", "partial"}),
+        engines_errored=tuple(e["name"] for e in engines if _errored(e, limited)),
     )
+
+
+def _errored(engine: Mapping[str, Any], limited: set[object]) -> bool:
+    """An engine that failed, or stopped early for a reason the report does not list as a limit.
+
+    A ``partial`` engine whose limit is in ``limits_hit`` (the archive engine at its depth or member
+    cap) did not err: the summary names the limit instead.
+    """
+    status = engine.get("status")
+    return status == "error" or (status == "partial" and engine.get("name") not in limited)
 
 
 def _ranked(report: Mapping[str, Any]) -> list[Mapping[str, Any]]:
