@@ -10,11 +10,14 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from filescan_cli import output
 from filescan_cli.client import ApiClient, ApiError
-from filescan_cli.target import Target, TargetError, resolve
+from filescan_cli.target import Target, TargetError, TargetMissing, UsageError, resolve
+
+if TYPE_CHECKING:
+    from filescan_cli.upload import Uploaded
 
 POLL_FIRST_SECONDS = 1.0
 POLL_MAX_SECONDS = 15.0
@@ -56,20 +59,8 @@ def watch(
 
 def cmd_upload(args: argparse.Namespace) -> bool:
     """Upload files, print their scan ids; with ``--wait``, wait for the verdicts."""
-    from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415
-
-    from filescan_cli.upload import upload_files  # noqa: PLC0415
-
     target = resolve(args)
-    paths = [Path(path) for path in args.paths]
-    for path in paths:
-        if not path.is_file():
-            raise TargetError(f"not a file: {path}")
-    prefix = target.scan_prefix if args.prefix is None else args.prefix
-    try:
-        uploaded = upload_files(paths, bucket=target.upload_bucket(), prefix=prefix, progress=not args.quiet)
-    except (BotoCoreError, ClientError) as error:
-        raise ApiError(0, "upload_failed", f"upload failed: {error}") from None
+    uploaded = _upload(target, [Path(path) for path in args.paths], args)
     results = [dataclasses.asdict(item) for item in uploaded]
     if args.wait:
         client = target.client(args)
@@ -86,6 +77,40 @@ def cmd_upload(args: argparse.Namespace) -> bool:
             suffix = f"  {verdict}" if verdict else ""
             print(f"{result['scan_id'] or '-'}  s3://{result['bucket']}/{result['key']}{suffix}")
     return output.fails([result["scan"] for result in results if "scan" in result], args.fail_on)
+
+
+def _upload(target: Target, paths: list[Path], args: argparse.Namespace) -> list[Uploaded]:
+    """Upload ``paths``: straight to S3 when a bucket is configured, else through the API.
+
+    Straight to S3: multipart, the caller's AWS credentials. Through the API: a presigned PUT per file
+    from ``POST /uploads`` (``filescan_cli.presigned``), for callers with only the API and its auth.
+    """
+    if not target.bucket and not target.api_url:
+        raise TargetMissing(
+            "no target: pass --stack-name, --bucket (direct S3 upload) or --api-url (upload through the "
+            "API), or set FILESCAN_BUCKET / FILESCAN_API_URL"
+        )
+    if not target.bucket and args.prefix is not None:
+        raise UsageError(
+            "--prefix needs a bucket (direct S3 upload): through the API the server chooses the key "
+            "under the scan prefix; pass --bucket or --stack-name to choose it"
+        )
+    for path in paths:
+        if not path.is_file():
+            raise TargetError(f"not a file: {path}")
+    if not target.bucket:
+        from filescan_cli.presigned import upload_presigned  # noqa: PLC0415
+
+        return upload_presigned(paths, target.client(args), progress=not args.quiet)
+    from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415
+
+    from filescan_cli.upload import upload_files  # noqa: PLC0415
+
+    prefix = target.scan_prefix if args.prefix is None else args.prefix
+    try:
+        return upload_files(paths, bucket=target.bucket, prefix=prefix, progress=not args.quiet)
+    except (BotoCoreError, ClientError) as error:
+        raise ApiError(0, "upload_failed", f"upload failed: {error}") from None
 
 
 def cmd_status(args: argparse.Namespace) -> bool:
@@ -200,4 +225,3 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], bool]] = {
     "report": cmd_report,
     "rescan": cmd_rescan,
 }
-_ = Target  # re-exported for type users

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from filescan_cli import commands
 from filescan_cli.client import ApiError
 from filescan_cli.output import FAIL_ON_CHOICES, emit_json
-from filescan_cli.target import TargetError, TargetMissing
+from filescan_cli.target import TargetError, UsageError
 from filescan_shared.ids import is_scan_id
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_VERDICT = 0, 1, 2, 3
@@ -26,7 +26,10 @@ def scan_id(value: str) -> str:
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("target (flags, else FILESCAN_API_URL / FILESCAN_BUCKET)")
+    group = parser.add_argument_group(
+        "target (flags, else FILESCAN_API_URL / FILESCAN_BUCKET; upload: with a bucket straight to S3, "
+        "else through the API's presigned uploads)"
+    )
     group.add_argument("--stack-name", help="read the API URL and bucket from this CloudFormation stack")
     group.add_argument("--api-url", help="the results API base URL")
     group.add_argument("--bucket", help="the uploads bucket")
@@ -46,7 +49,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     upload = sub.add_parser("upload", help="upload files to be scanned")
     upload.add_argument("paths", nargs="+", metavar="PATH")
-    upload.add_argument("--prefix", help="key prefix (default: the scan prefix, e.g. uploads/)")
+    upload.add_argument(
+        "--prefix",
+        help="key prefix (default: the scan prefix, e.g. uploads/); direct S3 uploads only: "
+        "through the API (no bucket) the server chooses the key",
+    )
     upload.add_argument("--wait", action="store_true", help="wait for the verdicts")
     upload.add_argument("--fail-on", choices=FAIL_ON_CHOICES, help="exit 3 if a verdict is at least this")
     upload.add_argument("--timeout", type=float, default=3600, help="seconds to wait at most (--wait)")
@@ -98,7 +105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--limit must be 1..1000")
     try:
         failed = commands.COMMANDS[args.command](args)
-    except TargetMissing as error:
+    except UsageError as error:
         return _fail(args, error, EXIT_USAGE)
     except (ApiError, TargetError, OSError) as error:
         return _fail(args, error)

@@ -14,7 +14,11 @@ class TargetError(Exception):
     """The deployment could not be determined."""
 
 
-class TargetMissing(TargetError):
+class UsageError(TargetError):
+    """The arguments cannot work together: a usage error (exit 2)."""
+
+
+class TargetMissing(UsageError):
     """No deployment was named (no flag, no variable) or it is malformed: a usage error (exit 2)."""
 
 
@@ -36,12 +40,6 @@ class Target:
         if args.no_sign or os.environ.get("FILESCAN_NO_SIGN") == "1":
             return ApiClient(self.api_url, auth="none")
         return ApiClient(self.api_url, auth="sigv4", region=args.region)
-
-    def upload_bucket(self) -> str:
-        """The uploads bucket, or a ``TargetError``."""
-        if not self.bucket:
-            raise TargetMissing("no bucket: pass --stack-name, --bucket or set FILESCAN_BUCKET")
-        return self.bucket
 
 
 def resolve(args: argparse.Namespace) -> Target:

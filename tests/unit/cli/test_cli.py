@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import os
 import subprocess
@@ -317,3 +319,57 @@ def test_given_upload_with_wait_when_the_pipeline_finishes_then_verdict_and_fail
     (result,) = json.loads(out)
     assert result["scan"]["verdict"] == "malicious"
     assert "COMPLETE" in err
+
+
+def test_given_only_the_api_when_uploaded_then_presigned_put_under_a_server_key_and_its_scan_id(
+    api_url, stack, capsys, tmp_path, monkeypatch
+):
+    monkeypatch.delenv("FILESCAN_BUCKET")
+    sample = tmp_path / "q3 report.pdf"
+    sample.write_bytes(b"%PDF-1.7 " + b"x" * 300_000)
+
+    code, out, err = run(capsys, "upload", str(sample), "--json")
+
+    assert code == 0, err
+    (result,) = json.loads(out)
+    assert result["bucket"] == stack.uploads_bucket
+    prefix, _date, unique, name = result["key"].rsplit("/", 3)
+    assert (prefix, len(unique), name) == ("uploads", 32, "q3_report.pdf")
+    head = boto3.client("s3").head_object(
+        Bucket=stack.uploads_bucket, Key=result["key"], ChecksumMode="ENABLED"
+    )
+    assert head["VersionId"] == result["version_id"]
+    assert head["ContentLength"] == result["size"] == sample.stat().st_size
+    assert head["ChecksumSHA256"] == base64.b64encode(hashlib.sha256(sample.read_bytes()).digest()).decode()
+    assert result["scan_id"] == derive_scan_id(
+        stack.uploads_bucket, result["key"], version_id=head["VersionId"]
+    )
+    assert "q3 report.pdf [" in err
+    assert "100.0%" in err
+
+
+def test_given_only_the_api_when_uploaded_with_prefix_then_usage_error_exit_2(
+    api_url, capsys, tmp_path, monkeypatch
+):
+    monkeypatch.delenv("FILESCAN_BUCKET")
+    sample = tmp_path / "a.txt"
+    sample.write_bytes(b"a")
+
+    code, _, err = run(capsys, "upload", str(sample), "--prefix", "uploads/mine/")
+
+    assert code == 2
+    assert "--prefix needs a bucket" in err
+    assert "server chooses the key" in err
+
+
+def test_given_no_bucket_and_no_api_when_uploaded_then_usage_error_naming_both(capsys, tmp_path, monkeypatch):
+    for name in ("FILESCAN_API_URL", "FILESCAN_BUCKET"):
+        monkeypatch.delenv(name, raising=False)
+    sample = tmp_path / "a.txt"
+    sample.write_bytes(b"a")
+
+    code, _, err = run(capsys, "upload", str(sample))
+
+    assert code == 2
+    assert "--bucket" in err
+    assert "--api-url" in err
