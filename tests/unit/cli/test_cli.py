@@ -373,3 +373,19 @@ def test_given_no_bucket_and_no_api_when_uploaded_then_usage_error_naming_both(c
     assert code == 2
     assert "--bucket" in err
     assert "--api-url" in err
+
+
+def test_given_only_the_api_and_a_file_over_5_gib_when_uploaded_then_refused_before_any_request(
+    api_url, capsys, tmp_path, monkeypatch
+):
+    monkeypatch.delenv("FILESCAN_BUCKET")
+    huge = tmp_path / "huge.iso"
+    with huge.open("wb") as handle:
+        handle.truncate(5 * 1024**3 + 1)  # sparse: no disk used
+
+    code, out, err = run(capsys, "upload", str(huge), "--json")
+
+    assert code == 1
+    assert json.loads(out)["error"]["code"] == "payload_too_large"
+    assert "5 GiB limit of an upload through the API" in err
+    assert "--bucket" in err
