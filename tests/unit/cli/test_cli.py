@@ -348,31 +348,31 @@ def test_given_only_the_api_when_uploaded_then_presigned_put_under_a_server_key_
     assert "100.0%" in err
 
 
-def test_given_only_the_api_when_uploaded_with_prefix_then_usage_error_exit_2(
-    api_url, capsys, tmp_path, monkeypatch
+@pytest.mark.parametrize(
+    ("dropped", "extra", "expected"),
+    [
+        (
+            ["FILESCAN_BUCKET"],
+            ["--prefix", "uploads/mine/"],
+            ["--prefix needs a bucket", "server chooses the key"],
+        ),
+        (["FILESCAN_BUCKET", "FILESCAN_API_URL"], [], ["--bucket", "--api-url"]),
+    ],
+    ids=["prefix-without-bucket", "no-bucket-no-api"],
+)
+def test_given_upload_without_a_usable_target_when_run_then_usage_error_exit_2(
+    api_url, capsys, tmp_path, monkeypatch, dropped, extra, expected
 ):
-    monkeypatch.delenv("FILESCAN_BUCKET")
+    for name in dropped:
+        monkeypatch.delenv(name)
     sample = tmp_path / "a.txt"
     sample.write_bytes(b"a")
 
-    code, _, err = run(capsys, "upload", str(sample), "--prefix", "uploads/mine/")
+    code, _, err = run(capsys, "upload", str(sample), *extra)
 
     assert code == 2
-    assert "--prefix needs a bucket" in err
-    assert "server chooses the key" in err
-
-
-def test_given_no_bucket_and_no_api_when_uploaded_then_usage_error_naming_both(capsys, tmp_path, monkeypatch):
-    for name in ("FILESCAN_API_URL", "FILESCAN_BUCKET"):
-        monkeypatch.delenv(name, raising=False)
-    sample = tmp_path / "a.txt"
-    sample.write_bytes(b"a")
-
-    code, _, err = run(capsys, "upload", str(sample))
-
-    assert code == 2
-    assert "--bucket" in err
-    assert "--api-url" in err
+    for text in expected:
+        assert text in err
 
 
 def test_given_only_the_api_and_a_file_over_5_gib_when_uploaded_then_refused_before_any_request(
