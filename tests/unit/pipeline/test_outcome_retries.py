@@ -65,15 +65,16 @@ def test_given_a_move_interrupted_before_the_delete_when_retried_then_one_copy_a
     assert (len(copies), originals) == (1, [])
 
 
+@pytest.mark.parametrize("failed_verdict", [None, "error"])
 def test_given_a_clean_version_when_its_rescan_fails_then_the_version_keeps_its_clean_tag(
-    stack: StackNames,
+    stack: StackNames, failed_verdict: str | None
 ) -> None:
     upload = put_upload(stack, "uploads/fine.txt", b"fine")
     s3 = boto3.client("s3")
     original = _record(stack, upload, status=ScanState.COMPLETE, verdict="clean")
     outcome.tag_object(s3, original)
     failed_rescan = original.model_copy(
-        update={"scan_id": "0" * 32, "status": ScanState.FAILED, "verdict": None, "rescan_of": SCAN}
+        update={"scan_id": "0" * 32, "status": ScanState.FAILED, "verdict": failed_verdict, "rescan_of": SCAN}
     )
 
     outcome.tag_object(s3, failed_rescan)

@@ -42,11 +42,11 @@ def tag_object(s3: S3Client, record: ScanRecord) -> None:
     """Set the verdict and scan-id tags on the scanned object version, keeping the uploader's other tags.
 
     A missing object (deleted meanwhile) is not an error: there is nothing left to gate.
-    A rescan that ended without a verdict leaves the version's tag alone: the version keeps the
-    verdict of its earlier scan (a clean, readable file does not become unreadable because a
-    rescan failed).
+    A rescan that FAILED (no scan result: its record's verdict is only ``error``) leaves the
+    version's tag alone: the version keeps the verdict of its earlier scan (a clean, readable file
+    does not become unreadable because a rescan failed).
     """
-    if record.rescan_of and not record.verdict:
+    if record.rescan_of and record.status is ScanState.FAILED:
         return
     target: dict[str, Any] = {"Bucket": record.bucket, "Key": record.key}
     if record.version_id:
