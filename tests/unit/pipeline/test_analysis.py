@@ -382,3 +382,34 @@ def test_given_a_retired_or_unknown_model_when_analysing_then_a_configuration_er
     assert record.analysis["summary"].startswith("Verdict malicious")
     emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
     assert any(metric.get("LlmConfigurationErrors") == [1.0] for metric in emitted), emitted
+
+
+def test_given_a_malformed_model_profile_when_analysing_then_the_scan_completes_misconfigured(
+    stack: StackNames,
+    tmp_path: Path,
+    handler: Callable[[str], ModuleType],
+    fake_llm: FakeOpenAIServer,
+    monkeypatch: pytest.MonkeyPatch,
+    lambda_context: Any,
+) -> None:
+    secret_arn = boto3.client("secretsmanager").create_secret(
+        Name=f"filescan-openai-profile-{SCAN[:8]}", SecretString="sk-test"
+    )["ARN"]
+    fake_llm.default = Behaviour.ok()
+    monkeypatch.setenv("OPENAI_BASE_URL", fake_llm.base_url)
+    monkeypatch.setenv("OPENAI_API_KEY_SECRET_ARN", secret_arn)
+    monkeypatch.setenv("OPENAI_MODEL_PROFILE", '{"response_mode": ')
+    app = handler("analysis")
+    _prepare(stack, tmp_path, EICAR)
+
+    app.lambda_handler(batch_event("analysis_job_succeeded.json", stack, SCAN), lambda_context)
+
+    record = _record(stack)
+    assert (record.status, record.verdict) == (ScanState.COMPLETE, "malicious")
+    assert (record.analysis["status"], record.analysis["reason"]) == (
+        "misconfigured",
+        "invalid_configuration",
+    )
+    assert "OPENAI_MODEL_PROFILE" in record.analysis["reason_detail"]
+    assert record.analysis["summary"]
+    assert fake_llm.chat_requests == []

@@ -33,7 +33,7 @@ from filescan_shared.pipeline.outcome import publish_outcome
 from filescan_shared.records import ScanRecord
 from filescan_shared.report.verdict import decide_verdict
 from filescan_shared.repository import ScanRepository
-from filescan_shared.settings import AnalysisSettings
+from filescan_shared.settings import AnalysisSettings, ConfigurationError
 from filescan_shared.severity import Severity, Verdict
 from filescan_shared.states import ScanState
 
@@ -166,11 +166,16 @@ def _conclude(
     decision = decide_verdict(report)
     if unscannable and decision.verdict is Verdict.CLEAN:
         decision = dataclasses.replace(decision, verdict=Verdict.UNSCANNABLE)
-    from filescan_shared.triage import triage  # noqa: PLC0415 - see the module docstring
+    from filescan_shared.triage import misconfigured, triage  # noqa: PLC0415 - see the module docstring
 
     triage_input = triage_input_from_report(record, report, decision.verdict, decision.severity)
     budget = max(1.0, deps.remaining_seconds() - TRIAGE_SAFETY_MARGIN_SECONDS)
-    summary = triage(triage_input, deps.llm(), deadline_seconds=budget)
+    try:
+        llm = deps.llm()
+    except ConfigurationError as error:
+        summary = misconfigured(triage_input, str(error))
+    else:
+        summary = triage(triage_input, llm, deadline_seconds=budget)
     file_facts = report.get("file") or {}
     fields = {
         "verdict": decision.verdict.value,

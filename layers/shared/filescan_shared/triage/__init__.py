@@ -14,7 +14,7 @@ from filescan_shared.triage.models import (
     TriageResult,
 )
 from filescan_shared.triage.prompt import PROMPT_VERSION
-from filescan_shared.triage.service import triage
+from filescan_shared.triage.service import misconfigured, triage
 
 __all__ = [
     "DEFAULT_PRICES",
@@ -29,5 +29,6 @@ __all__ = [
     "TriageInput",
     "TriageResult",
     "default_client_factory",
+    "misconfigured",
     "triage",
 ]

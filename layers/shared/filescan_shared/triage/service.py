@@ -39,6 +39,25 @@ def _rules_result(inp: TriageInput, rules: RulesSummary, **fields: object) -> Tr
     return TriageResult.model_validate(base)
 
 
+def misconfigured(inp: TriageInput, detail: str) -> TriageResult:
+    """The result when the LLM configuration itself cannot be read (e.g. a malformed profile).
+
+    Like a refused configuration: ``status="misconfigured"`` with the reason, the deterministic
+    summary stored, no request sent. The scan completes; the configuration error metric and alarm
+    fire until the configuration is fixed.
+    """
+    logger.error("triage LLM configuration is invalid", extra={"detail": detail})
+    return _rules_result(
+        inp,
+        summarise(inp),
+        engine="llm",
+        status="misconfigured",
+        reason="invalid_configuration",
+        reason_detail=detail,
+        prompt_version=PROMPT_VERSION,
+    )
+
+
 def triage(
     inp: TriageInput,
     config: LlmConfig,
