@@ -26,6 +26,10 @@ from tests.unit.triage.triage_helpers import make_input
         ("Have an analyst review the findings before releasing it.", set()),
         ("Unsafe content; never open it.", set()),
         ("The file matched rules that indicate a potentially harmful document.", set()),
+        ("Don't worry, this file is safe and fine to release.", {"calls_file_safe", "recommends_release"}),
+        ("No need to panic, it is harmless.", {"calls_file_safe"}),
+        ("Nothing to fear here as the document is benign.", {"calls_file_safe"}),
+        ("It should not be released.", set()),
     ],
 )
 def test_forbidden_claims_are_found_and_negations_respected(text: str, claims: set[str]) -> None:

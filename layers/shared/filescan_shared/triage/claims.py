@@ -6,9 +6,10 @@ whatever severity the model suggested (a prompt injection in the file typically 
 that). Such an answer is flagged and never becomes the stored summary.
 
 The check is deliberately simple and errs on the side of flagging: a term counts unless a negation
-("not", "never", "do not", "before", ...) precedes it in the same clause. A false flag only costs the
-model's wording (the deterministic summary is stored instead); a missed one would tell an operator
-to release a malicious file.
+("not", "never", "do not", "before", ...) stands among the few words right before it, in the same
+clause (commas and "and"/"but"/"so" end a clause, so "Don't worry, it is safe" is flagged).
+A false flag only costs the model's wording (the deterministic summary is stored instead); a
+missed one would tell an operator to release a malicious file.
 """
 
 import re
@@ -34,17 +35,21 @@ _NEGATION = re.compile(
     r"|prior to|until|unless|avoid|refuse|instead of)\b",
     re.IGNORECASE,
 )
-_CLAUSE_END = re.compile(r"[.;:!?\n]")
+_CLAUSE_END = re.compile(r"[.,;:!?\n]|\b(?:and|but|so|then|however|yet|although)\b", re.IGNORECASE)
+_WORD = re.compile(r"[\w']+")
 NEGATION_WINDOW = 40
-"""How many characters before a term, within its clause, a negation may stand."""
+"""How many characters before a term are looked at (its clause, cut to ``NEGATION_WORDS``)."""
+NEGATION_WORDS = 3
+"""How many words right before a term a negation may stand in ("should not be released")."""
 
 
 def _asserted(pattern: re.Pattern[str], text: str) -> bool:
-    """Whether ``pattern`` occurs in ``text`` without a negation shortly before it in its clause."""
+    """Whether ``pattern`` occurs in ``text`` without a negation right before it in its clause."""
     for match in pattern.finditer(text):
         before = text[max(0, match.start() - NEGATION_WINDOW) : match.start()]
         clause = _CLAUSE_END.split(before)[-1]
-        if not _NEGATION.search(clause):
+        nearest = " ".join(_WORD.findall(clause)[-NEGATION_WORDS:])
+        if not _NEGATION.search(nearest):
             return True
     return False
 
