@@ -75,7 +75,8 @@ def cmd_upload(args: argparse.Namespace) -> bool:
         for result in results:
             verdict = (result.get("scan") or {}).get("verdict")
             suffix = f"  {verdict}" if verdict else ""
-            print(f"{result['scan_id'] or '-'}  s3://{result['bucket']}/{result['key']}{suffix}")
+            location = output.printable(f"s3://{result['bucket']}/{result['key']}")
+            print(f"{result['scan_id'] or '-'}  {location}{suffix}")
     return output.fails([result["scan"] for result in results if "scan" in result], args.fail_on)
 
 

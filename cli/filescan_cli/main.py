@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from filescan_cli import commands
 from filescan_cli.client import ApiError
-from filescan_cli.output import FAIL_ON_CHOICES, emit_json
+from filescan_cli.output import FAIL_ON_CHOICES, emit_json, printable
 from filescan_cli.target import TargetError, UsageError
 from filescan_shared.ids import is_scan_id
 
@@ -119,7 +119,7 @@ def _fail(args: argparse.Namespace, error: Exception, exit_code: int = EXIT_ERRO
         code = error.code if isinstance(error, ApiError) else type(error).__name__
         status = error.status if isinstance(error, ApiError) else None
         emit_json({"error": {"code": code, "message": str(error), "status": status}})
-    print(f"filescan: {error}", file=sys.stderr)
+    print(f"filescan: {printable(str(error))}", file=sys.stderr)
     return exit_code
 
 

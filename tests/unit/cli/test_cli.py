@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import base64
 import hashlib
 import json
@@ -16,6 +17,7 @@ import boto3
 import pytest
 
 from filescan_cli import commands
+from filescan_cli import main as cli_main
 from filescan_cli.main import main
 from filescan_shared.ids import derive_scan_id
 from filescan_shared.repository import ScanRepository
@@ -389,3 +391,13 @@ def test_given_only_the_api_and_a_file_over_5_gib_when_uploaded_then_refused_bef
     assert json.loads(out)["error"]["code"] == "payload_too_large"
     assert "5 GiB limit of an upload through the API" in err
     assert "--bucket" in err
+
+
+def test_given_an_error_message_with_control_characters_when_reported_then_it_is_escaped(capsys):
+    args = argparse.Namespace(json=False)
+    code = cli_main._fail(args, RuntimeError("server said \x1b[2Jgone\r\nnext"))
+
+    err = capsys.readouterr().err
+    assert code != 0
+    assert "\x1b" not in err and "\r" not in err
+    assert "server said \\x1b[2Jgone\\r\\nnext" in err
