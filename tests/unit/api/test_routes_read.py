@@ -374,7 +374,7 @@ def test_given_s3_refusing_the_lookup_when_asking_for_the_object_then_a_json_err
     [
         ("NoSuchBucket", 404, 404),
         ("InvalidArgument", 400, 400),
-        ("AccessDenied", 403, 400),
+        ("AccessDenied", 403, 502),
         ("SlowDown", 503, 502),
         ("InternalError", 500, 502),
     ],

@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from filescan_shared.observability import logger
+
 ERROR_STATUS = {
     "bad_request": 400,
     "invalid_cursor": 400,
@@ -58,14 +60,19 @@ class BadRequest(ApiError):
 def s3_error(error: Exception) -> ApiError:
     """The API error for an S3 call that failed while answering a request (never a 500).
 
-    A missing bucket is a 404; S3 refusing the request (4xx: a key it will not take, access denied)
-    is the caller's 400, without S3's message; anything else (5xx, throttling, network) is a 502.
+    A missing bucket is a 404; S3 refusing the request (4xx: a key it will not take) is the caller's
+    400, without S3's message. S3 refusing *the API's own credentials* (401/403: its role lacks a
+    grant) is the deployment's fault, not the caller's: a 502, logged, like anything else that is
+    not the caller's (5xx, throttling, network).
     """
     response = getattr(error, "response", None) or {}
     code = str(response.get("Error", {}).get("Code", ""))
     status = int(response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
     if code == "NoSuchBucket":
         return NotFound("no such bucket")
+    if status in {401, 403}:
+        logger.error("S3 refused the API's credentials", extra={"s3_error_code": code[:64]})
+        return ApiError("upstream_error", "the API could not read from S3; try again later")
     if 400 <= status < 500 and code not in {"SlowDown", "Throttling", "RequestTimeout"}:
         return BadRequest(f"S3 refused the request ({code[:64] or status})")
     return ApiError("upstream_error", "S3 is unavailable; try again")
