@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
@@ -277,6 +278,18 @@ def test_given_a_job_from_another_queue_when_it_finishes_then_it_is_ignored(
     assert _record(stack).status is ScanState.RUNNING
 
 
+def _llm_with_key_in_secrets_manager(
+    fake_llm: FakeOpenAIServer, monkeypatch: pytest.MonkeyPatch, key: str
+) -> None:
+    """Point analysis at the fake LLM (answering ok) with its API key in a Secrets Manager secret."""
+    secret_arn = boto3.client("secretsmanager").create_secret(
+        Name=f"filescan-openai-{uuid.uuid4().hex[:12]}", SecretString=key
+    )["ARN"]
+    fake_llm.default = Behaviour.ok()
+    monkeypatch.setenv("OPENAI_BASE_URL", fake_llm.base_url)
+    monkeypatch.setenv("OPENAI_API_KEY_SECRET_ARN", secret_arn)
+
+
 def test_given_an_api_key_in_secrets_manager_when_analysing_then_the_llm_is_called_with_that_key(
     stack: StackNames,
     tmp_path: Path,
@@ -285,12 +298,7 @@ def test_given_an_api_key_in_secrets_manager_when_analysing_then_the_llm_is_call
     monkeypatch: pytest.MonkeyPatch,
     lambda_context: Any,
 ) -> None:
-    secret_arn = boto3.client("secretsmanager").create_secret(
-        Name=f"filescan-openai-{SCAN[:8]}", SecretString="sk-test-from-secrets-manager"
-    )["ARN"]
-    fake_llm.default = Behaviour.ok()
-    monkeypatch.setenv("OPENAI_BASE_URL", fake_llm.base_url)
-    monkeypatch.setenv("OPENAI_API_KEY_SECRET_ARN", secret_arn)
+    _llm_with_key_in_secrets_manager(fake_llm, monkeypatch, "sk-test-from-secrets-manager")
     app = handler("analysis")
     _prepare(stack, tmp_path, EICAR)
 
@@ -392,12 +400,7 @@ def test_given_a_malformed_model_profile_when_analysing_then_the_scan_completes_
     monkeypatch: pytest.MonkeyPatch,
     lambda_context: Any,
 ) -> None:
-    secret_arn = boto3.client("secretsmanager").create_secret(
-        Name=f"filescan-openai-profile-{SCAN[:8]}", SecretString="sk-test"
-    )["ARN"]
-    fake_llm.default = Behaviour.ok()
-    monkeypatch.setenv("OPENAI_BASE_URL", fake_llm.base_url)
-    monkeypatch.setenv("OPENAI_API_KEY_SECRET_ARN", secret_arn)
+    _llm_with_key_in_secrets_manager(fake_llm, monkeypatch, "sk-test")
     monkeypatch.setenv("OPENAI_MODEL_PROFILE", '{"response_mode": ')
     app = handler("analysis")
     _prepare(stack, tmp_path, EICAR)
