@@ -28,6 +28,7 @@ from filescan_local.batch_model import load_batch
 from filescan_local.batch_service import BatchService, events_sink
 from filescan_local.control_api import ControlServer
 from filescan_local.dispatcher import Dispatcher, DispatchSettings
+from filescan_local.environment import pointed_environment
 from filescan_local.faults import Fault
 from filescan_local.iam_policies import PolicySet, load_policies, write_policies
 from filescan_local.iam_server import Enforcer, Recorder
@@ -98,7 +99,7 @@ class LocalStack:
         self.policies = PolicySet({}, {}, {}, None)
         self._credentials_installed = False
         self._moto: subprocess.Popen[bytes] | None = None
-        self._saved_env: dict[str, str | None] = {}
+        self._environment = contextlib.ExitStack()
         self._temporary_dir: Path | None = None
         self.data_dir = Path()
 
@@ -201,13 +202,7 @@ class LocalStack:
                 os.killpg(self._moto.pid, signal.SIGKILL)
                 self._moto.wait()
             self._moto = None
-        for name, value in self._saved_env.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-        self._saved_env = {}
-        self._reset_caches()
+        self._environment.close()
         if self._credentials_installed:
             role_credentials.uninstall()
             self._credentials_installed = False
@@ -326,23 +321,7 @@ class LocalStack:
             "AWS_ENDPOINT_URL_BATCH": self.control.url,
             "AWS_ENDPOINT_URL_LAMBDA": self.control.url,
         }
-        for name in [n for n in os.environ if n.startswith("AWS_ENDPOINT_URL_")]:
-            settings.setdefault(name, "")
-        for name, value in settings.items():
-            self._saved_env.setdefault(name, os.environ.get(name))
-            if value:
-                os.environ[name] = value
-            else:
-                os.environ.pop(name, None)
-        self._reset_caches()
-
-    @staticmethod
-    def _reset_caches() -> None:
-        from filescan_shared import clients  # noqa: PLC0415 - after the environment changed
-        from filescan_shared.settings import load_settings  # noqa: PLC0415
-
-        clients.reset_clients()
-        load_settings.cache_clear()
+        self._environment.enter_context(pointed_environment(settings))
 
 
 def _free_port() -> int:

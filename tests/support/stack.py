@@ -13,6 +13,8 @@ from typing import Any
 import boto3
 import pytest
 
+from filescan_shared.process_caches import reset_process_caches
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -151,11 +153,9 @@ def outcome_events(names: StackNames) -> list[dict[str, Any]]:
 
 def load_handler(function: str, monkeypatch: pytest.MonkeyPatch, environment: dict[str, str]) -> ModuleType:
     """Import ``functions/<function>/app.py`` afresh (a cold start) with ``environment`` set."""
-    from filescan_shared.settings import load_settings  # noqa: PLC0415
-
     for name, value in environment.items():
         monkeypatch.setenv(name, value)
-    load_settings.cache_clear()
+    reset_process_caches()
     module_name = f"filescan_test_{function}_app"
     spec = importlib.util.spec_from_file_location(module_name, REPO / "functions" / function / "app.py")
     assert spec is not None and spec.loader is not None
