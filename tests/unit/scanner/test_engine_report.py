@@ -75,7 +75,9 @@ def _report(outcome: Any) -> dict[str, Any]:
     return report
 
 
-def test_failing_analyzer_is_recorded_and_scan_goes_on(scan, eicar) -> None:  # type: ignore[no-untyped-def]
+def test_given_a_failing_analyzer_when_scanned_then_its_error_is_recorded_and_the_scan_goes_on(
+    scan, eicar
+) -> None:  # type: ignore[no-untyped-def]
     outcome = scan(
         b"\n" + eicar + b"\n", content=[f"{THIS}:Exploding", f"{THIS}:NeverApplies", "no.such:Thing"]
     )
@@ -94,7 +96,9 @@ def _zip(path: Path, members: dict[str, bytes]) -> bytes:
     return path.read_bytes()
 
 
-def test_nested_findings_carry_archive_path(scan, eicar, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_given_a_zip_in_a_zip_when_scanned_then_nested_findings_carry_their_archive_path(
+    scan, eicar, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
     inner = _zip(tmp_path / "inner.zip", {"deep/e.com": eicar})
     outer = _zip(tmp_path / "outer.zip", {"inner.zip": inner, "readme.txt": b"hello"})
     report = _report(scan(outer, name="outer.zip", content=[f"{THIS}:FakeZip"]))
@@ -107,7 +111,9 @@ def test_nested_findings_carry_archive_path(scan, eicar, tmp_path) -> None:  # t
     assert report["verdict"]["verdict"] == "malicious"
 
 
-def test_depth_and_member_limits_enforced(scan, eicar, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_given_deep_or_large_archives_when_scanned_then_depth_member_and_byte_limits_are_enforced(
+    scan, eicar, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
     inner = _zip(tmp_path / "inner.zip", {"e.com": eicar})
     outer = _zip(tmp_path / "outer.zip", {"inner.zip": inner})
     report = _report(scan(outer, name="outer.zip", content=[f"{THIS}:FakeZip"], max_depth=1))
@@ -121,14 +127,14 @@ def test_depth_and_member_limits_enforced(scan, eicar, tmp_path) -> None:  # typ
     assert [h["limit"] for h in report["limits_hit"]] == ["max_total_member_bytes"]
 
 
-def test_report_of_clean_file_is_valid_and_clean(scan) -> None:  # type: ignore[no-untyped-def]
+def test_given_a_clean_file_when_reported_then_the_report_is_valid_and_clean(scan) -> None:  # type: ignore[no-untyped-def]
     report = _report(scan(b"just some harmless text\n" * 1000, name="notes.txt"))
     assert report["verdict"]["verdict"] == "clean"
     assert report["file"]["mime"] == "text/plain"
     assert len(report["file"]["sha256"]) == 64
 
 
-def test_report_schema_is_valid_draft_2020_12() -> None:
+def test_given_the_report_schema_when_checked_then_it_is_valid_draft_2020_12() -> None:
     # validate_report no longer re-checks the schema at run time (start-up cost); this test does.
     from jsonschema import Draft202012Validator  # noqa: PLC0415
 
@@ -137,7 +143,7 @@ def test_report_schema_is_valid_draft_2020_12() -> None:
     Draft202012Validator.check_schema(report_schema())
 
 
-def test_validation_error_is_clear() -> None:
+def test_given_an_invalid_report_when_validated_then_the_error_names_the_field() -> None:
     with pytest.raises(ReportValidationError, match="schema_version"):
         validate_report({"schema_version": "0"})
 
@@ -153,7 +159,7 @@ def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedP
     )
 
 
-def test_cli_help_and_usage() -> None:
+def test_given_the_scanner_cli_when_run_with_help_or_no_target_then_it_shows_usage_or_exits_2() -> None:
     out = _cli("--help")
     assert out.returncode == 0
     for word in (
@@ -172,7 +178,9 @@ def test_cli_help_and_usage() -> None:
     assert _cli("--bucket", "b", "--key", "k").returncode == 2
 
 
-def test_cli_local_scan_to_stdout(tmp_path: Path, eicar: bytes) -> None:
+def test_given_a_local_file_when_the_cli_scans_it_then_the_report_goes_to_stdout_and_logs_to_stderr(
+    tmp_path: Path, eicar: bytes
+) -> None:
     sample = tmp_path / "e.txt"
     sample.write_bytes(eicar)
     out = _cli(str(sample), "--report", "-")
@@ -183,14 +191,14 @@ def test_cli_local_scan_to_stdout(tmp_path: Path, eicar: bytes) -> None:
     assert all(json.loads(line)["level"] for line in out.stderr.splitlines())
 
 
-def test_cli_missing_file_is_unscannable(tmp_path: Path) -> None:
+def test_given_a_missing_file_when_the_cli_scans_it_then_the_report_is_unscannable(tmp_path: Path) -> None:
     out = _cli(str(tmp_path / "nope"), "--report", str(tmp_path / "r.json"))
     assert out.returncode == 65
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["verdict"]["verdict"] == "unscannable" and report["unscannable_reasons"]
 
 
-def test_cli_bad_extra_rules_fail_clearly(tmp_path: Path) -> None:
+def test_given_bad_extra_rules_when_the_cli_starts_then_it_fails_naming_the_rule_file(tmp_path: Path) -> None:
     (tmp_path / "bad.yar").write_text("rule x { condition: nope }")
     sample = tmp_path / "s"
     sample.write_bytes(b"x")
@@ -198,14 +206,18 @@ def test_cli_bad_extra_rules_fail_clearly(tmp_path: Path) -> None:
     assert out.returncode == 78 and "bad.yar" in out.stderr
 
 
-def test_cli_bad_setting_is_a_config_error_naming_the_variable(tmp_path: Path) -> None:
+def test_given_a_bad_setting_when_the_cli_starts_then_it_is_a_config_error_naming_the_variable(
+    tmp_path: Path,
+) -> None:
     sample = tmp_path / "s"
     sample.write_bytes(b"x")
     out = _cli(str(sample), "--report", "-", env={"FILESCAN_MAX_DEPTH": "deep"})
     assert out.returncode == 78 and "FILESCAN_MAX_DEPTH" in out.stderr and not out.stdout
 
 
-def test_cli_local_mode_does_not_import_heavy_optional_modules(tmp_path: Path) -> None:
+def test_given_a_local_scan_when_the_cli_runs_then_no_heavy_optional_module_is_imported(
+    tmp_path: Path,
+) -> None:
     sample = tmp_path / "s.txt"
     sample.write_bytes(b"plain text\n" * 100)
     code = (
@@ -221,7 +233,9 @@ def test_cli_local_mode_does_not_import_heavy_optional_modules(tmp_path: Path) -
     assert out.stdout.strip() == "0 []", out.stderr
 
 
-def test_cli_manifest_usage_errors(tmp_path: Path) -> None:
+def test_given_a_manifest_without_a_valid_index_when_the_cli_runs_then_it_is_a_usage_error(
+    tmp_path: Path,
+) -> None:
     manifest = tmp_path / "m.jsonl"
     manifest.write_text('{"bucket": "b"}\n')
     assert _cli("--manifest", str(manifest), env={"REPORTS_BUCKET": "r"}).returncode == 2
@@ -229,7 +243,7 @@ def test_cli_manifest_usage_errors(tmp_path: Path) -> None:
     assert out.returncode == 2 and "no index 3" in out.stderr
 
 
-def test_evidence_is_escaped_once(scan, eicar) -> None:  # type: ignore[no-untyped-def]
+def test_given_evidence_with_a_backslash_when_reported_then_it_is_escaped_once(scan, eicar) -> None:  # type: ignore[no-untyped-def]
     """EICAR holds a backslash: the report shows it escaped once (``\\``), not twice (``\\\\``)."""
     report = _report(scan(b"\x00pad\n" + eicar + b"\n"))
 
@@ -238,7 +252,9 @@ def test_evidence_is_escaped_once(scan, eicar) -> None:  # type: ignore[no-untyp
     assert "\\\\\\\\" not in finding["evidence"]
 
 
-def test_cli_peak_rss_is_the_scanners_own_not_its_parents(tmp_path: Path) -> None:
+def test_given_a_parent_holding_memory_when_the_cli_scans_then_peak_rss_is_the_scanners_own(
+    tmp_path: Path,
+) -> None:
     """Started by a parent holding 768 MiB (the local stack's process), the report gives the scan's peak."""
     sample = tmp_path / "small.txt"
     sample.write_bytes(b"hello\n")

@@ -14,7 +14,7 @@ def _feed(analyzer, data: bytes, chunk: int):  # type: ignore[no-untyped-def]
     return session.finish()
 
 
-def test_hashes_match_hashlib_across_chunking() -> None:
+def test_given_any_chunking_when_hashed_then_the_digests_match_hashlib() -> None:
     data = os.urandom(100_000)
     for algorithm in ("md5", "sha1", "sha256"):
         result = _feed(HashAnalyzer(algorithm), data, 777)
@@ -22,7 +22,7 @@ def test_hashes_match_hashlib_across_chunking() -> None:
         assert result.status is AnalyzerStatus.OK
 
 
-def test_tlsh_covers_only_the_head_and_says_so() -> None:
+def test_given_a_file_over_the_tlsh_limit_when_hashed_then_only_the_head_counts_and_a_limit_is_hit() -> None:
     data = os.urandom(20_000)
     full = _feed(TlshAnalyzer(10_000), data, 3000)
     head = _feed(TlshAnalyzer(10_000), data[:10_000], 3000)
@@ -32,13 +32,13 @@ def test_tlsh_covers_only_the_head_and_says_so() -> None:
     assert _feed(TlshAnalyzer(10_000), b"short", 10).facts["tlsh"] is None
 
 
-def test_entropy_values() -> None:
+def test_given_known_inputs_when_entropy_is_computed_then_it_is_0_or_8_bits() -> None:
     assert shannon_entropy(b"") == 0.0
     assert shannon_entropy(b"a" * 100) == 0.0
     assert abs(shannon_entropy(bytes(range(256)) * 4) - 8.0) < 1e-9
 
 
-def test_entropy_merges_high_regions() -> None:
+def test_given_adjacent_high_entropy_blocks_when_analyzed_then_they_merge_into_regions() -> None:
     block = 64 * 1024
     data = bytes(block * 2) + os.urandom(block * 3) + b"text " * (block // 5) + os.urandom(block)
     result = _feed(EntropyAnalyzer(block_bytes=block, slices=4, slice_bytes=1024), data, 10_000)

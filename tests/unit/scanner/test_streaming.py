@@ -106,7 +106,9 @@ def _target(tmp_path: Path, data: bytes) -> Target:
 
 
 @pytest.mark.parametrize("lanes", [1, 2, 3, 8])
-def test_every_analyzer_gets_every_byte_in_order(tmp_path: Path, lanes: int) -> None:
+def test_given_any_lane_count_when_streamed_then_every_analyzer_gets_every_byte_in_order(
+    tmp_path: Path, lanes: int
+) -> None:
     data = os.urandom(CHUNK * 37 + 123)
     analyzers = [Recorder(f"r{i}", cost=float(i % 3 + 1), delay=0.0005 * (i % 2)) for i in range(6)]
     results, read = stream_pass(_target(tmp_path, data), analyzers, CHUNK, lanes=lanes)
@@ -120,7 +122,7 @@ def test_every_analyzer_gets_every_byte_in_order(tmp_path: Path, lanes: int) -> 
     assert len(used) == min(lanes, len(analyzers))
 
 
-def test_failing_analyzer_does_not_stop_its_lane_mates(tmp_path: Path) -> None:
+def test_given_a_failing_analyzer_when_streamed_then_its_lane_mates_still_finish(tmp_path: Path) -> None:
     data = os.urandom(CHUNK * 10)
     bad = FailsAt("bad", fail_offset=3 * CHUNK, cost=5.0)
     mates = [Recorder("mate1", cost=1.0), Recorder("mate2", cost=1.0)]
@@ -135,7 +137,9 @@ def test_failing_analyzer_does_not_stop_its_lane_mates(tmp_path: Path) -> None:
             assert by_name[name].facts["sha256"] == hashlib.sha256(data).hexdigest()
 
 
-def test_failing_start_and_finish_are_isolated(tmp_path: Path) -> None:
+def test_given_analyzers_failing_at_start_or_finish_when_streamed_then_only_they_error(
+    tmp_path: Path,
+) -> None:
     class BadStart(Recorder):
         def start(self, target: Target) -> RecorderSession:
             raise ValueError("cannot start")
@@ -159,7 +163,9 @@ def test_failing_start_and_finish_are_isolated(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("slow_cost", [2.0, 0.5])  # the slow analyzer on a worker lane / the reader's
-def test_memory_is_bounded_by_the_queue_depth(tmp_path: Path, slow_cost: float) -> None:
+def test_given_a_slow_analyzer_when_streamed_then_live_chunks_are_bounded_by_the_queue_depth(
+    tmp_path: Path, slow_cost: float
+) -> None:
     data = os.urandom(CHUNK * 64)
     tracker = ChunkTracker("tracker", cost=1.0)
     slow = Recorder("slow", cost=slow_cost, delay=0.002)
@@ -171,7 +177,7 @@ def test_memory_is_bounded_by_the_queue_depth(tmp_path: Path, slow_cost: float) 
     assert 2 <= tracker.peak <= streaming.QUEUE_DEPTH + streaming.READ_AHEAD + 1
 
 
-def test_small_files_run_inline(tmp_path: Path) -> None:
+def test_given_a_file_smaller_than_a_chunk_when_streamed_then_it_runs_inline(tmp_path: Path) -> None:
     data = os.urandom(CHUNK - 1)
     analyzers = [Recorder("a"), Recorder("b")]
     results, read = stream_pass(_target(tmp_path, data), analyzers, CHUNK, lanes=2)
@@ -179,7 +185,7 @@ def test_small_files_run_inline(tmp_path: Path) -> None:
     assert analyzers[0].threads == analyzers[1].threads == {threading.current_thread().name}
 
 
-def test_plan_lanes_balances_and_assigns_each_analyzer_once() -> None:
+def test_given_analyzer_costs_when_lanes_are_planned_then_loads_balance_and_each_is_placed_once() -> None:
     costs = [1.0, 1.4, 0.6, 0.6, 0.1, 0.15]
     plan = plan_lanes(costs, 2, reader_cost=0.2)
     assert len(plan) == 2
@@ -195,7 +201,7 @@ def test_plan_lanes_balances_and_assigns_each_analyzer_once() -> None:
     assert plan_lanes([], 2) == [[], []]
 
 
-def test_default_analyzers_keep_md5_off_the_readers_lane() -> None:
+def test_given_the_default_analyzers_when_lanes_are_planned_then_md5_stays_off_the_readers_lane() -> None:
     analyzers = stream_analyzers(load_rules(), ScanLimits(), 64 * 1024, 16 * 1024**2)
     gib = 1024**3
     plan = plan_lanes([streaming.analyzer_cost(a, gib) for a in analyzers], 2, streaming.READ_COST)
@@ -209,7 +215,7 @@ def test_default_analyzers_keep_md5_off_the_readers_lane() -> None:
     assert max(loads) < 0.6 * sum(costs)
 
 
-def test_settings_from_env_parses_and_validates() -> None:
+def test_given_scanner_variables_when_settings_load_then_they_parse_and_every_bad_one_is_named() -> None:
     settings = ScannerSettings.from_env(
         {"FILESCAN_MAX_DEPTH": "3", "FILESCAN_MAX_COMPRESSION_RATIO": "50.5", "REPORTS_BUCKET": "b"}
     )

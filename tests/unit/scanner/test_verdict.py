@@ -102,18 +102,20 @@ CASES = [
 
 
 @pytest.mark.parametrize(("name", "report", "verdict", "severity"), CASES, ids=[c[0] for c in CASES])
-def test_verdict_table(name: str, report: dict[str, Any], verdict: Verdict, severity: Severity) -> None:
+def test_given_a_report_when_the_verdict_is_decided_then_it_matches_the_table(
+    name: str, report: dict[str, Any], verdict: Verdict, severity: Severity
+) -> None:
     decision = decide_verdict(report)
     assert (decision.verdict, decision.severity) == (verdict, severity)
     assert decision.reasons
 
 
-def test_not_run_engine_is_named_in_reasons() -> None:
+def test_given_an_engine_not_run_when_the_verdict_is_decided_then_the_reasons_name_it() -> None:
     decision = decide_verdict(_report(engines=[{"name": "clamav", "status": "not_run"}]))
     assert any("clamav not run" in r for r in decision.reasons)
 
 
-def test_deterministic_and_order_independent() -> None:
+def test_given_findings_in_any_order_when_the_verdict_is_decided_then_it_is_the_same() -> None:
     findings = [_f("packer", "low"), _f("secret", "high"), _f("suspicious-script", "medium")]
     a = decide_verdict(_report(findings=findings))
     b = decide_verdict(_report(findings=list(reversed(findings))))

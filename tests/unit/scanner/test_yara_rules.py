@@ -49,14 +49,16 @@ def _wrap(needle: bytes) -> bytes:
 
 
 @pytest.mark.parametrize(("rule", "needle"), NEEDLES.items())
-def test_each_rule_fires_once(scan, rule: str, needle: bytes) -> None:  # type: ignore[no-untyped-def]
+def test_given_each_rules_needle_when_scanned_then_that_rule_fires_once(
+    scan, rule: str, needle: bytes
+) -> None:  # type: ignore[no-untyped-def]
     data = b"x" * 100 + _wrap(needle) + b"y" * 100
     start = needle.find(b"eval") if "php" in rule else 0
     assert findings(scan(data)) == [(rule, 101 + start)]
 
 
 @pytest.mark.parametrize("shift", [-30, -17, -1, 0, 1, 17])
-def test_straddling_matches_found_exactly_once(scan, shift: int) -> None:  # type: ignore[no-untyped-def]
+def test_given_matches_straddling_a_chunk_seam_when_scanned_then_each_is_found_once(scan, shift: int) -> None:  # type: ignore[no-untyped-def]
     data = bytearray(os.urandom(CHUNK * 6).replace(b"A", b"a"))
     planted = {}
     for n, (rule, needle) in enumerate(list(NEEDLES.items())[:4]):
@@ -67,7 +69,7 @@ def test_straddling_matches_found_exactly_once(scan, shift: int) -> None:  # typ
     assert sorted(got) == sorted(planted.items())
 
 
-def test_matches_in_chunk_and_seam_not_duplicated(scan) -> None:  # type: ignore[no-untyped-def]
+def test_given_a_match_inside_the_overlap_when_scanned_then_it_is_not_duplicated(scan) -> None:  # type: ignore[no-untyped-def]
     # A match entirely inside the overlap region is seen by a chunk scan and by a seam scan.
     key = b"AKIAQWERTYUIOPASDFGH"
     data = bytearray(b"." * (CHUNK * 3))
@@ -80,12 +82,12 @@ def test_matches_in_chunk_and_seam_not_duplicated(scan) -> None:  # type: ignore
     ]
 
 
-def test_near_misses_do_not_match(scan) -> None:  # type: ignore[no-untyped-def]
+def test_given_near_misses_when_scanned_then_no_rule_matches(scan) -> None:  # type: ignore[no-untyped-def]
     data = b"".join(b"\n" + n + b"\n" + b"z" * 50 for n in NEAR_MISSES)
     assert findings(scan(data)) == []
 
 
-def test_random_data_has_no_findings(rules) -> None:  # type: ignore[no-untyped-def]
+def test_given_64_mib_of_random_data_when_scanned_then_there_are_no_findings(rules) -> None:  # type: ignore[no-untyped-def]
     analyzer = YaraAnalyzer(rules, ScanLimits(), 64 * 1024, 16 * 1024 * 1024)
     session = analyzer.start(Target(Path("r"), "r", 64 * 1024 * 1024))
     for n in range(4):
@@ -93,13 +95,13 @@ def test_random_data_has_no_findings(rules) -> None:  # type: ignore[no-untyped-
     assert session.finish().findings == []
 
 
-def test_secret_evidence_is_redacted(scan) -> None:  # type: ignore[no-untyped-def]
+def test_given_a_secret_when_found_then_its_evidence_is_redacted(scan) -> None:  # type: ignore[no-untyped-def]
     outcome = scan(_wrap(b"AKIAQWERTYUIOPASDFGH"))
     (finding,) = [f for r in outcome.targets[0].results for f in r.findings]
     assert finding.evidence is not None and "QWERTYUIOP" not in finding.evidence
 
 
-def test_match_cap_recorded_as_limit(scan) -> None:  # type: ignore[no-untyped-def]
+def test_given_more_matches_than_the_cap_when_scanned_then_the_cap_is_recorded_as_a_limit(scan) -> None:  # type: ignore[no-untyped-def]
     data = b"".join(_wrap(b"AKIA" + f"{n:016d}".encode()) for n in range(30))
     outcome = scan(data, max_matches_per_rule=5)
     assert len(findings(outcome)) == 5
@@ -107,21 +109,23 @@ def test_match_cap_recorded_as_limit(scan) -> None:  # type: ignore[no-untyped-d
     assert len(hits) == 1 and "30 matches" in hits[0].detail
 
 
-def test_head_rules_see_file_start(scan) -> None:  # type: ignore[no-untyped-def]
+def test_given_a_pe_header_when_scanned_then_head_rules_see_the_file_start(scan) -> None:  # type: ignore[no-untyped-def]
     pe = bytearray(b"MZ" + b"\0" * 0x3A + (0x80).to_bytes(4, "little") + b"\0" * 0x40)
     pe += b"PE\0\0" + b"\x4c\x01" + b"\0\0" + b"\0" * 400
     got = findings(scan(bytes(pe), name="a.exe"))
     assert ("filescan.pe_without_sections", None) in got
 
 
-def test_embedded_pe_after_offset_zero(scan) -> None:  # type: ignore[no-untyped-def]
+def test_given_a_pe_after_offset_zero_when_scanned_then_only_it_is_an_embedded_pe(scan) -> None:  # type: ignore[no-untyped-def]
     dos = b"MZ\x90\x00\x03\x00\x00\x00" + b"\0" * 52 + (0x80).to_bytes(4, "little") + b"\0" * 64 + b"PE\0\0"
     assert findings(scan(b"A" * 5000 + dos + b"B" * 100)) == [("filescan.embedded_pe_executable", 5000)]
     assert ("filescan.embedded_pe_executable", 0) not in findings(scan(dos + b"B" * 100))
     assert [r for r, _ in findings(scan(dos + b"B" * 100)) if "embedded" in r] == []
 
 
-def test_rules_compile_with_classic_yara(tmp_path: Path) -> None:
+def test_given_the_bundled_rules_when_classic_yara_compiles_them_then_they_match_eicar(
+    tmp_path: Path,
+) -> None:
     yara = shutil.which("yara")
     assert yara, "the Debian yara package is required (make system-deps)"
     sample = tmp_path / "s"
@@ -131,7 +135,7 @@ def test_rules_compile_with_classic_yara(tmp_path: Path) -> None:
     assert "eicar_test_file" in out.stdout
 
 
-def test_every_rule_has_meta(rules) -> None:  # type: ignore[no-untyped-def]
+def test_given_the_bundled_rules_when_read_then_every_rule_has_category_severity_and_title(rules) -> None:  # type: ignore[no-untyped-def]
     for path in BUNDLED_RULES_DIR.glob("*.yar"):
         text = path.read_text()
         for body in re.split(r"\nrule ", text)[1:]:
@@ -139,7 +143,9 @@ def test_every_rule_has_meta(rules) -> None:  # type: ignore[no-untyped-def]
                 assert f"{field} = " in body, (path.name, body[:40], field)
 
 
-def test_extra_rules_namespace_and_errors(tmp_path: Path) -> None:
+def test_given_extra_rules_when_loaded_then_they_get_a_namespace_and_bad_files_are_named(
+    tmp_path: Path,
+) -> None:
     extra = tmp_path / "extra"
     extra.mkdir()
     (extra / "mine.yar").write_text(
@@ -154,7 +160,9 @@ def test_extra_rules_namespace_and_errors(tmp_path: Path) -> None:
         load_rules.__wrapped__(extra)
 
 
-def test_compiled_rules_cache_is_used_and_guarded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_given_a_compiled_rules_cache_when_loading_then_it_is_used_unless_writable_or_corrupt(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import yara_x  # noqa: PLC0415
 
     cache = tmp_path / "cache"
@@ -189,7 +197,7 @@ def test_compiled_rules_cache_is_used_and_guarded(tmp_path: Path, monkeypatch: p
     assert all(entry.read_bytes() != b"not rules" for entry in entries)
 
 
-def test_rule_files_using_nocase_are_compiled_in_groups_of_their_own() -> None:
+def test_given_rule_files_using_nocase_when_compiled_then_they_get_a_group_of_their_own() -> None:
     rules = load_rules.__wrapped__(None, BUNDLED_RULES_DIR, None)
 
     # eicar, embedded_pe, secrets and webshells share one group; scripts (nocase) gets its own.
