@@ -32,7 +32,9 @@ def _zip(path: Path, members: dict[str, bytes], method: int = zipfile.ZIP_DEFLAT
     return path
 
 
-def test_zip_members_are_extracted_to_generated_names_and_scanned(tmp_path: Path, ctx: FakeContext) -> None:
+def test_given_a_zip_when_analyzed_then_members_are_extracted_to_generated_names_and_scanned(
+    tmp_path: Path, ctx: FakeContext
+) -> None:
     path = _zip(tmp_path / "a.zip", {"hello.txt": b"hello", "../../etc/evil": b"x", "dir/": b""})
     result = ArchiveAnalyzer().analyze(make_target(path), ctx)
     assert result.status is AnalyzerStatus.OK, result
@@ -55,7 +57,9 @@ def test_zip_members_are_extracted_to_generated_names_and_scanned(tmp_path: Path
     }
 
 
-def test_bzip2_and_stored_zip_members(tmp_path: Path, ctx: FakeContext) -> None:
+def test_given_bzip2_and_stored_zip_members_when_analyzed_then_both_are_extracted(
+    tmp_path: Path, ctx: FakeContext
+) -> None:
     path = _zip(tmp_path / "b.zip", {"a": b"abc" * 1000}, zipfile.ZIP_BZIP2)
     stored = _zip(tmp_path / "s.zip", {"s": b"stored!"}, zipfile.ZIP_STORED)
     assert ArchiveAnalyzer().analyze(make_target(path), ctx).status is AnalyzerStatus.OK
@@ -63,7 +67,9 @@ def test_bzip2_and_stored_zip_members(tmp_path: Path, ctx: FakeContext) -> None:
     assert ctx.contents == [b"abc" * 1000, b"stored!"]
 
 
-def test_member_names_are_escaped_and_truncated(tmp_path: Path, ctx: FakeContext) -> None:
+def test_given_a_hostile_member_name_when_analyzed_then_it_is_escaped_and_truncated(
+    tmp_path: Path, ctx: FakeContext
+) -> None:
     path = _zip(tmp_path / "n.zip", {"\x1b[31m" + "é" * 500: b"x"})
     result = ArchiveAnalyzer().analyze(make_target(path), ctx)
     (name,) = ctx.nested[0].location.archive_path
@@ -87,7 +93,9 @@ def zip_bomb(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.mark.slow
-def test_zip_bomb_stops_early_on_ratio(zip_bomb: Path, ctx: FakeContext) -> None:
+def test_given_a_zip_bomb_when_analyzed_then_it_stops_early_on_the_compression_ratio(
+    zip_bomb: Path, ctx: FakeContext
+) -> None:
     assert zip_bomb.stat().st_size < 8 * MiB
     tracemalloc.start()
     started = time.monotonic()
@@ -105,7 +113,9 @@ def test_zip_bomb_stops_early_on_ratio(zip_bomb: Path, ctx: FakeContext) -> None
     assert result.facts["archive"]["members"][0]["size"] == 1024 * MiB
 
 
-def test_zip_member_size_limit_without_ratio(tmp_path: Path, ctx: FakeContext) -> None:
+def test_given_a_stored_member_over_the_size_limit_when_analyzed_then_the_member_limit_is_hit(
+    tmp_path: Path, ctx: FakeContext
+) -> None:
     path = _zip(tmp_path / "big.zip", {"big": bytes(3 * MiB)}, zipfile.ZIP_STORED)
     ctx.limits = ScanLimits(max_member_bytes=MiB)
     result = ArchiveAnalyzer().analyze(make_target(path), ctx)
@@ -114,7 +124,9 @@ def test_zip_member_size_limit_without_ratio(tmp_path: Path, ctx: FakeContext) -
     assert ctx.nested == [] and list(ctx.work_dir.iterdir()) == []
 
 
-def test_total_bytes_and_member_count_limits(tmp_path: Path, ctx: FakeContext) -> None:
+def test_given_many_members_when_analyzed_then_member_count_and_total_byte_limits_stop_it(
+    tmp_path: Path, ctx: FakeContext
+) -> None:
     path = _zip(tmp_path / "many.zip", {f"f{i}": bytes([i]) * 1000 for i in range(10)})
     ctx.limits = ScanLimits(max_members=4)
     result = ArchiveAnalyzer().analyze(make_target(path), ctx)
@@ -127,7 +139,9 @@ def test_total_bytes_and_member_count_limits(tmp_path: Path, ctx: FakeContext) -
     assert result2.status is AnalyzerStatus.PARTIAL
 
 
-def test_twenty_nested_zips_hit_the_depth_limit(tmp_path: Path, ctx: FakeContext) -> None:
+def test_given_twenty_nested_zips_when_analyzed_then_they_hit_the_depth_limit(
+    tmp_path: Path, ctx: FakeContext
+) -> None:
     data = b"innermost"
     for level in range(20, 0, -1):
         buf = io.BytesIO()
@@ -154,7 +168,9 @@ def test_twenty_nested_zips_hit_the_depth_limit(tmp_path: Path, ctx: FakeContext
     assert deepest.facts["archive"]["member_count"] == 1  # still listed, not extracted
 
 
-def test_encrypted_zip_member_is_reported_not_extracted(tmp_path: Path, ctx: FakeContext) -> None:
+def test_given_an_encrypted_zip_member_when_analyzed_then_it_is_reported_not_extracted(
+    tmp_path: Path, ctx: FakeContext
+) -> None:
     path = tmp_path / "enc.zip"
     path.write_bytes(encrypted_zip(b"secret.txt", b"top secret payload", b"pw"))
     with zipfile.ZipFile(path) as zf:  # the fixture is genuinely encrypted
@@ -168,7 +184,9 @@ def test_encrypted_zip_member_is_reported_not_extracted(tmp_path: Path, ctx: Fak
     assert result.facts["archive"]["members"][0]["encrypted"] is True
 
 
-def test_tar_with_traversal_names_and_links(tmp_path: Path, ctx: FakeContext) -> None:
+def test_given_a_tar_with_traversal_names_and_links_when_analyzed_then_they_are_flagged_not_followed(
+    tmp_path: Path, ctx: FakeContext
+) -> None:
     path = tmp_path / "t.tar"
     with tarfile.open(path, "w") as tf:
         for name, data in (("ok.txt", b"fine"), ("../escape.txt", b"evil"), ("/abs.txt", b"abs")):
@@ -204,7 +222,9 @@ def test_tar_with_traversal_names_and_links(tmp_path: Path, ctx: FakeContext) ->
 @pytest.mark.parametrize(
     ("suffix", "compress"), [("gz", gzip.compress), ("bz2", bz2.compress), ("xz", lzma.compress)]
 )
-def test_compressed_tar(tmp_path: Path, ctx: FakeContext, suffix: str, compress: object) -> None:
+def test_given_a_compressed_tar_when_analyzed_then_its_members_are_extracted(
+    tmp_path: Path, ctx: FakeContext, suffix: str, compress: object
+) -> None:
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tf:
         info = tarfile.TarInfo("inner.txt")
@@ -218,7 +238,9 @@ def test_compressed_tar(tmp_path: Path, ctx: FakeContext, suffix: str, compress:
     assert ctx.contents == [b"inner"]
 
 
-def test_gzip_single_stream(tmp_path: Path, ctx: FakeContext) -> None:
+def test_given_a_gzip_file_when_analyzed_then_its_single_stream_is_the_member(
+    tmp_path: Path, ctx: FakeContext
+) -> None:
     path = tmp_path / "report.txt.gz"
     path.write_bytes(gzip.compress(b"line\n" * 100))
     result = ArchiveAnalyzer().analyze(make_target(path), ctx)
@@ -229,7 +251,9 @@ def test_gzip_single_stream(tmp_path: Path, ctx: FakeContext) -> None:
     assert result.facts["archive"]["members"][0]["size"] == 500
 
 
-def test_gzip_bomb_and_truncated_gzip(tmp_path: Path, ctx: FakeContext) -> None:
+def test_given_a_gzip_bomb_or_a_truncated_gzip_when_analyzed_then_it_is_limited_or_partial(
+    tmp_path: Path, ctx: FakeContext
+) -> None:
     bomb = tmp_path / "z.gz"
     with gzip.open(bomb, "wb", compresslevel=1) as fp:
         for _ in range(64):
@@ -244,7 +268,9 @@ def test_gzip_bomb_and_truncated_gzip(tmp_path: Path, ctx: FakeContext) -> None:
     assert "truncated gzip stream" in result.uninspectable
 
 
-def test_corrupt_zip(tmp_path: Path, ctx: FakeContext) -> None:
+def test_given_a_corrupt_zip_when_analyzed_then_it_is_partial_or_an_error(
+    tmp_path: Path, ctx: FakeContext
+) -> None:
     path = _zip(tmp_path / "c.zip", {"a.txt": b"hello world " * 100})
     data = bytearray(path.read_bytes())
     data[35] = 0xFF  # first deflate byte: block type 3 is invalid
@@ -266,7 +292,9 @@ def test_corrupt_zip(tmp_path: Path, ctx: FakeContext) -> None:
     assert result.error and "corrupt zip" in result.error
 
 
-def test_overlapping_members_flagged(tmp_path: Path, ctx: FakeContext) -> None:
+def test_given_overlapping_zip_members_when_analyzed_then_they_are_flagged(
+    tmp_path: Path, ctx: FakeContext
+) -> None:
     path = _zip(tmp_path / "o.zip", {"a": b"A" * 100, "b": b"B" * 100})
     data = bytearray(path.read_bytes())
     second = data.rfind(b"PK\x01\x02")
@@ -276,7 +304,9 @@ def test_overlapping_members_flagged(tmp_path: Path, ctx: FakeContext) -> None:
     assert "archive.overlapping_members" in {f.rule_id for f in result.findings}
 
 
-def test_7z_and_not_archives(tmp_path: Path, ctx: FakeContext) -> None:
+def test_given_a_7z_or_a_non_archive_when_analyzed_then_7z_is_partial_and_text_skipped(
+    tmp_path: Path, ctx: FakeContext
+) -> None:
     seven = tmp_path / "a.7z"
     seven.write_bytes(b"7z\xbc\xaf\x27\x1c\x00\x04" + bytes(100))
     analyzer = ArchiveAnalyzer()
@@ -290,11 +320,13 @@ def test_7z_and_not_archives(tmp_path: Path, ctx: FakeContext) -> None:
     assert analyzer.analyze(make_target(text), ctx).status is AnalyzerStatus.SKIPPED
 
 
-def test_limits_are_frozen_dataclass() -> None:
+def test_given_scan_limits_when_inspected_then_they_are_a_dataclass() -> None:
     assert dataclasses.is_dataclass(ScanLimits)
 
 
-def test_oversized_gnu_longname_header_is_refused(tmp_path: Path, ctx: FakeContext) -> None:
+def test_given_an_oversized_gnu_longname_header_when_analyzed_then_it_is_refused(
+    tmp_path: Path, ctx: FakeContext
+) -> None:
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.GNU_FORMAT) as tf:
         info = tarfile.TarInfo("a" * (2 * MiB))
@@ -313,7 +345,9 @@ def test_oversized_gnu_longname_header_is_refused(tmp_path: Path, ctx: FakeConte
     kind=st.sampled_from(["zip", "tgz"]),
     flips=st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 255))),
 )
-def test_damaged_archives_never_raise(tmp_path: Path, kind: str, flips: list[tuple[int, int]]) -> None:
+def test_given_damaged_archives_when_analyzed_then_they_never_raise(
+    tmp_path: Path, kind: str, flips: list[tuple[int, int]]
+) -> None:
     buf = io.BytesIO()
     if kind == "zip":
         with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:

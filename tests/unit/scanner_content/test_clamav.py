@@ -33,7 +33,9 @@ def _file(tmp_path: Path, data: bytes, name: str = "sample.bin") -> Path:
     return path
 
 
-def test_finds_body_and_hash_signatures(tmp_path: Path, ctx: FakeContext, db_dir: Path) -> None:
+def test_given_body_and_hash_signatures_when_clamav_scans_then_both_are_found(
+    tmp_path: Path, ctx: FakeContext, db_dir: Path
+) -> None:
     analyzer = clamav.ClamAvAnalyzer(db_dir=db_dir)
     assert analyzer.binary, "clamscan must be installed (make system-deps)"
     body = analyzer.analyze(make_target(_file(tmp_path, b"prefix " + MARKER + b" suffix")), ctx)
@@ -51,13 +53,17 @@ def test_finds_body_and_hash_signatures(tmp_path: Path, ctx: FakeContext, db_dir
     assert [f.rule_id for f in hashed.findings] == ["Filescan.Test.Hash-1.UNOFFICIAL"]
 
 
-def test_clean_file(tmp_path: Path, ctx: FakeContext, db_dir: Path) -> None:
+def test_given_a_clean_file_when_clamav_scans_it_then_nothing_is_found(
+    tmp_path: Path, ctx: FakeContext, db_dir: Path
+) -> None:
     result = clamav.ClamAvAnalyzer(db_dir=db_dir).analyze(make_target(_file(tmp_path, b"nothing here")), ctx)
     assert result.status is AnalyzerStatus.OK
     assert result.findings == [] and result.limits_hit == []
 
 
-def test_limit_alert_is_a_limit_hit_not_malware(tmp_path: Path, ctx: FakeContext, db_dir: Path) -> None:
+def test_given_a_clamav_limit_alert_when_scanned_then_it_is_a_limit_hit_not_malware(
+    tmp_path: Path, ctx: FakeContext, db_dir: Path
+) -> None:
     analyzer = clamav.ClamAvAnalyzer(db_dir=db_dir, max_filesize=16)
     result = analyzer.analyze(make_target(_file(tmp_path, b"x" * 100)), ctx)
     assert result.status is AnalyzerStatus.PARTIAL
@@ -65,7 +71,7 @@ def test_limit_alert_is_a_limit_hit_not_malware(tmp_path: Path, ctx: FakeContext
     assert [h.limit for h in result.limits_hit] == ["clamav:Heuristics.Limits.Exceeded.MaxFileSize"]
 
 
-def test_not_run_without_binary_or_database(
+def test_given_no_clamscan_or_no_database_when_scanned_then_clamav_is_not_run(
     tmp_path: Path, ctx: FakeContext, db_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
@@ -82,7 +88,9 @@ def test_not_run_without_binary_or_database(
     assert result.error == f"no ClamAV database in {empty}"
 
 
-def test_too_big_for_clamav_and_top_level_only(tmp_path: Path, ctx: FakeContext, db_dir: Path) -> None:
+def test_given_a_file_too_big_or_nested_when_clamav_checks_it_then_it_hits_a_limit_or_does_not_apply(
+    tmp_path: Path, ctx: FakeContext, db_dir: Path
+) -> None:
     path = _file(tmp_path, b"tiny")
     huge = make_target(path).__class__(path=path, display_name="big", size=clamav.CLAMAV_MAX_FILE + 1)
     analyzer = clamav.ClamAvAnalyzer(db_dir=db_dir)

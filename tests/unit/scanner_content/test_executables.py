@@ -24,7 +24,9 @@ def _write(tmp_path: Path, data: bytes, name: str = "a.exe") -> Path:
     return path
 
 
-def test_pe_facts_and_notable_imports(tmp_path: Path, ctx: FakeContext) -> None:
+def test_given_a_pe_with_notable_imports_when_analyzed_then_its_facts_and_findings_are_reported(
+    tmp_path: Path, ctx: FakeContext
+) -> None:
     path = _write(tmp_path, build_pe(INJECTION))
     assert pefile.PE(str(path)).DIRECTORY_ENTRY_IMPORT  # the fixture is a valid PE for pefile too
     analyzer = ExecutableAnalyzer()
@@ -49,7 +51,9 @@ def test_pe_facts_and_notable_imports(tmp_path: Path, ctx: FakeContext) -> None:
     assert result.version.startswith("pefile-")
 
 
-def test_packed_pe(tmp_path: Path, ctx: FakeContext) -> None:
+def test_given_a_packed_pe_when_analyzed_then_packer_and_high_entropy_sections_are_flagged(
+    tmp_path: Path, ctx: FakeContext
+) -> None:
     noise = random.Random(7).randbytes(8192)
     data = build_pe({b"KERNEL32.dll": [b"LoadLibraryA"]}, {b"UPX1": noise}, dll=True)
     result = ExecutableAnalyzer().analyze(make_target(_write(tmp_path, data, "p.dll")), ctx)
@@ -62,14 +66,16 @@ def test_packed_pe(tmp_path: Path, ctx: FakeContext) -> None:
     assert "pe.process_injection" not in rules
 
 
-def test_malformed_pe_is_an_error(tmp_path: Path, ctx: FakeContext) -> None:
+def test_given_a_malformed_pe_when_analyzed_then_it_is_an_error(tmp_path: Path, ctx: FakeContext) -> None:
     path = _write(tmp_path, b"MZ" + bytes(100))
     result = ExecutableAnalyzer().analyze(make_target(path), ctx)
     assert result.status is AnalyzerStatus.ERROR
     assert result.error and result.error.startswith("malformed executable")
 
 
-def test_elf_headers(tmp_path: Path, ctx: FakeContext) -> None:
+def test_given_elf_headers_when_analyzed_then_their_facts_are_reported(
+    tmp_path: Path, ctx: FakeContext
+) -> None:
     static = ExecutableAnalyzer().analyze(make_target(_write(tmp_path, build_elf(), "static")), ctx)
     assert static.status is AnalyzerStatus.OK
     assert static.facts["executable"] == {
@@ -87,7 +93,9 @@ def test_elf_headers(tmp_path: Path, ctx: FakeContext) -> None:
     assert facts["statically_linked"] is False
 
 
-def test_not_an_executable(tmp_path: Path, ctx: FakeContext) -> None:
+def test_given_plain_text_when_the_executable_analyzer_checks_it_then_it_is_skipped(
+    tmp_path: Path, ctx: FakeContext
+) -> None:
     path = _write(tmp_path, b"plain text", "t.txt")
     assert not ExecutableAnalyzer().applies_to(make_target(path))
     assert ExecutableAnalyzer().analyze(make_target(path), ctx).status is AnalyzerStatus.SKIPPED

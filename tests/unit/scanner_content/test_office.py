@@ -23,7 +23,9 @@ def _docx(path: Path) -> Path:
     return path
 
 
-def test_ooxml_without_macros(tmp_path: Path, ctx: FakeContext) -> None:
+def test_given_an_ooxml_file_without_macros_when_analyzed_then_it_has_no_findings(
+    tmp_path: Path, ctx: FakeContext
+) -> None:
     path = _docx(tmp_path / "a.docx")
     analyzer = OfficeAnalyzer()
     assert analyzer.applies_to(make_target(path))
@@ -34,7 +36,7 @@ def test_ooxml_without_macros(tmp_path: Path, ctx: FakeContext) -> None:
     assert result.version.startswith("olevba-0.60")
 
 
-def test_gating(tmp_path: Path) -> None:
+def test_given_zips_text_and_ole_files_when_gated_then_only_office_files_apply(tmp_path: Path) -> None:
     plain_zip = tmp_path / "a.zip"
     with zipfile.ZipFile(plain_zip, "w") as zf:
         zf.writestr("readme.txt", "hi")
@@ -49,7 +51,9 @@ def test_gating(tmp_path: Path) -> None:
     assert analyzer.applies_to(make_target(text, mime="application/vnd.ms-excel"))
 
 
-def test_size_cap_is_partial_not_clean(tmp_path: Path, ctx: FakeContext) -> None:
+def test_given_a_document_over_the_size_cap_when_analyzed_then_it_is_partial_not_clean(
+    tmp_path: Path, ctx: FakeContext
+) -> None:
     path = _docx(tmp_path / "big.docx")
     ctx.limits = ScanLimits(office_max_bytes=100)
     result = OfficeAnalyzer().analyze(make_target(path), ctx)
@@ -57,7 +61,9 @@ def test_size_cap_is_partial_not_clean(tmp_path: Path, ctx: FakeContext) -> None
     assert [h.limit for h in result.limits_hit] == ["office_max_bytes"]
 
 
-def test_malformed_ole_is_an_error(tmp_path: Path, ctx: FakeContext) -> None:
+def test_given_a_malformed_ole_file_when_analyzed_then_it_is_an_error(
+    tmp_path: Path, ctx: FakeContext
+) -> None:
     ole = tmp_path / "broken.doc"
     ole.write_bytes(OLE_MAGIC + bytes(100))
     result = OfficeAnalyzer().analyze(make_target(ole), ctx)
@@ -65,7 +71,7 @@ def test_malformed_ole_is_an_error(tmp_path: Path, ctx: FakeContext) -> None:
     assert result.error and result.error.startswith("olevba failed")
 
 
-def test_macro_analysis_mapping(tmp_path: Path) -> None:
+def test_given_olevba_analysis_rows_when_mapped_then_they_become_macro_findings(tmp_path: Path) -> None:
     rows = [
         ("AutoExec", "AutoOpen", "Runs when the Word document is opened"),
         ("Suspicious", "Shell", "May run an executable file or a system command"),

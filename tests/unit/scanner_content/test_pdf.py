@@ -25,7 +25,9 @@ def _rules(result: object) -> dict[str, Severity]:
     return {f.rule_id: f.severity for f in result.findings}  # type: ignore[attr-defined]
 
 
-def test_javascript_openaction(tmp_path: Path, ctx: FakeContext) -> None:
+def test_given_javascript_in_an_openaction_when_analyzed_then_it_is_high(
+    tmp_path: Path, ctx: FakeContext
+) -> None:
     body = (
         b"1 0 obj << /Type /Catalog /OpenAction 2 0 R >> endobj\n"
         b"2 0 obj << /S /JavaScript /JS (app.alert(1)) >>"
@@ -46,14 +48,16 @@ def test_javascript_openaction(tmp_path: Path, ctx: FakeContext) -> None:
     assert kw["JavaScript"]["offsets"] == [_pdf(body).index(b"/JavaScript")]
 
 
-def test_clean_pdf_has_no_findings(tmp_path: Path, ctx: FakeContext) -> None:
+def test_given_a_clean_pdf_when_analyzed_then_it_has_no_findings(tmp_path: Path, ctx: FakeContext) -> None:
     path = _write(tmp_path, _pdf(b"1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj /JSX /AAA /URIs"))
     result = pdf.PdfAnalyzer().analyze(make_target(path), ctx)
     assert result.status is AnalyzerStatus.OK
     assert result.findings == []
 
 
-def test_hex_obfuscated_names(tmp_path: Path, ctx: FakeContext) -> None:
+def test_given_hex_obfuscated_names_when_analyzed_then_they_are_decoded_and_flagged(
+    tmp_path: Path, ctx: FakeContext
+) -> None:
     path = _write(tmp_path, _pdf(b"<< /S /J#61vaScript /#4a#53 (x) /L#61unch << >> /URI (http://x) >>"))
     result = pdf.PdfAnalyzer().analyze(make_target(path), ctx)
     rules = _rules(result)
@@ -66,7 +70,9 @@ def test_hex_obfuscated_names(tmp_path: Path, ctx: FakeContext) -> None:
     assert evidence["pdf.javascript"] == "/J#61vaScript"
 
 
-def test_name_straddling_chunk_boundary_counts_once(tmp_path: Path, ctx: FakeContext) -> None:
+def test_given_a_name_straddling_a_chunk_boundary_when_analyzed_then_it_counts_once(
+    tmp_path: Path, ctx: FakeContext
+) -> None:
     prefix = b"%PDF-1.4\n" + b" " * (pdf.CHUNK - 9 - 5)
     data = prefix + b"/JavaScript /EmbeddedFile\n%%EOF\n"
     assert data[pdf.CHUNK - 5 : pdf.CHUNK + 6] == b"/JavaScript"  # straddles the first chunk
@@ -76,7 +82,9 @@ def test_name_straddling_chunk_boundary_counts_once(tmp_path: Path, ctx: FakeCon
     assert _rules(result)["pdf.embeddedfile"] == Severity.MEDIUM
 
 
-def test_names_inside_flate_object_stream(tmp_path: Path, ctx: FakeContext) -> None:
+def test_given_names_inside_a_flate_object_stream_when_analyzed_then_they_are_found(
+    tmp_path: Path, ctx: FakeContext
+) -> None:
     hidden = zlib.compress(b"<< /Type /Action /S /JavaScript /JS (eval(x)) >>")
     body = b"5 0 obj << /Type /ObjStm /Filter /FlateDecode /Length %d >>\nstream\r\n" % len(hidden)
     data = _pdf(body + hidden + b"\nendstream\nendobj")
@@ -89,7 +97,9 @@ def test_names_inside_flate_object_stream(tmp_path: Path, ctx: FakeContext) -> N
     assert result.status is AnalyzerStatus.OK
 
 
-def test_stream_budget_limit(tmp_path: Path, ctx: FakeContext) -> None:
+def test_given_a_stream_over_the_budget_when_analyzed_then_the_stream_limit_is_hit(
+    tmp_path: Path, ctx: FakeContext
+) -> None:
     bomb = zlib.compress(bytes(4 * 1024 * 1024) + b"/JavaScript")
     data = _pdf(b"1 0 obj << /Filter /FlateDecode >>\nstream\n" + bomb + b"\nendstream endobj")
     analyzer = pdf.PdfAnalyzer(stream_budget=1024 * 1024)
@@ -99,14 +109,18 @@ def test_stream_budget_limit(tmp_path: Path, ctx: FakeContext) -> None:
     assert "JavaScript" not in result.facts["pdf"]["keywords"]
 
 
-def test_encrypted_pdf_streams_uninspectable(tmp_path: Path, ctx: FakeContext) -> None:
+def test_given_an_encrypted_pdf_when_analyzed_then_its_streams_are_uninspectable(
+    tmp_path: Path, ctx: FakeContext
+) -> None:
     data = _pdf(b"trailer << /Encrypt 9 0 R >>\n1 0 obj << /Filter /FlateDecode >>\nstream\nxx\nendstream")
     result = pdf.PdfAnalyzer().analyze(make_target(_write(tmp_path, data)), ctx)
     assert result.status is AnalyzerStatus.PARTIAL
     assert result.uninspectable == ["encrypted PDF: compressed streams not inspected"]
 
 
-def test_size_cap_and_gating(tmp_path: Path, ctx: FakeContext) -> None:
+def test_given_an_oversized_pdf_or_a_non_pdf_when_analyzed_then_it_is_partial_or_does_not_apply(
+    tmp_path: Path, ctx: FakeContext
+) -> None:
     data = _pdf(b" " * 5000 + b"/JavaScript")
     path = _write(tmp_path, data)
     ctx.limits = ScanLimits(pdf_max_bytes=1000)
