@@ -10,7 +10,9 @@ from tests.support.fake_openai import Behaviour, FakeOpenAIServer
 from tests.unit.triage.triage_helpers import API_KEY
 
 
-def test_parse_with_pydantic_model(server: FakeOpenAIServer) -> None:
+def test_given_the_fake_server_when_parsed_with_a_pydantic_model_then_the_answer_parses(
+    server: FakeOpenAIServer,
+) -> None:
     client = openai.OpenAI(api_key=API_KEY, base_url=server.base_url, max_retries=0, timeout=5)
     server.enqueue(Behaviour.ok(severity="low"))
     completion = client.chat.completions.parse(
@@ -24,7 +26,9 @@ def test_parse_with_pydantic_model(server: FakeOpenAIServer) -> None:
     assert server.last_request.body["response_format"]["type"] == "json_schema"
 
 
-def test_models_and_errors(server: FakeOpenAIServer) -> None:
+def test_given_the_fake_server_when_models_are_listed_or_rate_limited_then_it_answers_like_openai(
+    server: FakeOpenAIServer,
+) -> None:
     client = openai.OpenAI(api_key=API_KEY, base_url=server.base_url, max_retries=0, timeout=5)
     assert [m.id for m in client.models.list()] == ["gpt-6-luna"]
     server.enqueue(Behaviour.rate_limited("7"))
@@ -33,13 +37,17 @@ def test_models_and_errors(server: FakeOpenAIServer) -> None:
     assert info.value.response.headers["retry-after"] == "7"
 
 
-def test_echo_defaults_to_medium_without_a_report(server: FakeOpenAIServer) -> None:
+def test_given_no_report_when_the_fake_server_echoes_then_severity_is_medium(
+    server: FakeOpenAIServer,
+) -> None:
     client = openai.OpenAI(api_key=API_KEY, base_url=server.base_url, max_retries=0, timeout=5)
     completion = client.chat.completions.create(model="m", messages=[{"role": "user", "content": "x"}])
     assert '"suggested_severity": "medium"' in (completion.choices[0].message.content or "")
 
 
-def test_it_refuses_what_newer_models_refuse_and_unknown_models(server: FakeOpenAIServer) -> None:
+def test_given_refused_parameters_or_unknown_models_when_sent_then_the_fake_server_rejects_them(
+    server: FakeOpenAIServer,
+) -> None:
     client = openai.OpenAI(api_key=API_KEY, base_url=server.base_url, max_retries=0, timeout=5)
     messages = [{"role": "user", "content": "x"}]
     with pytest.raises(openai.BadRequestError) as info:

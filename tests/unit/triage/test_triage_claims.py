@@ -32,13 +32,17 @@ from tests.unit.triage.triage_helpers import make_input
         ("It should not be released.", set()),
     ],
 )
-def test_forbidden_claims_are_found_and_negations_respected(text: str, claims: set[str]) -> None:
+def test_given_llm_text_when_checked_for_forbidden_claims_then_they_are_found_and_negations_respected(
+    text: str, claims: set[str]
+) -> None:
     assert set(forbidden_claims([text])) == claims
 
 
 @pytest.mark.parametrize(
     "verdict", [Verdict.SUSPICIOUS, Verdict.MALICIOUS, Verdict.UNSCANNABLE, Verdict.ERROR]
 )
-def test_the_deterministic_summary_never_makes_a_forbidden_claim(verdict: Verdict) -> None:
+def test_given_a_non_clean_verdict_when_summarised_by_rules_then_no_forbidden_claim_is_made(
+    verdict: Verdict,
+) -> None:
     rules = summarise(make_input(verdict=verdict, severity=Severity.HIGH, limits_hit=("depth: 5",)))
     assert forbidden_claims([rules.summary, *rules.key_findings, *rules.recommended_actions]) == []

@@ -16,7 +16,9 @@ from tests.support.fake_openai import DEFAULT_ANSWER, Behaviour, FakeOpenAIServe
 from tests.unit.triage.triage_helpers import API_KEY, llm_config, make_input
 
 
-def test_good_answer_is_stored_as_llm_result(server: FakeOpenAIServer) -> None:
+def test_given_a_good_answer_when_triaged_then_it_is_stored_as_the_llm_result(
+    server: FakeOpenAIServer,
+) -> None:
     server.enqueue(Behaviour.ok(severity="high", summary="A macro-enabled document with an auto-exec macro."))
     result = triage(make_input(severity=Severity.HIGH), llm_config(server))
 
@@ -51,7 +53,9 @@ def test_good_answer_is_stored_as_llm_result(server: FakeOpenAIServer) -> None:
     assert "max_tokens" not in request.body and "temperature" not in request.body
 
 
-def test_usage_and_cost_are_recorded_without_floats(server: FakeOpenAIServer) -> None:
+def test_given_an_answer_when_triaged_then_usage_and_cost_are_recorded_without_floats(
+    server: FakeOpenAIServer,
+) -> None:
     result = triage(make_input(), llm_config(server))
 
     assert result.usage is not None
@@ -81,14 +85,18 @@ def test_usage_and_cost_are_recorded_without_floats(server: FakeOpenAIServer) ->
     json.dumps(result.model_dump(mode="json"))
 
 
-def test_unknown_model_price_gives_no_cost(server: FakeOpenAIServer) -> None:
+def test_given_a_model_with_no_known_price_when_triaged_then_there_is_no_cost(
+    server: FakeOpenAIServer,
+) -> None:
     result = triage(make_input(), llm_config(server, model="local-llama"))
     assert result.status == "ok"
     assert result.cost_usd is None
     assert result.tokenizer == "utf8-bytes-upper-bound"
 
 
-def test_json_schema_mode_sends_the_answer_schema(server: FakeOpenAIServer) -> None:
+def test_given_json_schema_mode_when_triaged_then_the_request_sends_the_answer_schema(
+    server: FakeOpenAIServer,
+) -> None:
     result = triage(make_input(), llm_config(server, response_mode="json_schema"))
 
     assert result.status == "ok"
@@ -125,7 +133,7 @@ def test_json_schema_mode_sends_the_answer_schema(server: FakeOpenAIServer) -> N
         ("local-llama", {"max_completion_tokens": 700, "temperature": 0}, {"max_tokens", "reasoning_effort"}),
     ],
 )
-def test_the_request_follows_the_model_family(
+def test_given_a_model_family_when_triaged_then_the_request_uses_its_parameters(
     server: FakeOpenAIServer, model: str, sent: dict[str, object], absent: set[str]
 ) -> None:
     result = triage(make_input(), llm_config(server, model=model))
@@ -139,7 +147,9 @@ def test_the_request_follows_the_model_family(
     assert (body["response_format"]["type"], result.response_mode) == (expected_mode, expected_mode)
 
 
-def test_slow_answer_is_unavailable_within_the_deadline(server: FakeOpenAIServer) -> None:
+def test_given_a_slow_answer_when_triaged_then_it_is_unavailable_within_the_deadline(
+    server: FakeOpenAIServer,
+) -> None:
     server.default = Behaviour.slow(delay=30)
     config = llm_config(server, request_timeout_seconds=1.0, max_retries=5, min_attempt_seconds=0.5)
     started = time.monotonic()
@@ -156,7 +166,9 @@ def test_slow_answer_is_unavailable_within_the_deadline(server: FakeOpenAIServer
     assert result.key_findings  # deterministic summary filled in
 
 
-def test_total_time_is_bounded_by_deadline_even_with_many_retries(server: FakeOpenAIServer) -> None:
+def test_given_many_retries_when_triaged_then_the_total_time_is_bounded_by_the_deadline(
+    server: FakeOpenAIServer,
+) -> None:
     server.default = Behaviour.slow(delay=30)
     config = llm_config(
         server, request_timeout_seconds=0.5, max_retries=10, backoff_base_seconds=0.2, backoff_max_seconds=1.0
@@ -170,7 +182,7 @@ def test_total_time_is_bounded_by_deadline_even_with_many_retries(server: FakeOp
     assert result.attempts < 11
 
 
-def test_no_time_left_means_no_attempt(server: FakeOpenAIServer) -> None:
+def test_given_no_time_left_when_triaged_then_no_attempt_is_made(server: FakeOpenAIServer) -> None:
     result = triage(make_input(), llm_config(server, min_attempt_seconds=1.0), deadline_seconds=0.5)
     assert result.status == "unavailable"
     assert result.reason == "deadline_exceeded"
@@ -178,7 +190,9 @@ def test_no_time_left_means_no_attempt(server: FakeOpenAIServer) -> None:
     assert server.chat_requests == []
 
 
-def test_429_then_success_within_budget(server: FakeOpenAIServer) -> None:
+def test_given_a_429_then_success_when_triaged_then_retry_after_is_honoured_and_it_succeeds(
+    server: FakeOpenAIServer,
+) -> None:
     server.enqueue(Behaviour.rate_limited(retry_after="0.3"), Behaviour.ok(severity="high"))
     started = time.monotonic()
     result = triage(make_input(), llm_config(server), deadline_seconds=10)
@@ -192,7 +206,9 @@ def test_429_then_success_within_budget(server: FakeOpenAIServer) -> None:
     assert requests[1].received_at - requests[0].received_at >= 0.3
 
 
-def test_429_with_retry_after_beyond_deadline_gives_up_at_once(server: FakeOpenAIServer) -> None:
+def test_given_a_429_retry_after_beyond_the_deadline_when_triaged_then_it_gives_up_at_once(
+    server: FakeOpenAIServer,
+) -> None:
     server.default = Behaviour.rate_limited(retry_after="30")
     started = time.monotonic()
     result = triage(make_input(), llm_config(server, max_retries=5), deadline_seconds=5)
@@ -204,7 +220,9 @@ def test_429_with_retry_after_beyond_deadline_gives_up_at_once(server: FakeOpenA
     assert elapsed < 2
 
 
-def test_persistent_429_is_unavailable_after_bounded_retries(server: FakeOpenAIServer) -> None:
+def test_given_persistent_429s_when_triaged_then_it_is_unavailable_after_bounded_retries(
+    server: FakeOpenAIServer,
+) -> None:
     server.default = Behaviour.rate_limited(retry_after="0.1")
     result = triage(make_input(), llm_config(server, max_retries=2), deadline_seconds=10)
 
@@ -214,7 +232,9 @@ def test_persistent_429_is_unavailable_after_bounded_retries(server: FakeOpenAIS
     assert len(server.chat_requests) == 3
 
 
-def test_500_is_unavailable_after_bounded_retries(server: FakeOpenAIServer) -> None:
+def test_given_persistent_500s_when_triaged_then_it_is_unavailable_after_bounded_retries(
+    server: FakeOpenAIServer,
+) -> None:
     server.default = Behaviour.server_error(500)
     result = triage(make_input(), llm_config(server, max_retries=2), deadline_seconds=10)
 
@@ -225,7 +245,9 @@ def test_500_is_unavailable_after_bounded_retries(server: FakeOpenAIServer) -> N
     assert result.final_severity is Severity.HIGH
 
 
-def test_500_then_success(server: FakeOpenAIServer) -> None:
+def test_given_a_server_error_then_success_when_triaged_then_the_retry_succeeds(
+    server: FakeOpenAIServer,
+) -> None:
     server.enqueue(Behaviour.server_error(503), Behaviour.ok(severity="critical"))
     result = triage(make_input(), llm_config(server), deadline_seconds=10)
     assert result.status == "ok"
@@ -233,7 +255,7 @@ def test_500_then_success(server: FakeOpenAIServer) -> None:
     assert result.final_severity is Severity.CRITICAL
 
 
-def test_connection_refused_is_unavailable(server: FakeOpenAIServer) -> None:
+def test_given_a_refused_connection_when_triaged_then_it_is_unavailable(server: FakeOpenAIServer) -> None:
     base_url = server.base_url
     server.stop()
     config = llm_config(server, base_url=base_url, max_retries=1)
@@ -243,7 +265,9 @@ def test_connection_refused_is_unavailable(server: FakeOpenAIServer) -> None:
     assert result.attempts == 2
 
 
-def test_auth_error_is_a_configuration_error_and_not_retried(server: FakeOpenAIServer) -> None:
+def test_given_an_auth_error_when_triaged_then_it_is_a_configuration_error_not_retried(
+    server: FakeOpenAIServer,
+) -> None:
     server.default = Behaviour.server_error(401)
     result = triage(make_input(), llm_config(server), deadline_seconds=5)
     assert result.status == "misconfigured"
@@ -251,7 +275,9 @@ def test_auth_error_is_a_configuration_error_and_not_retried(server: FakeOpenAIS
     assert result.attempts == 1
 
 
-def test_malformed_json_is_unavailable(server: FakeOpenAIServer) -> None:
+def test_given_malformed_json_when_triaged_then_it_is_unavailable_and_still_paid_for(
+    server: FakeOpenAIServer,
+) -> None:
     server.enqueue(Behaviour.malformed_json())
     result = triage(make_input(), llm_config(server))
     assert result.status == "unavailable"
@@ -261,14 +287,14 @@ def test_malformed_json_is_unavailable(server: FakeOpenAIServer) -> None:
     assert result.summary.startswith("Verdict suspicious")
 
 
-def test_non_json_http_body_is_unavailable(server: FakeOpenAIServer) -> None:
+def test_given_a_non_json_http_body_when_triaged_then_it_is_unavailable(server: FakeOpenAIServer) -> None:
     server.enqueue(Behaviour(kind="bad_body"))
     result = triage(make_input(), llm_config(server))
     assert result.status == "unavailable"
     assert result.reason == "malformed_response"
 
 
-def test_truncated_answer_is_unavailable(server: FakeOpenAIServer) -> None:
+def test_given_a_truncated_answer_when_triaged_then_it_is_unavailable(server: FakeOpenAIServer) -> None:
     server.enqueue(Behaviour(kind="truncated"))
     result = triage(make_input(), llm_config(server))
     assert result.status == "unavailable"
@@ -290,7 +316,9 @@ def test_truncated_answer_is_unavailable(server: FakeOpenAIServer) -> None:
     ],
     ids=lambda c: next(iter(c)) + ":" + str(next(iter(c.values())))[:20],
 )
-def test_schema_violation_is_unavailable(server: FakeOpenAIServer, changes: dict[str, object]) -> None:
+def test_given_a_schema_violation_when_triaged_then_it_is_unavailable(
+    server: FakeOpenAIServer, changes: dict[str, object]
+) -> None:
     server.enqueue(Behaviour.schema_violation(**changes))
     result = triage(make_input(), llm_config(server))
     assert result.status == "unavailable"
@@ -298,19 +326,25 @@ def test_schema_violation_is_unavailable(server: FakeOpenAIServer, changes: dict
     assert result.final_severity is Severity.HIGH
 
 
-def test_json_array_answer_is_a_schema_violation(server: FakeOpenAIServer) -> None:
+def test_given_a_json_array_answer_when_triaged_then_it_is_a_schema_violation(
+    server: FakeOpenAIServer,
+) -> None:
     server.enqueue(Behaviour.raw_content('["summary", "high"]'))
     result = triage(make_input(), llm_config(server))
     assert result.reason == "schema_violation"
 
 
-def test_missing_field_is_a_schema_violation(server: FakeOpenAIServer) -> None:
+def test_given_an_answer_missing_a_field_when_triaged_then_it_is_a_schema_violation(
+    server: FakeOpenAIServer,
+) -> None:
     server.enqueue(Behaviour.raw_content('{"summary": "ok", "suggested_severity": "low"}'))
     result = triage(make_input(), llm_config(server))
     assert result.reason == "schema_violation"
 
 
-def test_lower_severity_keeps_deterministic_and_flags_contradiction(server: FakeOpenAIServer) -> None:
+def test_given_a_lower_suggested_severity_when_triaged_then_rules_win_and_a_contradiction_is_flagged(
+    server: FakeOpenAIServer,
+) -> None:
     server.enqueue(Behaviour.ok(severity="low"))
     result = triage(make_input(severity=Severity.HIGH), llm_config(server))
 
@@ -328,7 +362,9 @@ def test_lower_severity_keeps_deterministic_and_flags_contradiction(server: Fake
     assert result.flagged_answer.summary == DEFAULT_ANSWER["summary"]
 
 
-def test_higher_severity_raises_severity_but_not_verdict(server: FakeOpenAIServer) -> None:
+def test_given_a_higher_suggested_severity_when_triaged_then_severity_rises_but_not_the_verdict(
+    server: FakeOpenAIServer,
+) -> None:
     server.enqueue(Behaviour.ok(severity="critical"))
     inp = make_input(verdict=Verdict.SUSPICIOUS, severity=Severity.LOW)
     result = triage(inp, llm_config(server))
@@ -342,7 +378,7 @@ def test_higher_severity_raises_severity_but_not_verdict(server: FakeOpenAIServe
     assert dumped["deterministic_severity"] == "low"
 
 
-def test_refusal_is_unavailable(server: FakeOpenAIServer) -> None:
+def test_given_a_refusal_when_triaged_then_it_is_unavailable(server: FakeOpenAIServer) -> None:
     server.enqueue(Behaviour.refusal())
     result = triage(make_input(), llm_config(server))
     assert result.status == "unavailable"
@@ -351,14 +387,18 @@ def test_refusal_is_unavailable(server: FakeOpenAIServer) -> None:
     assert "sorry" not in result.summary
 
 
-def test_keyless_local_endpoint_works(server: FakeOpenAIServer) -> None:
+def test_given_a_keyless_local_endpoint_when_triaged_then_it_works_without_a_key(
+    server: FakeOpenAIServer,
+) -> None:
     result = triage(make_input(), llm_config(server, api_key=None))
     assert result.status == "ok"
     assert result.engine == "llm"
     assert API_KEY not in server.last_request.headers.get("authorization", "")
 
 
-def test_llm_text_is_stored_inert(server: FakeOpenAIServer) -> None:
+def test_given_control_characters_in_llm_text_when_triaged_then_they_are_stored_inert(
+    server: FakeOpenAIServer,
+) -> None:
     server.enqueue(Behaviour.ok(summary="Looks bad\x1b[2J\u202e", key_findings=["a\x00b"]))
     result = triage(make_input(), llm_config(server))
     assert result.status == "ok"
@@ -366,7 +406,7 @@ def test_llm_text_is_stored_inert(server: FakeOpenAIServer) -> None:
     assert result.key_findings == ["a\\u0000b"]
 
 
-def test_unexpected_errors_never_raise(server: FakeOpenAIServer) -> None:
+def test_given_an_unexpected_error_when_triaged_then_it_never_raises(server: FakeOpenAIServer) -> None:
     def broken_factory(config: object) -> object:
         raise RuntimeError("boom")
 
@@ -377,7 +417,9 @@ def test_unexpected_errors_never_raise(server: FakeOpenAIServer) -> None:
     assert result.summary == "Verdict suspicious, severity high."
 
 
-def test_html_page_with_status_200_is_unavailable_not_an_internal_error(server: FakeOpenAIServer) -> None:
+def test_given_an_html_page_with_status_200_when_triaged_then_it_is_unavailable_not_internal(
+    server: FakeOpenAIServer,
+) -> None:
     server.enqueue(Behaviour(kind="html_page"))
     result = triage(make_input(), llm_config(server))
     assert (result.status, result.reason) == ("unavailable", "malformed_response")
@@ -390,7 +432,7 @@ def test_html_page_with_status_200_is_unavailable_not_an_internal_error(server: 
     ("model", "today"),
     [("gpt-3.5-turbo", None), ("gpt-3.5-turbo-0125", None), ("gpt-4.1-mini", dt.date(2027, 1, 14))],
 )
-def test_a_retired_openai_model_is_a_configuration_error_and_is_not_called(
+def test_given_a_retired_openai_model_when_triaged_then_it_is_a_configuration_error_and_not_called(
     server: FakeOpenAIServer, model: str, today: dt.date | None
 ) -> None:
     config = llm_config(server, base_url=None, model=model)  # OpenAI's own endpoint
@@ -403,14 +445,16 @@ def test_a_retired_openai_model_is_a_configuration_error_and_is_not_called(
     assert result.summary.startswith("Verdict suspicious, severity high")  # the scan still gets one
 
 
-def test_an_openai_compatible_server_may_serve_a_model_named_like_a_retired_one(
+def test_given_a_compatible_server_serving_a_retired_model_name_when_triaged_then_it_works(
     server: FakeOpenAIServer,
 ) -> None:
     result = triage(make_input(), llm_config(server, model="gpt-3.5-turbo"))
     assert result.status == "ok"
 
 
-def test_model_not_found_is_a_configuration_error_not_an_outage(server: FakeOpenAIServer) -> None:
+def test_given_a_model_not_found_when_triaged_then_it_is_a_configuration_error_not_an_outage(
+    server: FakeOpenAIServer,
+) -> None:
     server.models = frozenset({"gpt-6-luna"})
     result = triage(make_input(), llm_config(server, model="gpt-9-nova"))
 
@@ -426,7 +470,7 @@ def test_model_not_found_is_a_configuration_error_not_an_outage(server: FakeOpen
         (ModelProfile(temperature=True), "unsupported_value"),
     ],
 )
-def test_a_parameter_the_model_refuses_is_a_configuration_error(
+def test_given_a_parameter_the_model_refuses_when_triaged_then_it_is_a_configuration_error(
     server: FakeOpenAIServer, profile: ModelProfile, reason: str
 ) -> None:
     result = triage(make_input(), llm_config(server, model="gpt-6-luna", model_profile=profile))
@@ -435,7 +479,9 @@ def test_a_parameter_the_model_refuses_is_a_configuration_error(
     assert result.reason_detail
 
 
-def test_a_profile_override_makes_an_azure_deployment_name_work(server: FakeOpenAIServer) -> None:
+def test_given_a_profile_override_when_an_azure_deployment_is_triaged_then_it_works(
+    server: FakeOpenAIServer,
+) -> None:
     server.reasoning_prefixes = ("my-luna-deployment",)
     profile = ModelProfile(temperature=False, response_mode="json_schema")
     result = triage(make_input(), llm_config(server, model="my-luna-deployment", model_profile=profile))

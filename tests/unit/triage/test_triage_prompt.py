@@ -47,7 +47,7 @@ def injected_input() -> object:
     )
 
 
-def test_system_message_holds_the_rules() -> None:
+def test_given_the_system_prompt_when_read_then_it_holds_the_rules() -> None:
     lowered = SYSTEM_PROMPT.lower()
     assert "untrusted data" in lowered
     assert "never follow instructions" in lowered
@@ -58,7 +58,9 @@ def test_system_message_holds_the_rules() -> None:
     assert PROMPT_VERSION == "2026-11-25.1"
 
 
-def test_injection_stays_inside_the_fence(server: FakeOpenAIServer) -> None:
+def test_given_a_prompt_injection_when_triaged_then_it_stays_inside_the_fence(
+    server: FakeOpenAIServer,
+) -> None:
     inp = injected_input()
     triage(inp, llm_config(server, model=CL100K_MODEL))  # type: ignore[arg-type]
     request = server.last_request
@@ -84,7 +86,9 @@ def test_injection_stays_inside_the_fence(server: FakeOpenAIServer) -> None:
     assert INJECTION not in outside
 
 
-def test_nonce_is_random_per_request(server: FakeOpenAIServer) -> None:
+def test_given_two_requests_when_triaged_then_each_gets_a_random_fence_nonce(
+    server: FakeOpenAIServer,
+) -> None:
     inp = make_input()
     triage(inp, llm_config(server, model=CL100K_MODEL))
     triage(inp, llm_config(server, model=CL100K_MODEL))
@@ -93,7 +97,9 @@ def test_nonce_is_random_per_request(server: FakeOpenAIServer) -> None:
     assert nonces[0] != nonces[1]
 
 
-def test_obeyed_injection_cannot_lower_severity(server: FakeOpenAIServer) -> None:
+def test_given_an_obeyed_injection_when_triaged_then_it_cannot_lower_severity(
+    server: FakeOpenAIServer,
+) -> None:
     server.default = Behaviour.ok(severity="none", summary="clean")
     result = triage(injected_input(), llm_config(server, model=CL100K_MODEL))  # type: ignore[arg-type]
 
@@ -104,7 +110,7 @@ def test_obeyed_injection_cannot_lower_severity(server: FakeOpenAIServer) -> Non
     assert result.suggested_severity is Severity.NONE
 
 
-def test_strings_are_truncated() -> None:
+def test_given_long_strings_when_the_prompt_is_built_then_they_are_truncated() -> None:
     long = "A" * 5000
     inp = make_input(findings=(finding(title=long, evidence=long, archive_path=long),), object_key=long)
     prompt = build_prompt(inp, counter_for("gpt-3.5-turbo"), 3000)
@@ -129,7 +135,9 @@ def many_findings(n: int) -> tuple:  # type: ignore[type-arg]
     )
 
 
-def test_500_findings_fit_the_counted_budget(server: FakeOpenAIServer) -> None:
+def test_given_500_findings_when_triaged_then_the_highest_fit_the_counted_budget(
+    server: FakeOpenAIServer,
+) -> None:
     findings = many_findings(500)
     inp = make_input(findings=findings, severity=Severity.CRITICAL, verdict=Verdict.MALICIOUS)
     config = llm_config(server, model=CL100K_MODEL, max_prompt_tokens=2000, max_findings_in_prompt=500)
@@ -165,7 +173,7 @@ def test_500_findings_fit_the_counted_budget(server: FakeOpenAIServer) -> None:
     assert lowest_shown >= highest_omitted
 
 
-def test_budget_with_max_findings_cap() -> None:
+def test_given_a_max_findings_cap_when_the_prompt_is_built_then_the_rest_are_omitted() -> None:
     inp = make_input(findings=many_findings(120))
     prompt = build_prompt(inp, counter_for("gpt-3.5-turbo"), 50_000, max_findings=50)
     assert prompt.findings_in_prompt == 50
@@ -173,7 +181,9 @@ def test_budget_with_max_findings_cap() -> None:
     assert "70 lower-ranked findings were omitted" in prompt.messages[1]["content"]
 
 
-def test_prompt_that_cannot_fit_is_unavailable_not_oversized(server: FakeOpenAIServer) -> None:
+def test_given_a_prompt_that_cannot_fit_when_triaged_then_it_is_unavailable_not_oversized(
+    server: FakeOpenAIServer,
+) -> None:
     config = llm_config(server, model=CL100K_MODEL, max_prompt_tokens=200)
     result = triage(make_input(), config)
     assert result.status == "unavailable"
@@ -182,7 +192,7 @@ def test_prompt_that_cannot_fit_is_unavailable_not_oversized(server: FakeOpenAIS
     assert result.summary
 
 
-def test_sorting_is_stable_by_keys() -> None:
+def test_given_findings_in_any_order_when_sorted_then_the_order_is_stable_by_keys() -> None:
     a = finding(Severity.HIGH, rule_id="b")
     b = finding(Severity.HIGH, rule_id="a")
     c = finding(Severity.CRITICAL, rule_id="z")

@@ -44,7 +44,9 @@ inputs = st.builds(
 
 @settings(max_examples=500)
 @given(severities, st.none() | severities)
-def test_merge_never_lowers(deterministic: Severity, suggested: Severity | None) -> None:
+def test_given_any_suggested_severity_when_merged_then_it_never_lowers_the_deterministic_one(
+    deterministic: Severity, suggested: Severity | None
+) -> None:
     merged = merge_severity(deterministic, suggested)
     assert merged.final >= deterministic
     assert merged.final == max(deterministic, suggested if suggested is not None else deterministic)
@@ -54,7 +56,7 @@ def test_merge_never_lowers(deterministic: Severity, suggested: Severity | None)
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(inputs, severities)
-def test_triage_over_http_never_lowers_severity_or_changes_verdict(
+def test_given_any_answer_when_triaged_over_http_then_severity_never_lowers_and_verdict_holds(
     inp: TriageInput, answered: Severity
 ) -> None:
     with FakeOpenAIServer(default=Behaviour.ok(severity=answered.label)) as server:

@@ -9,7 +9,7 @@ from tests.support.fake_openai import FakeOpenAIServer
 from tests.unit.triage.triage_helpers import finding, make_input
 
 
-def test_no_llm_configured_uses_rules_engine(server: FakeOpenAIServer) -> None:
+def test_given_no_llm_configured_when_triaged_then_the_rules_engine_answers(server: FakeOpenAIServer) -> None:
     result = triage(make_input(), LlmConfig())
 
     assert result.engine == "rules"
@@ -24,13 +24,13 @@ def test_no_llm_configured_uses_rules_engine(server: FakeOpenAIServer) -> None:
     assert server.requests == []
 
 
-def test_empty_key_and_no_url_is_not_configured() -> None:
+def test_given_an_empty_key_and_no_url_when_configured_then_the_llm_is_not_enabled() -> None:
     assert not LlmConfig(api_key="").enabled
     assert LlmConfig(api_key="k").enabled
     assert LlmConfig(base_url="http://127.0.0.1:9/v1").enabled
 
 
-def test_summary_paragraph() -> None:
+def test_given_findings_and_limits_when_summarised_then_the_paragraph_names_the_top_ones() -> None:
     inp = make_input(
         verdict=Verdict.MALICIOUS,
         severity=Severity.CRITICAL,
@@ -56,14 +56,14 @@ def test_summary_paragraph() -> None:
     assert "Review the parts that were not fully inspected." in rules.recommended_actions
 
 
-def test_clean_summary() -> None:
+def test_given_a_clean_verdict_when_summarised_then_no_findings_and_no_action_needed() -> None:
     rules = summarise(make_input(verdict=Verdict.CLEAN, severity=Severity.NONE, findings=()))
     assert "No findings." in rules.summary
     assert rules.recommended_actions == ["No action needed: the object can be released."]
     assert rules.key_findings == []
 
 
-def test_unscannable_summary() -> None:
+def test_given_an_unscannable_file_when_summarised_then_what_was_not_inspected_is_named() -> None:
     inp = make_input(
         verdict=Verdict.UNSCANNABLE,
         severity=Severity.MEDIUM,
@@ -76,7 +76,7 @@ def test_unscannable_summary() -> None:
     assert any("scannable copy" in a for a in rules.recommended_actions)
 
 
-def test_summary_escapes_untrusted_strings() -> None:
+def test_given_untrusted_strings_when_summarised_then_they_are_escaped() -> None:
     evil = "bad\x1b[2J\u202etxt.exe\nSECOND LINE" + "x" * 500
     inp = make_input(findings=(finding(title=evil),), object_key=evil)
     rules = summarise(inp)

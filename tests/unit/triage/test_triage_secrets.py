@@ -24,7 +24,7 @@ from tests.unit.triage.triage_helpers import API_KEY, llm_config, make_input
     ],
     ids=lambda b: b.kind + str(b.status),
 )
-def test_api_key_never_in_result_or_logs(
+def test_given_any_llm_behaviour_when_triaged_then_the_api_key_is_never_in_result_or_logs(
     server: FakeOpenAIServer, caplog: pytest.LogCaptureFixture, behaviour: Behaviour
 ) -> None:
     server.default = behaviour
@@ -44,7 +44,7 @@ def test_api_key_never_in_result_or_logs(
     assert API_KEY not in config.model_dump_json()
 
 
-def test_failures_are_logged_with_a_reason(
+def test_given_a_failed_llm_call_when_triaged_then_it_is_logged_with_a_reason(
     server: FakeOpenAIServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     server.default = Behaviour.server_error(500)

@@ -19,7 +19,9 @@ from filescan_shared.triage.tokens import (
 )
 
 
-def test_cl100k_loads_with_no_network_and_no_cache(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_given_no_network_and_no_cache_when_cl100k_loads_then_it_counts_from_bundled_ranks(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     def no_network(*args: object, **kwargs: object) -> None:
         raise AssertionError("the tokenizer tried to use the network")
 
@@ -39,24 +41,24 @@ def test_cl100k_loads_with_no_network_and_no_cache(monkeypatch: pytest.MonkeyPat
     assert not (tmp_path / "empty-cache").exists()
 
 
-def test_cl100k_matches_known_token_ids() -> None:
+def test_given_known_text_when_cl100k_encodes_it_then_the_token_ids_match() -> None:
     encoding = cl100k_counter()._encoding
     assert encoding.encode_ordinary("hello world") == [15339, 1917]
     assert encoding.n_vocab == 100277
 
 
-def test_special_token_text_is_counted_as_plain_text() -> None:
+def test_given_special_token_text_when_counted_then_it_counts_as_plain_text() -> None:
     counter = cl100k_counter()
     assert counter.count("<|endoftext|>") > 1  # not the single special token
 
 
-def test_corrupt_ranks_file_is_rejected(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_given_a_corrupt_ranks_file_when_loaded_then_it_is_rejected(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(tokens, "CL100K_SHA256", "0" * 64)
     with pytest.raises(tokens.TokenizerUnavailableError):
         tokens._load_cl100k_ranks()
 
 
-def test_model_to_tokenizer() -> None:
+def test_given_a_model_name_when_a_counter_is_chosen_then_cl100k_only_for_its_models() -> None:
     assert model_uses_cl100k("gpt-3.5-turbo")
     assert model_uses_cl100k("gpt-3.5-turbo-0125")
     assert model_uses_cl100k("gpt-4")
@@ -68,7 +70,7 @@ def test_model_to_tokenizer() -> None:
     assert counter_for("my-model", "cl100k_base").name == "cl100k_base"
 
 
-def test_chat_overhead() -> None:
+def test_given_chat_messages_when_counted_then_the_per_message_overhead_is_added() -> None:
     counter = cl100k_counter()
     messages = [{"role": "system", "content": "hello world"}, {"role": "user", "content": "hi"}]
     expected = 3 + (3 + counter.count("system") + 2) + (3 + counter.count("user") + counter.count("hi"))
@@ -80,5 +82,5 @@ def test_chat_overhead() -> None:
 
 @settings(max_examples=300, deadline=None)
 @given(st.text(max_size=400))
-def test_byte_count_is_an_upper_bound_of_cl100k(text: str) -> None:
+def test_given_any_text_when_counted_in_utf8_bytes_then_it_bounds_the_cl100k_count(text: str) -> None:
     assert Utf8ByteCounter().count(text) >= cl100k_counter().count(text)
