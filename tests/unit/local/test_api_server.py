@@ -12,7 +12,7 @@ def _server(handler: Any, token: str | None = None) -> ApiServer:
     return ApiServer(Template.load(), handler, port=0, token=token)
 
 
-def test_request_becomes_an_http_api_v2_event() -> None:
+def test_given_an_http_request_when_the_local_api_serves_it_then_the_handler_gets_a_v2_event() -> None:
     seen: list[dict[str, Any]] = []
 
     def handler(event: dict[str, Any]) -> dict[str, Any]:
@@ -37,7 +37,7 @@ def test_request_becomes_an_http_api_v2_event() -> None:
         server.stop()
 
 
-def test_token_switch_and_handler_errors() -> None:
+def test_given_a_token_or_a_failing_handler_when_served_then_401_403_or_500_without_a_trace() -> None:
     def broken(event: dict[str, Any]) -> dict[str, Any]:
         raise NotImplementedError("secret detail")
 

@@ -28,7 +28,7 @@ from filescan_local.template import Template
 STRATEGY = load_batch(Template.load())[2][0].retry_strategy
 
 
-def test_retry_rules_follow_the_templates_evaluate_on_exit() -> None:
+def test_given_the_templates_evaluate_on_exit_when_an_attempt_ends_then_retry_rules_follow_it() -> None:
     assert retry_decision(STRATEGY, Attempt(0, exit_code=65)) == "EXIT"
     assert retry_decision(STRATEGY, Attempt(0, exit_code=2)) == "EXIT"
     assert retry_decision(STRATEGY, Attempt(0, exit_code=1)) == "RETRY"
@@ -42,7 +42,7 @@ def test_retry_rules_follow_the_templates_evaluate_on_exit() -> None:
     assert retry_decision({"evaluateOnExit": [{"onExitCode": "1*", "action": "exit"}]}, Attempt(0)) == "RETRY"
 
 
-def test_parameters_and_overrides() -> None:
+def test_given_parameters_and_overrides_when_applied_then_refs_are_substituted_and_merged() -> None:
     assert substitute(["x", "Ref::a", "Ref::missing"], {"a": "1"}) == ["x", "1", "Ref::missing"]
     merged = apply_overrides(
         {
@@ -106,7 +106,9 @@ def _wait(client: Any, job_id: str, timeout: float = 20) -> dict[str, Any]:
         time.sleep(0.05)
 
 
-def test_job_lifecycle_retries_events_and_listing(service: tuple[Any, list[dict[str, Any]]]) -> None:
+def test_given_submitted_jobs_when_they_run_then_lifecycle_retries_events_and_listing_match_batch(
+    service: tuple[Any, list[dict[str, Any]]],
+) -> None:
     client, events = service
     ok = client.submit_job(jobName="ok", jobQueue="arn:jq/low", jobDefinition="test")["jobId"]
     flaky = client.submit_job(
@@ -128,7 +130,9 @@ def test_job_lifecycle_retries_events_and_listing(service: tuple[Any, list[dict[
     assert client.list_jobs(jobQueue="arn:jq/low", jobStatus="SUCCEEDED")["jobSummaryList"][0]["jobId"] == ok
 
 
-def test_timeout_array_dependencies_and_terminate(service: tuple[Any, list[dict[str, Any]]]) -> None:
+def test_given_timeouts_arrays_dependencies_and_terminations_when_jobs_run_then_they_end_as_batch_does(
+    service: tuple[Any, list[dict[str, Any]]],
+) -> None:
     client, _ = service
     slow = {"command": [sys.executable, "-c", "import time; time.sleep(30)"]}
     timed = client.submit_job(

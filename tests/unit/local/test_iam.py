@@ -34,7 +34,7 @@ def _get(principal: str, tags: dict[str, str]) -> Request:
     return Request(principal, "s3:GetObject", OBJECT, context)
 
 
-def test_the_read_gate_denies_untagged_objects_and_allows_clean_ones() -> None:
+def test_given_the_read_gate_when_an_object_is_read_then_untagged_is_denied_and_clean_allowed() -> None:
     identity, bucket = parse_policy(READER), parse_policy(READ_GATE, resource_policy=True)
 
     assert not evaluate(_get(ROLE, {}), identity, bucket).allowed
@@ -44,14 +44,14 @@ def test_the_read_gate_denies_untagged_objects_and_allows_clean_ones() -> None:
     assert evaluate(_get(scanner, {}), identity, bucket).allowed
 
 
-def test_an_operator_the_evaluator_does_not_know_is_refused() -> None:
+def test_given_an_operator_the_evaluator_does_not_know_when_parsed_then_it_is_refused() -> None:
     condition = {"NumericLessThan": {"aws:MultiFactorAuthAge": "3600"}}
     policy = {"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*", "Condition": condition}]}
     with pytest.raises(UnsupportedPolicy):
         parse_policy(policy)
 
 
-def test_a_null_condition_denies_copies_but_not_plain_puts() -> None:
+def test_given_a_null_condition_when_evaluated_then_copies_are_denied_but_plain_puts_allowed() -> None:
     no_copies = {
         "Statement": [
             {
@@ -73,7 +73,7 @@ def test_a_null_condition_denies_copies_but_not_plain_puts() -> None:
     assert read.action == "s3:GetObject"
 
 
-def test_s3_requests_map_to_the_documented_actions() -> None:
+def test_given_s3_requests_when_mapped_then_they_become_the_documented_actions() -> None:
     def actions(method: str, path: str, query: dict[str, list[str]], headers: dict[str, str] | None = None,
                 body: bytes = b"") -> list[tuple[str, str]]:  # fmt: skip
         return [(c.action, c.resource) for c in s3_checks(method, path, query, headers or {}, lambda: body)]
@@ -103,7 +103,9 @@ def test_s3_requests_map_to_the_documented_actions() -> None:
 @pytest.mark.parametrize(
     ("grants", "allowed"), [(("s3:GetObject",), False), (("s3:GetObject", "s3:ListBucket"), True)]
 )
-def test_a_missing_object_is_403_without_list_bucket(grants: tuple[str, ...], allowed: bool) -> None:
+def test_given_a_missing_object_when_read_then_it_is_403_without_list_bucket(
+    grants: tuple[str, ...], allowed: bool
+) -> None:
     resources = ["arn:aws:s3:::bucket", "arn:aws:s3:::bucket/*"]
     statements = parse_policy(
         {"Statement": [{"Effect": "Allow", "Action": list(grants), "Resource": resources}]}
@@ -115,7 +117,7 @@ def test_a_missing_object_is_403_without_list_bucket(grants: tuple[str, ...], al
     assert (enforcer.first_denial(role, [check]) is None) is allowed
 
 
-def test_the_template_gives_every_function_and_the_job_a_role_with_a_distinct_key() -> None:
+def test_given_the_template_when_policies_load_then_functions_and_the_job_get_roles_with_own_keys() -> None:
     policies = load_policies(Template.load())
 
     assert set(policies.function_roles) >= {"EnqueueFunction", "AnalysisFunction", "ApiFunction"}

@@ -27,7 +27,9 @@ def _ingest_messages(moto_url: str, queue_name: str) -> list[dict[str, object]]:
 
 
 @pytest.mark.parametrize("prefix", ["uploads/", "incoming/"])
-def test_ingest_rule_follows_the_templates_scan_prefix(moto_url: str, prefix: str) -> None:
+def test_given_an_edited_scan_prefix_when_provisioned_then_the_ingest_rule_follows_it(
+    moto_url: str, prefix: str
+) -> None:
     reset_moto(moto_url)
     text = TEMPLATE_PATH.read_text()
     edited = text.replace("    Default: uploads/\n", f"    Default: {prefix}\n", 1)
@@ -44,7 +46,7 @@ def test_ingest_rule_follows_the_templates_scan_prefix(moto_url: str, prefix: st
     assert keys == [f"{prefix}{'a' if prefix == 'uploads/' else 'b'}.txt"]
 
 
-def test_resources_come_from_the_template(moto_url: str) -> None:
+def test_given_the_template_when_provisioned_then_queues_table_and_rules_come_from_it(moto_url: str) -> None:
     reset_moto(moto_url)
     template = Template.load()
     topology = build(template)
