@@ -379,7 +379,7 @@ def test_given_s3_refusing_the_lookup_when_asking_for_the_object_then_a_json_err
         ("InternalError", 500, 502),
     ],
 )
-def test_s3_errors_map_to_4xx_or_502(code, http, expected):
+def test_given_an_s3_error_when_mapped_then_it_is_a_4xx_or_a_502(code, http, expected):
     response = {"Error": {"Code": code}, "ResponseMetadata": {"HTTPStatusCode": http}}
     error = ClientError(response, "ListObjectVersions")
     assert s3_error(error).status == expected
