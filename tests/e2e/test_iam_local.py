@@ -73,7 +73,9 @@ def _post(pipeline: Pipeline, path: str, body: Any = None) -> tuple[int, Any]:
     return api_call(pipeline.stack.api.url, "POST", path, body if body is not None else {})
 
 
-def test_a_rescan_through_the_api_completes_and_the_version_stays_clean(iam_pipeline: Pipeline) -> None:
+def test_given_a_clean_scan_when_rescanned_through_the_api_then_it_completes_and_stays_clean(
+    iam_pipeline: Pipeline,
+) -> None:
     upload = iam_pipeline.put("uploads/rescan me.txt", b"nothing to see here\n")
     iam_pipeline.wait([upload])
 
@@ -85,7 +87,9 @@ def test_a_rescan_through_the_api_completes_and_the_version_stays_clean(iam_pipe
     assert _tag(iam_pipeline, upload.key, upload.version_id) == "clean"
 
 
-def test_a_bulk_rescan_reads_its_first_manifest_as_not_found(iam_pipeline: Pipeline) -> None:
+def test_given_a_bulk_rescan_when_its_new_manifest_reads_as_not_found_then_every_scan_completes(
+    iam_pipeline: Pipeline,
+) -> None:
     uploads = [iam_pipeline.put(f"uploads/bulk/{n}.txt", f"file {n}\n".encode()) for n in range(2)]
     iam_pipeline.wait(uploads)
 
@@ -96,7 +100,9 @@ def test_a_bulk_rescan_reads_its_first_manifest_as_not_found(iam_pipeline: Pipel
     assert {record["status"] for record in records.values()} == {"COMPLETE"}
 
 
-def test_an_object_gone_before_enqueue_is_skipped_and_its_report_is_not_found(iam_pipeline: Pipeline) -> None:
+def test_given_an_object_gone_before_enqueue_when_ingested_then_it_is_skipped_with_no_report(
+    iam_pipeline: Pipeline,
+) -> None:
     key = "uploads/never uploaded.txt"
     iam_pipeline.resend_ingest(_ingest_event(iam_pipeline, key, None, 10))
     scan_id = derive_scan_id(iam_pipeline.bucket, key, version_id=None)
@@ -108,7 +114,9 @@ def test_an_object_gone_before_enqueue_is_skipped_and_its_report_is_not_found(ia
     assert iam_pipeline.queue_depth("IngestDLQ") == 0
 
 
-def test_a_form_encoded_key_falls_back_to_its_decoded_spelling(iam_pipeline: Pipeline) -> None:
+def test_given_a_form_encoded_key_when_ingested_then_it_falls_back_to_its_decoded_spelling(
+    iam_pipeline: Pipeline,
+) -> None:
     upload = iam_pipeline.put("uploads/with space.txt", b"spaced out\n")
     iam_pipeline.wait([upload])
     encoded = "uploads/with+space.txt"
@@ -121,7 +129,9 @@ def test_a_form_encoded_key_falls_back_to_its_decoded_spelling(iam_pipeline: Pip
     assert records[scan_id]["key"] == "uploads/with space.txt"
 
 
-def test_a_malicious_file_of_9_mib_is_moved_to_quarantine_once(iam_pipeline: Pipeline) -> None:
+def test_given_a_malicious_9_mib_file_when_scanned_then_it_is_moved_to_quarantine_once(
+    iam_pipeline: Pipeline,
+) -> None:
     body = eicar() + b"\n" + b"\0" * (9 * 1024 * 1024)
     upload = iam_pipeline.put("uploads/large bad.bin", body)
 
@@ -137,7 +147,9 @@ def test_a_malicious_file_of_9_mib_is_moved_to_quarantine_once(iam_pipeline: Pip
     assert (len(copies), originals) == (1, [])
 
 
-def test_the_same_content_again_is_a_cache_hit_tagged_by_enqueue(iam_pipeline: Pipeline) -> None:
+def test_given_the_same_content_again_when_uploaded_then_it_is_a_cache_hit_tagged_by_enqueue(
+    iam_pipeline: Pipeline,
+) -> None:
     s3, body = iam_pipeline.stack.client("s3"), b"cached content\n"
     keys = ["uploads/cache/one.txt", "uploads/cache/two.txt"]
     versions = []
@@ -154,7 +166,9 @@ def test_the_same_content_again_is_a_cache_hit_tagged_by_enqueue(iam_pipeline: P
     assert _tag(iam_pipeline, keys[1], versions[1]) == "clean"
 
 
-def test_a_sweep_finds_nothing_stuck(iam_pipeline: Pipeline) -> None:
+def test_given_the_pipeline_when_the_sweeper_runs_then_it_reports_what_it_examined(
+    iam_pipeline: Pipeline,
+) -> None:
     assert iam_pipeline.stack.dispatcher is not None
     event = {"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}}
 
@@ -163,7 +177,9 @@ def test_a_sweep_finds_nothing_stuck(iam_pipeline: Pipeline) -> None:
     assert result["examined"] >= 0
 
 
-def test_scans_are_listed_and_found_by_object(iam_pipeline: Pipeline) -> None:
+def test_given_a_scanned_upload_when_the_api_lists_scans_or_looks_up_its_object_then_it_is_found(
+    iam_pipeline: Pipeline,
+) -> None:
     upload = iam_pipeline.put("uploads/listed.txt", b"list me\n")
     iam_pipeline.wait([upload])
 
@@ -174,7 +190,7 @@ def test_scans_are_listed_and_found_by_object(iam_pipeline: Pipeline) -> None:
     assert (by_object[0], by_object[1]["scan_id"]) == (200, upload.scan_id)
 
 
-def test_a_template_without_the_submit_grant_stops_the_pipeline_with_access_denied() -> None:
+def test_given_a_template_without_the_submit_grant_when_uploading_then_access_denied_stops_it() -> None:
     text = TEMPLATE_PATH.read_text()
     start = text.index("            - Sid: SubmitScannerJobs")
     end = text.index("            # HeadObject (authorised as GetObject)", start)
@@ -197,7 +213,9 @@ def test_a_template_without_the_submit_grant_stops_the_pipeline_with_access_deni
         stack.close()
 
 
-def test_every_granted_action_is_used_or_explained(iam_pipeline: Pipeline) -> None:
+def test_given_the_paths_run_above_when_decisions_are_checked_then_each_grant_is_used_or_explained(
+    iam_pipeline: Pipeline,
+) -> None:
     """Runs last: the decisions of this module's paths against every role's grants."""
     decisions = iam_pipeline.stack.iam_decisions()
     denied = [d for d in decisions if not d["allowed"]]

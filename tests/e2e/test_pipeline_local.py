@@ -14,7 +14,7 @@ from tests.e2e.conftest import Pipeline
 pytestmark = pytest.mark.slow
 
 
-def test_demo_samples_reach_their_verdicts_in_the_api(pipeline: Pipeline) -> None:
+def test_given_the_demo_samples_when_uploaded_then_the_api_shows_their_verdicts(pipeline: Pipeline) -> None:
     samples = demo_samples()
     uploads = [pipeline.put(f"uploads/e2e/samples/{s.name}", s.body) for s in samples]
     pipeline.wait(uploads)
@@ -25,7 +25,7 @@ def test_demo_samples_reach_their_verdicts_in_the_api(pipeline: Pipeline) -> Non
         assert body["verdict"] in sample.expected, (sample.name, body["verdict"])
 
 
-def test_burst_of_200_small_files_loses_nothing(pipeline: Pipeline) -> None:
+def test_given_a_burst_of_200_small_files_when_uploaded_then_none_is_lost(pipeline: Pipeline) -> None:
     uploads = [pipeline.put(f"uploads/e2e/burst/file-{i:03d}.txt", b"burst %d\n" % i) for i in range(200)]
     records = pipeline.wait(uploads, timeout=240)
     assert len(records) == 200
@@ -36,7 +36,7 @@ def test_burst_of_200_small_files_loses_nothing(pipeline: Pipeline) -> None:
         assert len(pipeline.jobs_named(item.scan_id)) == 1
 
 
-def test_crash_on_first_attempt_is_retried(pipeline: Pipeline) -> None:
+def test_given_a_crash_on_the_first_attempt_when_scanned_then_it_is_retried(pipeline: Pipeline) -> None:
     pipeline.stack.inject_fault(parse_fault("crash:1", pattern="uploads/e2e/crash-once/*"))
     item = pipeline.put("uploads/e2e/crash-once/a.txt", b"crash once\n")
     record = pipeline.wait([item])[item.scan_id]
@@ -46,7 +46,9 @@ def test_crash_on_first_attempt_is_retried(pipeline: Pipeline) -> None:
     assert [a.exit_code for a in job.attempts] == [1, 0]
 
 
-def test_persistent_crash_ends_failed_and_shows_in_the_api(pipeline: Pipeline) -> None:
+def test_given_a_persistent_crash_when_scanned_then_it_ends_failed_and_shows_in_the_api(
+    pipeline: Pipeline,
+) -> None:
     pipeline.stack.inject_fault(parse_fault("crash", pattern="uploads/e2e/crash-always/*"))
     item = pipeline.put("uploads/e2e/crash-always/a.txt", b"crash always\n")
     record = pipeline.wait([item])[item.scan_id]
@@ -58,7 +60,7 @@ def test_persistent_crash_ends_failed_and_shows_in_the_api(pipeline: Pipeline) -
     assert body["status"] == "FAILED"
 
 
-def test_spot_interruption_is_retried(pipeline: Pipeline) -> None:
+def test_given_a_spot_interruption_when_scanned_then_it_is_retried(pipeline: Pipeline) -> None:
     pipeline.stack.inject_fault(parse_fault("spot:1", pattern="uploads/e2e/spot/*"))
     item = pipeline.put("uploads/e2e/spot/a.txt", b"spot\n")
     record = pipeline.wait([item])[item.scan_id]
@@ -69,7 +71,9 @@ def test_spot_interruption_is_retried(pipeline: Pipeline) -> None:
     assert job.attempts[1].exit_code == 0
 
 
-def test_bad_input_exit_65_is_not_retried_and_completes_unscannable(pipeline: Pipeline) -> None:
+def test_given_bad_input_exit_65_when_scanned_then_it_is_not_retried_and_completes_unscannable(
+    pipeline: Pipeline,
+) -> None:
     pipeline.stack.inject_fault(parse_fault("exit=65", pattern="uploads/e2e/bad-input/*"))
     item = pipeline.put("uploads/e2e/bad-input/a.bin", b"bad input\n")
     record = pipeline.wait([item])[item.scan_id]
@@ -80,7 +84,9 @@ def test_bad_input_exit_65_is_not_retried_and_completes_unscannable(pipeline: Pi
     assert job.status == "FAILED"
 
 
-def test_duplicates_same_content_and_same_key(pipeline: Pipeline) -> None:
+def test_given_duplicate_content_keys_and_events_when_ingested_then_one_scan_and_job_per_version(
+    pipeline: Pipeline,
+) -> None:
     body = b"the same content\n" * 10
     first = pipeline.put("uploads/e2e/dup/one.txt", body)
     second = pipeline.put("uploads/e2e/dup/two.txt", body)

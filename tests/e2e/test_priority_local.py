@@ -19,7 +19,9 @@ def small_pipeline() -> Iterator[Pipeline]:
     yield from start_pipeline(parameters={"SpotMaxvCpus": "1", "OnDemandMaxvCpus": "1"})
 
 
-def test_priority_job_overtakes_waiting_standard_jobs(small_pipeline: Pipeline) -> None:
+def test_given_waiting_standard_jobs_when_a_priority_upload_arrives_then_it_overtakes_them(
+    small_pipeline: Pipeline,
+) -> None:
     pipeline = small_pipeline
     pipeline.stack.inject_fault(parse_fault("slow=2", pattern="uploads/*slow/*"))
     standard = [pipeline.put(f"uploads/e2e/slow/s-{i}.txt", b"standard %d\n" % i) for i in range(8)]
