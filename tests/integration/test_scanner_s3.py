@@ -97,7 +97,9 @@ def _report(env: dict[str, str], scan_id: str) -> dict[str, Any]:
     return report
 
 
-def test_scan_object_writes_valid_report(moto_env: dict[str, str], tmp_path: Path) -> None:
+def test_given_an_s3_object_when_scanned_then_a_valid_report_is_written_and_the_work_dir_cleaned(
+    moto_env: dict[str, str], tmp_path: Path
+) -> None:
     s3 = _client(moto_env)
     s3.put_object(Bucket=UPLOADS, Key="in/eicar.com", Body=b"pad\n" + _eicar() + b"\n")
     rc = _scan(
@@ -119,7 +121,9 @@ def test_scan_object_writes_valid_report(moto_env: dict[str, str], tmp_path: Pat
     assert list(tmp_path.iterdir()) == []  # the work dir is cleaned up
 
 
-def test_specific_version_is_scanned(moto_env: dict[str, str], tmp_path: Path) -> None:
+def test_given_a_version_id_when_scanned_then_that_version_is_scanned(
+    moto_env: dict[str, str], tmp_path: Path
+) -> None:
     s3 = _client(moto_env)
     first = s3.put_object(Bucket=UPLOADS, Key="v.txt", Body=_eicar())["VersionId"]
     s3.put_object(Bucket=UPLOADS, Key="v.txt", Body=b"now harmless")
@@ -144,7 +148,9 @@ def test_specific_version_is_scanned(moto_env: dict[str, str], tmp_path: Path) -
 
 
 @pytest.mark.parametrize("key", HOSTILE_KEYS, ids=range(len(HOSTILE_KEYS)))
-def test_hostile_keys_stay_in_work_dir(moto_env: dict[str, str], tmp_path: Path, key: str) -> None:
+def test_given_a_hostile_key_when_scanned_then_nothing_leaves_the_work_dir(
+    moto_env: dict[str, str], tmp_path: Path, key: str
+) -> None:
     s3 = _client(moto_env)
     s3.put_object(Bucket=UPLOADS, Key=key, Body=b"harmless content\n")
     work = tmp_path / "work"
@@ -158,7 +164,9 @@ def test_hostile_keys_stay_in_work_dir(moto_env: dict[str, str], tmp_path: Path,
     assert not Path("/etc/passwd.tmp").exists()
 
 
-def test_missing_object_is_unscannable_with_report(moto_env: dict[str, str], tmp_path: Path) -> None:
+def test_given_a_missing_object_when_scanned_then_it_is_unscannable_with_a_report(
+    moto_env: dict[str, str], tmp_path: Path
+) -> None:
     rc = _scan(moto_env, tmp_path, "--bucket", UPLOADS, "--key", "does/not/exist", "--scan-id", "missing")
     assert rc == 65
     report = _report(moto_env, "missing")
@@ -166,7 +174,9 @@ def test_missing_object_is_unscannable_with_report(moto_env: dict[str, str], tmp
     assert report["file"] is None and report["unscannable_reasons"]
 
 
-def test_manifest_mode_picks_array_index(moto_env: dict[str, str], tmp_path: Path) -> None:
+def test_given_a_manifest_when_scanned_as_an_array_job_then_its_index_picks_the_line(
+    moto_env: dict[str, str], tmp_path: Path
+) -> None:
     s3 = _client(moto_env)
     s3.put_object(Bucket=UPLOADS, Key="m/a.txt", Body=b"clean")
     s3.put_object(Bucket=UPLOADS, Key="m/b.txt", Body=_eicar())
@@ -188,7 +198,9 @@ def test_manifest_mode_picks_array_index(moto_env: dict[str, str], tmp_path: Pat
     assert _report(moto_env, "m-1")["verdict"]["verdict"] == "malicious"
 
 
-def test_object_in_unversioned_bucket_is_scanned(moto_env: dict[str, str], tmp_path: Path) -> None:
+def test_given_an_unversioned_bucket_when_an_object_is_scanned_then_it_is_pinned_by_etag(
+    moto_env: dict[str, str], tmp_path: Path
+) -> None:
     """No version id: the download is pinned by ETag (``IfMatch``), which the transfer manager sends."""
     s3 = _client(moto_env)
     s3.create_bucket(Bucket="filescan-unversioned")
@@ -207,7 +219,9 @@ DOWNLOAD_ALLOWANCE = 64 * MiB
 (~35 MiB measured). One stream lane in both scans, so the scan's own peak does not vary with timing."""
 
 
-def test_s3_mode_peak_rss_stays_within_budget(moto_env: dict[str, str], tmp_path: Path) -> None:
+def test_given_a_256_mib_object_when_scanned_from_s3_then_peak_rss_stays_within_budget(
+    moto_env: dict[str, str], tmp_path: Path
+) -> None:
     """A 256 MiB object: S3 mode's peak RSS is the local scan's plus a small, bounded download cost.
 
     Before the transfer manager's IO queue was bounded, each download thread's malloc arena kept up
