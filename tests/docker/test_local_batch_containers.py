@@ -89,7 +89,9 @@ def _leftovers() -> list[str]:
     return result.stdout.split()
 
 
-def test_attempt_runs_as_fargate_runs_the_definition(batch: BatchService, tmp_path: Path) -> None:
+def test_given_a_job_definition_when_an_attempt_runs_in_a_container_then_it_runs_as_fargate_would(
+    batch: BatchService, tmp_path: Path
+) -> None:
     job = _run(batch, PROBE)
     assert job["status"] == "FAILED"  # writing /opt fails: the root filesystem is read-only
     log = "".join(path.read_text() for path in sorted(tmp_path.glob("*.log")))
@@ -102,7 +104,9 @@ def test_attempt_runs_as_fargate_runs_the_definition(batch: BatchService, tmp_pa
     assert _leftovers() == []
 
 
-def test_out_of_memory_ends_as_batch_ends_it(batch: BatchService) -> None:
+def test_given_a_container_out_of_memory_when_it_runs_then_it_ends_as_batch_ends_it(
+    batch: BatchService,
+) -> None:
     job = _run(batch, "b = bytearray(1024 * 1024 * 1024); b[::4096] = b'x' * len(b[::4096])")
     assert job["status"] == "FAILED"
     assert len(job["attempts"]) == 2  # the retry strategy retries exit code 137
@@ -113,7 +117,9 @@ def test_out_of_memory_ends_as_batch_ends_it(batch: BatchService) -> None:
     assert _leftovers() == []
 
 
-def test_timed_out_container_is_stopped_and_not_retried(batch: BatchService) -> None:
+def test_given_a_container_over_its_timeout_when_it_runs_then_it_is_stopped_and_not_retried(
+    batch: BatchService,
+) -> None:
     started = time.monotonic()
     job = _run(batch, "import time; time.sleep(60)", timeout=3)
     assert time.monotonic() - started < 30

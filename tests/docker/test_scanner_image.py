@@ -46,7 +46,7 @@ def samples(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def test_runs_as_the_non_root_user_on_a_read_only_root(image: str) -> None:
+def test_given_the_scanner_image_when_run_then_it_is_non_root_on_a_read_only_root(image: str) -> None:
     result = docker_run(
         image, "sh", "-c", "id -u; touch /opt/x 2>&1 || true; touch /scratch/ok && echo scratch-ok"
     )
@@ -56,7 +56,7 @@ def test_runs_as_the_non_root_user_on_a_read_only_root(image: str) -> None:
     assert lines[-1] == "scratch-ok"
 
 
-def test_help_documents_the_exit_codes(image: str) -> None:
+def test_given_the_scanner_image_when_asked_for_help_then_it_documents_the_exit_codes(image: str) -> None:
     result = docker_run(image, "filescan-scan", "--help", options=("--network", "none"))
     assert result.returncode == 0
     assert "usage: filescan-scan" in result.stdout
@@ -66,7 +66,9 @@ def test_help_documents_the_exit_codes(image: str) -> None:
     assert default.stdout == result.stdout
 
 
-def test_usage_error_and_unscannable_exit_codes(image: str) -> None:
+def test_given_a_bad_option_or_a_missing_file_when_the_image_runs_then_it_exits_with_its_code(
+    image: str,
+) -> None:
     usage = docker_run(image, "filescan-scan", "--no-such-option", options=("--network", "none"))
     assert usage.returncode == exit_codes.USAGE_ERROR
     missing = docker_run(
@@ -75,7 +77,9 @@ def test_usage_error_and_unscannable_exit_codes(image: str) -> None:
     assert missing.returncode == exit_codes.UNSCANNABLE
 
 
-def test_local_scan_finds_eicar_with_no_network(image: str, samples: Path) -> None:
+def test_given_no_network_when_the_image_scans_local_files_then_eicar_is_found_and_text_clean(
+    image: str, samples: Path
+) -> None:
     options = ("--network", "none", "--volume", f"{samples}:/in:ro")
     bad = docker_run(image, "filescan-scan", "/in/eicar.com", "--report", "-", options=options)
     assert bad.returncode == exit_codes.SCANNED, bad.stderr
@@ -104,7 +108,9 @@ def s3(moto_url: str) -> Iterator[tuple[str, object]]:
     yield suffix, client
 
 
-def test_s3_mode_over_the_host_network(image: str, moto_url: str, s3: tuple[str, object]) -> None:
+def test_given_s3_on_the_host_network_when_the_image_scans_an_object_then_its_report_is_written(
+    image: str, moto_url: str, s3: tuple[str, object]
+) -> None:
     suffix, client = s3
     key = "uploads/dir with spaces/eicar+1.com"
     client.put_object(Bucket=f"uploads-{suffix}", Key=key, Body=EICAR)  # type: ignore[attr-defined]
@@ -142,7 +148,9 @@ def test_s3_mode_over_the_host_network(image: str, moto_url: str, s3: tuple[str,
     assert missing.returncode == exit_codes.UNSCANNABLE
 
 
-def test_start_to_first_byte(image: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_given_the_scanner_image_when_run_then_its_first_output_byte_comes_within_10_seconds(
+    image: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     """Report (and bound) the time from ``docker run`` to the first byte of the scanner's output."""
     timings = []
     for _ in range(3):
