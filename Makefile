@@ -165,6 +165,10 @@ docker-sam-local: system-deps $(VENV)/.installed $(SAM_VENV)/.installed
 model: $(VENV)/.installed ## latency and cost model: an upload mix through each small-file strategy vs GuardDuty (MODEL_ARGS=--help)
 	$(PY) -m bench.model $(MODEL_ARGS)
 
+.PHONY: rightsizing
+rightsizing: $(VENV)/.installed ## per size class, requested vs used vCPU/memory/disk from scan records + reports, and proposals (TABLE=, REPORTS_BUCKET=)
+	$(PY) -m bench.model.rightsizing --table $(TABLE) --reports-bucket $(REPORTS_BUCKET) $(RIGHTSIZING_ARGS)
+
 .PHONY: bench-scanner-s3
 bench-scanner-s3: system-deps $(VENV)/.installed ## filescan-scan in S3 mode (moto server) vs local mode: MiB/s, peak RSS (64 MiB, 1 GiB, 2 GiB)
 	$(PY) bench/bench_scanner_s3.py $(BENCH_ARGS)

@@ -78,7 +78,7 @@ def test_batched_files_share_one_task_and_get_verdicts_one_after_the_other() -> 
     assert verdicts[1] - verdicts[0] == pytest.approx(TIMING.scan_seconds(KiB, 0.5))  # type: ignore[operator]
     # The batch closes 10 s after its first file reached enqueue.
     assert result.files[0].latency == pytest.approx(FARGATE_LEAD + 10 + TIMING.scan_seconds(KiB, 0.5) + 3.0)
-    shared = sum(f.compute_cost for f in result.files)
+    shared = sum((f.compute_cost for f in result.files), Decimal(0))
     assert usd(shared) == usd(aws.FargateRate().task_cost(60, 0.5, 1024, STACK.ephemeral_gib))
 
 
