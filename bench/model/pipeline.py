@@ -73,6 +73,8 @@ class Timing:
     analysis_seconds: float = 3.0
     """Job end -> state-change event -> analysis Lambda -> verdict recorded (assumption; no LLM; the
     analysis Lambda itself is billed for 0.5 s, see ``simulate.calls``)."""
+    inline_analysis_seconds: float = 0.3
+    """The Lambda fast path deciding the verdict in-process (verdict, record, tag, event; no LLM)."""
     image_mib: float = 300.0
     """Compressed scanner image (assumption: measure with ``make image``)."""
     container_start_seconds: float = 2.0

@@ -265,12 +265,15 @@ def _run_lambda(small: list[FileResult], lead: float, timing: Timing, options: O
             earliest = min(free)
             free.remove(earliest)
             start, cold = earliest, False
-        duration = timing.scan_seconds(result.upload.size, vcpus) + (
-            aws.LAMBDA_IMAGE_COLD_START_SECONDS if cold else 0.0
+        # The function decides the verdict itself (the shared analysis code, no LLM) and records it.
+        duration = (
+            timing.scan_seconds(result.upload.size, vcpus)
+            + timing.inline_analysis_seconds
+            + (aws.LAMBDA_IMAGE_COLD_START_SECONDS if cold else 0.0)
         )
         cold_starts += cold
         free.append(start + duration)
-        result.verdict_at = start + duration + timing.analysis_seconds
+        result.verdict_at = start + duration
         billed = Decimal(str(math.ceil(duration * 1000) / 1000))
         compute = billed * gigabytes * aws.LAMBDA_GB_SECOND + aws.LAMBDA_REQUEST
         result.cost += compute
@@ -331,7 +334,13 @@ def calls(strategy: Strategy, size: int, *, small: bool, stack: Stack, options: 
     sqs = 1.2
     writes = 3.0  # QUEUED, ANALYZING, published
     invocations, gb_s = 0.1 + 1.0, enqueue_gb_s + analysis_gb_s
-    if not small or strategy in {Strategy.PER_FILE, Strategy.ARRAY}:
+    if small and strategy is Strategy.LAMBDA:
+        # Scan and verdict in one invocation (billed in _run_lambda): no analysis function, no
+        # report read back, no ANALYZING write.
+        s3_get -= 1
+        writes -= 1
+        invocations, gb_s = 0.1, enqueue_gb_s
+    elif not small or strategy in {Strategy.PER_FILE, Strategy.ARRAY}:
         writes += 1 + BATCH_STATE_EVENTS  # SUBMITTED + one per state change
         invocations += BATCH_STATE_EVENTS
         gb_s += BATCH_STATE_EVENTS * status_gb_s
@@ -340,8 +349,6 @@ def calls(strategy: Strategy, size: int, *, small: bool, stack: Stack, options: 
         # state changes and manifest are shared by its files (negligible per file).
         sqs += 1.2
         writes += 2
-    else:  # Lambda: RUNNING when the scan starts; the scanner Lambda is billed in _run_lambda.
-        writes += 1
     return Calls(
         s3_get=s3_get,
         s3_put=s3_put,

@@ -93,8 +93,8 @@ def test_lambda_fast_path_cold_then_warm() -> None:
     cold, warm = result.files
     lead = 1.0 + 5 + 0.3
     scan = TIMING.scan_seconds(KiB, 1.0)
-    assert cold.latency == pytest.approx(lead + aws.LAMBDA_IMAGE_COLD_START_SECONDS + scan + 3.0)
-    assert warm.latency == pytest.approx(lead + scan + 3.0)
+    assert cold.latency == pytest.approx(lead + aws.LAMBDA_IMAGE_COLD_START_SECONDS + scan + 0.3)
+    assert warm.latency == pytest.approx(lead + scan + 0.3)  # the verdict is decided in-process
     assert result.lambda_cold_starts == 1
     assert result.tasks == 0
 
