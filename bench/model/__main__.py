@@ -14,7 +14,7 @@ from pathlib import Path
 from bench.model import aws
 from bench.model.mix import GiB, MixConfig, generate
 from bench.model.pipeline import Stack, Timing
-from bench.model.report import Summary, choose, guardduty, judge, summarise
+from bench.model.report import GuardDuty, Summary, choose, guardduty, judge, summarise
 from bench.model.simulate import Options, Strategy, replay
 
 
@@ -122,7 +122,7 @@ def latency_table(summaries: list[Summary]) -> str:
     return "\n".join(lines)
 
 
-def cost_table(summaries: list[Summary], peer: object) -> str:
+def cost_table(summaries: list[Summary], peer: GuardDuty) -> str:
     """Markdown: ceiling and costs per strategy, GuardDuty last."""
     lines = [
         "| strategy | small files/s ceiling | $ per day | $ per 1,000 files | $ per 1,000 small files "
@@ -134,10 +134,9 @@ def cost_table(summaries: list[Summary], peer: object) -> str:
             f"| {s.strategy} | {s.ceiling:,.1f} | {_usd(s.usd_total)} | {_usd(s.usd_per_1000_files)} | "
             f"{_usd(s.usd_per_1000_small)} ({_usd(s.compute_per_1000_small)}) | {_usd(s.usd_per_gb)} |"
         )
-    total = getattr(peer, "usd_total")  # noqa: B009 - GuardDuty row
     lines.append(
-        f"| GuardDuty Malware Protection for S3 | n/a | {_usd(total)} | {_usd(peer.usd_per_1000_files)} | "  # type: ignore[attr-defined]
-        f"{_usd(peer.usd_per_1000_small)} | {_usd(peer.usd_per_gb)} |"  # type: ignore[attr-defined]
+        f"| GuardDuty Malware Protection for S3 | n/a | {_usd(peer.usd_total)} | "
+        f"{_usd(peer.usd_per_1000_files)} | {_usd(peer.usd_per_1000_small)} | {_usd(peer.usd_per_gb)} |"
     )
     return "\n".join(lines)
 

@@ -379,7 +379,8 @@ def small_file_ceiling(strategy: Strategy, stack: Stack, timing: Timing, options
     tasks_at_once = stack.vcpu_quota / vcpus
     if strategy is Strategy.LAMBDA:
         lambda_vcpus = options.lambda_memory_mib / LAMBDA_MIB_PER_VCPU
-        return options.lambda_concurrency / timing.scan_seconds(64 * 1024, lambda_vcpus)
+        duration = timing.scan_seconds(64 * 1024, lambda_vcpus) + timing.inline_analysis_seconds
+        return options.lambda_concurrency / duration
     if strategy is Strategy.BATCHED:
         per_task = max(1.0, options.batch_work_seconds / work)
         occupancy = start_up + per_task * work
