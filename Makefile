@@ -131,7 +131,7 @@ demo: system-deps $(VENV)/.installed ## the main command: the whole pipeline on 
 
 .PHONY: bench-pipeline
 bench-pipeline: system-deps $(VENV)/.installed ## local pipeline throughput: N uploads -> all terminal (N=200)
-	$(PY) bench/bench_pipeline.py --files $(or $(N),200)
+	$(PY) -m bench.bench_pipeline --files $(or $(N),200) $(BENCH_ARGS)
 
 .PHONY: bench-cold-start
 bench-cold-start: $(VENV)/.installed sam-build ## each built handler's cold import, fresh process each, vs bare boto3
