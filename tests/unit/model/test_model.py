@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -144,3 +145,12 @@ def test_main_prints_the_tables(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--files-per-day", "300", "--huge-files", "0", "--seed", "1"]) == 0
     output = capsys.readouterr().out
     assert "| per-file |" in output and "GuardDuty" in output and "build: " in output
+
+
+def test_the_mix_reads_json_and_refuses_unknown_settings(tmp_path: Path) -> None:
+    config = tmp_path / "mix.json"
+    config.write_text('{"files_per_day": 50, "huge_files": 0, "seed": 7}')
+    assert MixConfig.from_json(config) == MixConfig(files_per_day=50, huge_files=0, seed=7)
+    config.write_text('{"files_per_day": 50, "files_per_hour": 2}')
+    with pytest.raises(ValueError, match="files_per_hour"):
+        MixConfig.from_json(config)
