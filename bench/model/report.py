@@ -15,7 +15,8 @@ SMALL_FILE_BYTES = MiB
 
 
 def size_class(size: int) -> str:
-    """The row a file is reported in: ``<1MiB``, else its production size class."""
+    """The row a file is reported in: ``<1MiB``, else its production size class (so the ``small`` row
+    holds the files of 1 MiB up to that class's limit)."""
     return "<1MiB" if size < SMALL_FILE_BYTES else size_job(size).name
 
 
@@ -59,7 +60,9 @@ class Summary:
 
 def summarise(result: Replay) -> Summary:
     """Percentiles and costs of a replay."""
-    names = ["<1MiB", *dict.fromkeys(size_job(size).name for size in (MiB, 64 * MiB + 1, GiB + 1, 9 * GiB))]
+    # Every class the mix reaches, in size order (whatever tiers size_job has).
+    ordered = sorted(f.upload.size for f in result.files)
+    names = ["<1MiB", *dict.fromkeys(size_job(size).name for size in ordered if size >= SMALL_FILE_BYTES)]
     classes = []
     for name in names:
         members = [f for f in result.files if size_class(f.upload.size) == name]

@@ -154,3 +154,17 @@ def test_the_mix_reads_json_and_refuses_unknown_settings(tmp_path: Path) -> None
     config.write_text('{"files_per_day": 50, "files_per_hour": 2}')
     with pytest.raises(ValueError, match="files_per_hour"):
         MixConfig.from_json(config)
+
+
+def test_the_stack_follows_the_template_and_enqueue_defaults() -> None:
+    stack = Stack()
+    assert stack.batching_window_seconds == 5  # EnqueueEventSourceMapping
+    assert stack.vcpu_quota == 64  # SpotMaxvCpus
+    assert stack.ephemeral_gib == 50  # JobEphemeralStorageGiB
+    assert stack.max_object_bytes == 5 * GiB  # EnqueueSettings.max_object_bytes
+
+
+def test_size_classes_are_the_ones_the_mix_reaches() -> None:
+    summary = summarise(replay([Upload(0.0, KiB), Upload(1.0, 2 * MiB)], Strategy.PER_FILE))
+    assert [row.name for row in summary.classes] == ["<1MiB", size_job(2 * MiB).name]
+    assert [row.files for row in summary.classes] == [1, 1]
