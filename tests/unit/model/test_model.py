@@ -6,6 +6,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from cfn_flip import load_yaml
 
 from bench.model import aws
 from bench.model.__main__ import main
@@ -14,6 +15,9 @@ from bench.model.pipeline import Stack, Timing, smallest_class_limit
 from bench.model.report import choose, guardduty, judge, percentile, summarise
 from bench.model.simulate import Options, Strategy, TokenBucket, replay
 from filescan_shared.pipeline.sizing import size_job
+from filescan_shared.settings import EnqueueSettings
+
+REPO = Path(__file__).resolve().parents[3]
 
 TIMING = Timing()
 STACK = Stack()
@@ -158,10 +162,13 @@ def test_the_mix_reads_json_and_refuses_unknown_settings(tmp_path: Path) -> None
 
 def test_the_stack_follows_the_template_and_enqueue_defaults() -> None:
     stack = Stack()
-    assert stack.batching_window_seconds == 5  # EnqueueEventSourceMapping
-    assert stack.vcpu_quota == 64  # SpotMaxvCpus
-    assert stack.ephemeral_gib == 50  # JobEphemeralStorageGiB
-    assert stack.max_object_bytes == 5 * GiB  # EnqueueSettings.max_object_bytes
+    template = load_yaml((REPO / "template.yaml").read_text(encoding="utf-8"))
+    parameters = template["Parameters"]
+    mapping = template["Resources"]["EnqueueEventSourceMapping"]["Properties"]
+    assert stack.batching_window_seconds == mapping["MaximumBatchingWindowInSeconds"]
+    assert stack.vcpu_quota == parameters["SpotMaxvCpus"]["Default"]
+    assert stack.ephemeral_gib == parameters["JobEphemeralStorageGiB"]["Default"]
+    assert stack.max_object_bytes == EnqueueSettings.model_fields["max_object_bytes"].default
 
 
 def test_size_classes_are_the_ones_the_mix_reaches() -> None:
