@@ -131,7 +131,7 @@ demo: system-deps $(VENV)/.installed ## the main command: the whole pipeline on 
 
 .PHONY: bench-pipeline
 bench-pipeline: system-deps $(VENV)/.installed ## local pipeline throughput: N uploads -> all terminal (N=200)
-	$(PY) bench/bench_pipeline.py --files $(or $(N),200)
+	$(PY) -m bench.bench_pipeline --files $(or $(N),200) $(BENCH_ARGS)
 
 .PHONY: bench-cold-start
 bench-cold-start: $(VENV)/.installed sam-build ## each built handler's cold import, fresh process each, vs bare boto3
@@ -160,6 +160,14 @@ docker-sam-local: system-deps $(VENV)/.installed $(SAM_VENV)/.installed
 	@test -f .aws-sam/build/template.yaml || $(SUBMAKE) sam-build
 	scripts/base-images lambda
 	$(PY) -m filescan_local.sam_local --sam $(SAM)
+
+.PHONY: model
+model: $(VENV)/.installed ## latency and cost model: an upload mix through each small-file strategy vs GuardDuty (MODEL_ARGS=--help)
+	$(PY) -m bench.model $(MODEL_ARGS)
+
+.PHONY: rightsizing
+rightsizing: $(VENV)/.installed ## per size class, requested vs used vCPU/memory/disk from scan records + reports, and proposals (TABLE=, REPORTS_BUCKET=)
+	$(PY) -m bench.model.rightsizing --table $(TABLE) --reports-bucket $(REPORTS_BUCKET) $(RIGHTSIZING_ARGS)
 
 .PHONY: bench-scanner-s3
 bench-scanner-s3: system-deps $(VENV)/.installed ## filescan-scan in S3 mode (moto server) vs local mode: MiB/s, peak RSS (64 MiB, 1 GiB, 2 GiB)

@@ -45,6 +45,22 @@ log = logging.getLogger("filescan.local.batch")
 EventSink = Callable[[list[dict[str, Any]]], None]
 """Publishes a list of "Batch Job State Change" details (the service calls it from one thread)."""
 SPOT_REASON = "Your Spot Task was interrupted."
+START_DELAY_VARIABLE = "FILESCAN_LOCAL_START_DELAY"
+"""Seconds every attempt stays STARTING before its process starts (Fargate provisions a task in "about
+30 seconds" and pulls the whole image: https://docs.aws.amazon.com/batch/latest/userguide/when-to-use-fargate.html).
+Unset or 0: start at once."""
+
+
+def start_delay_from_environment() -> float:
+    """``FILESCAN_LOCAL_START_DELAY`` in seconds (0 when unset); a malformed value is an error."""
+    text = os.environ.get(START_DELAY_VARIABLE, "").strip()
+    try:
+        delay = float(text) if text else 0.0
+    except ValueError:
+        raise ValueError(f"{START_DELAY_VARIABLE} must be a number of seconds, not {text!r}") from None
+    if not 0 <= delay <= 3600:
+        raise ValueError(f"{START_DELAY_VARIABLE} must be between 0 and 3600 seconds, not {delay}")
+    return delay
 
 
 class BatchError(Exception):
@@ -73,6 +89,7 @@ class BatchService:
         process_environment: dict[str, str],
         log_dir: Path,
         use_docker: bool = False,
+        start_delay: float = 0.0,
     ) -> None:
         self._capacity = {env.arn: _Capacity(env) for env in environments}
         self._queues = {q.arn: q for q in queues} | {q.name: q for q in queues}
@@ -86,6 +103,7 @@ class BatchService:
         self._process_environment = process_environment
         self._log_dir = log_dir
         self._use_docker = use_docker
+        self._start_delay = start_delay
         self._faults: list[Fault] = []
         self._stopping = False
         self._threads: list[threading.Thread] = []
@@ -207,7 +225,9 @@ class BatchService:
                 if process is not None:
                     target.cancel_reason = reason
                     _kill(process, signal.SIGTERM)
-                elif target.status != "STARTING":
+                elif target.status == "STARTING":
+                    target.cancel_reason = reason  # its attempt ends before its process starts
+                else:
                     self._finish(target, "FAILED", reason)
             self._lock.notify_all()
 
@@ -309,7 +329,7 @@ class BatchService:
         attempt = Attempt(started_at=now_ms(), log_stream=f"scanner/default/{job.job_id}/{number}")
         command, environment, container = self._launch(job, fault, number)
         with self._lock:
-            if self._stopping:
+            if not self._provision(job, attempt):
                 return
             try:
                 with log_path.open("wb") as sink:
@@ -358,6 +378,26 @@ class BatchService:
                 )
             job.attempts.remove(attempt)
             self._end_attempt(job, attempt)
+
+    def _provision(self, job: Job, attempt: Attempt) -> bool:
+        """Wait out the start delay (under the lock); whether the attempt may start its process.
+
+        The job stays STARTING and holds its vCPUs, as while Fargate provisions a task. A job
+        terminated meanwhile ends here without running; a stopping service just returns.
+        """
+        if self._start_delay:
+            self._lock.wait_for(
+                lambda: self._stopping or job.cancel_reason is not None, timeout=self._start_delay
+            )
+            attempt.started_at = now_ms()
+        if self._stopping:
+            return False
+        if job.cancel_reason is not None:
+            attempt.stopped_at = now_ms()
+            attempt.status_reason = job.cancel_reason
+            self._end_attempt(job, attempt)
+            return False
+        return True
 
     def _end_attempt(self, job: Job, attempt: Attempt) -> None:
         """Record a finished attempt, free its vCPUs, and retry or finish the job (under the lock)."""

@@ -12,6 +12,7 @@ from pathlib import Path
 from types import FrameType
 
 from filescan_local import docker_runner
+from filescan_local.batch_service import START_DELAY_VARIABLE, start_delay_from_environment
 from filescan_local.demo import demo
 from filescan_local.dispatcher import DispatchSettings
 from filescan_local.faults import parse_fault_option
@@ -73,6 +74,14 @@ def build_parser() -> argparse.ArgumentParser:
             help="run Batch jobs in containers of the scanner image (default: when an engine answers "
             "and holds the image; FILESCAN_LOCAL_DOCKER=1/0 forces it)",
         )
+        command.add_argument(
+            "--start-delay",
+            type=float,
+            default=None,
+            metavar="SECONDS",
+            help="keep every Batch attempt STARTING this long before it runs, like Fargate provisioning "
+            f"(~30 s on AWS; default ${START_DELAY_VARIABLE} or 0)",
+        )
         command.add_argument("--log-level", default="INFO" if name == "up" else "WARNING")
     return parser
 
@@ -90,6 +99,7 @@ def config_from_args(args: argparse.Namespace) -> StackConfig:
         dispatch=DispatchSettings(sweep_interval=args.sweep_seconds),
         use_docker=args.docker,
         faults=tuple(parse_fault_option(option) for option in args.fault),
+        start_delay=start_delay_from_environment() if args.start_delay is None else args.start_delay,
         log_level=args.log_level.upper(),
     )
 

@@ -25,7 +25,7 @@ from typing import Any
 from filescan_local import docker_runner, provision, role_credentials
 from filescan_local.api_server import ApiServer
 from filescan_local.batch_model import load_batch
-from filescan_local.batch_service import BatchService, events_sink
+from filescan_local.batch_service import BatchService, events_sink, start_delay_from_environment
 from filescan_local.control_api import ControlServer
 from filescan_local.dispatcher import Dispatcher, DispatchSettings
 from filescan_local.environment import pointed_environment
@@ -74,6 +74,9 @@ class StackConfig:
     """Run jobs in containers of the job definition's image; ``None``: when an engine answers and
     holds that image (default from ``FILESCAN_LOCAL_DOCKER``: 1, 0 or unset = ``None``)."""
     faults: tuple[Fault, ...] = ()
+    start_delay: float = dataclasses.field(default_factory=start_delay_from_environment)
+    """Seconds each Batch attempt stays STARTING before it runs, like Fargate provisioning (default
+    from ``FILESCAN_LOCAL_START_DELAY``; 0 = at once)."""
     log_level: str = "WARNING"
     enforce_iam: bool = True
     """Check every call a function or job makes against its role's policies (``iam_server``)."""
@@ -152,6 +155,7 @@ class LocalStack:
             process_environment=self._job_environment(),
             log_dir=self.data_dir / "jobs",
             use_docker=use_docker,
+            start_delay=self.config.start_delay,
         )
         for fault in self.config.faults:
             self.batch.inject_fault(fault)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import os
 import resource
 import sys
 from collections.abc import Iterable
@@ -56,6 +57,15 @@ def peak_rss_bytes() -> int:
         pass
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return int(peak if sys.platform == "darwin" else peak * 1024)
+
+
+def cpu_seconds() -> float:
+    """CPU time (user + system) of this process and the engines it ran (ClamAV...), in seconds.
+
+    With wall time and the job's vCPUs it tells right-sizing how busy the requested CPUs were.
+    """
+    times = os.times()
+    return times.user + times.system + times.children_user + times.children_system
 
 
 def utc_now() -> dt.datetime:
@@ -243,6 +253,7 @@ def build_report(
             "download_seconds": None if download_seconds is None else round(download_seconds, 4),
             "mib_per_s": round(scanned_bytes / 1024**2 / scan_seconds, 2) if scan_seconds > 0 else None,
             "peak_rss_bytes": peak_rss_bytes(),
+            "cpu_seconds": round(cpu_seconds(), 3),
             "findings_total": total_findings,
         },
         "started_at": started_at.isoformat(),

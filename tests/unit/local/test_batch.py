@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 from collections.abc import Iterator
@@ -21,7 +22,8 @@ from filescan_local.batch_model import (
     retry_decision,
     substitute,
 )
-from filescan_local.batch_service import BatchService
+from filescan_local.batch_service import START_DELAY_VARIABLE, BatchService, start_delay_from_environment
+from filescan_local.cli import build_parser, config_from_args
 from filescan_local.control_api import ControlServer
 from filescan_local.template import Template
 
@@ -61,6 +63,13 @@ def test_given_parameters_and_overrides_when_applied_then_refs_are_substituted_a
 
 @pytest.fixture
 def service(tmp_path: Path) -> Iterator[tuple[Any, list[dict[str, Any]]]]:
+    with _running_service(tmp_path) as running:
+        yield running
+
+
+@contextlib.contextmanager
+def _running_service(tmp_path: Path, start_delay: float = 0.0) -> Iterator[tuple[Any, list[dict[str, Any]]]]:
+    """A local Batch service (one 1-vCPU environment, two queues) and a boto3 client for it."""
     events: list[dict[str, Any]] = []
     env = ComputeEnvironment("arn:ce/one", "one", "FARGATE", 1.0)
     queues = [
@@ -80,7 +89,13 @@ def service(tmp_path: Path) -> Iterator[tuple[Any, list[dict[str, Any]]]]:
         tags_propagate=False,
     )
     batch = BatchService(
-        [env], queues, [definition], sink=events.extend, process_environment={}, log_dir=tmp_path
+        [env],
+        queues,
+        [definition],
+        sink=events.extend,
+        process_environment={},
+        log_dir=tmp_path,
+        start_delay=start_delay,
     )
     server = ControlServer(batch, lambda name, payload, asynchronous: (404, b"{}", False))
     batch.start()
@@ -92,9 +107,11 @@ def service(tmp_path: Path) -> Iterator[tuple[Any, list[dict[str, Any]]]]:
         aws_access_key_id="x",
         aws_secret_access_key="x",
     )
-    yield client, events
-    server.stop()
-    batch.stop()
+    try:
+        yield client, events
+    finally:
+        server.stop()
+        batch.stop()
 
 
 def _wait(client: Any, job_id: str, timeout: float = 20) -> dict[str, Any]:
@@ -181,3 +198,48 @@ def test_given_timeouts_arrays_dependencies_and_terminations_when_jobs_run_then_
     )["jobId"]
     client.cancel_job(jobId=queued, reason="no")
     assert _wait(client, queued)["status"] == "FAILED"
+
+
+def _status(client: Any, job_id: str) -> str:
+    return str(client.describe_jobs(jobs=[job_id])["jobs"][0]["status"])
+
+
+def test_start_delay_holds_jobs_in_starting_and_cancelling_still_works(tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    touch = {"command": [sys.executable, "-c", f"open({str(marker)!r}, 'w').close()"]}
+    with _running_service(tmp_path, start_delay=1.5) as (client, events):
+        delayed = client.submit_job(jobName="d", jobQueue="low", jobDefinition="test")["jobId"]
+        job = _wait(client, delayed)
+        assert job["status"] == "SUCCEEDED"
+        starting = next(e for e in events if e["jobId"] == delayed and e["status"] == "STARTING")
+        assert job["startedAt"] - job["createdAt"] >= 1500
+        assert starting["createdAt"] == job["createdAt"]
+
+        # A job terminated while it provisions never runs; one waiting for the vCPU it holds can
+        # still be cancelled.
+        held = client.submit_job(jobName="h", jobQueue="low", jobDefinition="test", containerOverrides=touch)[
+            "jobId"
+        ]
+        waiting = client.submit_job(jobName="w", jobQueue="low", jobDefinition="test")["jobId"]
+        deadline = time.monotonic() + 5
+        while _status(client, held) != "STARTING" and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert _status(client, held) == "STARTING"
+        assert _status(client, waiting) == "RUNNABLE"
+        client.cancel_job(jobId=waiting, reason="not needed")
+        client.terminate_job(jobId=held, reason="stop provisioning")
+        stopped = _wait(client, held, timeout=1.0)
+        assert (stopped["status"], stopped["statusReason"]) == ("FAILED", "stop provisioning")
+        assert (_status(client, waiting), marker.exists()) == ("FAILED", False)
+
+
+def test_start_delay_from_the_environment_and_the_command_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(START_DELAY_VARIABLE, raising=False)
+    assert start_delay_from_environment() == 0.0
+    monkeypatch.setenv(START_DELAY_VARIABLE, "2.5")
+    assert start_delay_from_environment() == 2.5
+    assert config_from_args(build_parser().parse_args(["up"])).start_delay == 2.5
+    assert config_from_args(build_parser().parse_args(["up", "--start-delay", "30"])).start_delay == 30
+    monkeypatch.setenv(START_DELAY_VARIABLE, "soon")
+    with pytest.raises(ValueError, match=START_DELAY_VARIABLE):
+        start_delay_from_environment()
