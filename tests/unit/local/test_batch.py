@@ -204,7 +204,9 @@ def _status(client: Any, job_id: str) -> str:
     return str(client.describe_jobs(jobs=[job_id])["jobs"][0]["status"])
 
 
-def test_start_delay_holds_jobs_in_starting_and_cancelling_still_works(tmp_path: Path) -> None:
+def test_given_a_start_delay_when_jobs_start_then_they_stay_starting_and_can_be_cancelled(
+    tmp_path: Path,
+) -> None:
     marker = tmp_path / "ran"
     touch = {"command": [sys.executable, "-c", f"open({str(marker)!r}, 'w').close()"]}
     with _running_service(tmp_path, start_delay=1.5) as (client, events):
@@ -233,7 +235,9 @@ def test_start_delay_holds_jobs_in_starting_and_cancelling_still_works(tmp_path:
         assert (_status(client, waiting), marker.exists()) == ("FAILED", False)
 
 
-def test_start_delay_from_the_environment_and_the_command_line(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_given_a_start_delay_when_set_by_env_or_flag_then_the_stack_uses_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.delenv(START_DELAY_VARIABLE, raising=False)
     assert start_delay_from_environment() == 0.0
     monkeypatch.setenv(START_DELAY_VARIABLE, "2.5")

@@ -31,7 +31,7 @@ def usd(value: Decimal) -> object:
     return pytest.approx(float(value), rel=1e-9, abs=1e-12)
 
 
-def test_token_bucket_passes_the_burst_then_the_rate() -> None:
+def test_given_a_token_bucket_when_drained_then_it_passes_the_burst_then_the_rate() -> None:
     bucket = TokenBucket(capacity=100, rate=20)
     times = [bucket.take(0.0) for _ in range(140)]
     assert times[99] == 0.0
@@ -39,7 +39,7 @@ def test_token_bucket_passes_the_burst_then_the_rate() -> None:
     assert times[139] == pytest.approx(2.0)
 
 
-def test_fargate_task_cost_has_a_one_minute_minimum_and_charges_storage_over_20_gib() -> None:
+def test_given_a_fargate_task_when_priced_then_one_minute_minimum_and_storage_over_20_gib() -> None:
     rate = aws.FargateRate(spot=True)
     hourly = Decimal("0.5") * Decimal("0.01334053") + Decimal("0.00146489")
     assert usd(rate.task_cost(10, 0.5, 1024, 20)) == usd(60 * hourly / 3600)
@@ -48,13 +48,13 @@ def test_fargate_task_cost_has_a_one_minute_minimum_and_charges_storage_over_20_
     assert usd(with_storage) == usd(60 * 30 * Decimal("0.000111") / 3600)
 
 
-def test_guardduty_price_is_per_gb_plus_per_thousand_objects() -> None:
+def test_given_a_mix_when_guardduty_is_priced_then_per_gb_plus_per_thousand_objects() -> None:
     assert usd(aws.guardduty_cost(1000, GiB)) == usd(Decimal("0.09") + Decimal("0.215"))
     peer = guardduty([Upload(0, GiB), Upload(1, 200 * GiB)])  # over 100 GB: not scanned
     assert usd(peer.usd_total) == usd(Decimal("0.09") + Decimal("0.000215"))
 
 
-def test_one_small_file_as_its_own_job() -> None:
+def test_given_one_small_file_when_routed_per_file_then_it_is_its_own_job() -> None:
     result = replay([Upload(100.0, KiB)], Strategy.PER_FILE)
     [scan] = result.files
     expected = FARGATE_LEAD + TIMING.scan_seconds(KiB, 0.5) + 3.0
@@ -65,7 +65,7 @@ def test_one_small_file_as_its_own_job() -> None:
     assert result.tasks == result.submissions == 1
 
 
-def test_the_vcpu_cap_queues_the_second_job_behind_the_first() -> None:
+def test_given_a_vcpu_cap_when_two_jobs_arrive_then_the_second_waits_for_the_first() -> None:
     stack = Stack(vcpu_quota=0.5)
     first, second = replay([Upload(0.0, KiB), Upload(0.0, 2 * KiB)], Strategy.PER_FILE, stack=stack).files
     assert first.latency is not None and second.latency is not None
@@ -75,7 +75,7 @@ def test_the_vcpu_cap_queues_the_second_job_behind_the_first() -> None:
     )
 
 
-def test_batched_files_share_one_task_and_get_verdicts_one_after_the_other() -> None:
+def test_given_a_batched_route_when_modelled_then_files_share_a_task_and_finish_in_turn() -> None:
     uploads = [Upload(0.0, KiB), Upload(2.0, KiB), Upload(4.0, KiB)]
     result = replay(uploads, Strategy.BATCHED, options=Options(batch_max_wait_seconds=10))
     assert result.tasks == 1
@@ -87,12 +87,12 @@ def test_batched_files_share_one_task_and_get_verdicts_one_after_the_other() -> 
     assert usd(shared) == usd(aws.FargateRate().task_cost(60, 0.5, 1024, STACK.ephemeral_gib))
 
 
-def test_array_children_are_separate_tasks_from_one_submit() -> None:
+def test_given_an_array_route_when_modelled_then_children_are_tasks_from_one_submit() -> None:
     result = replay([Upload(0.0, KiB), Upload(1.0, KiB)], Strategy.ARRAY)
     assert (result.tasks, result.submissions) == (2, 1)
 
 
-def test_lambda_fast_path_cold_then_warm() -> None:
+def test_given_the_lambda_fast_path_when_files_arrive_then_cold_start_first_then_warm() -> None:
     options = Options(lambda_memory_mib=1769)
     result = replay([Upload(0.0, KiB), Upload(60.0, KiB)], Strategy.LAMBDA, options=options)
     cold, warm = result.files
@@ -104,20 +104,20 @@ def test_lambda_fast_path_cold_then_warm() -> None:
     assert result.tasks == 0
 
 
-def test_files_over_the_enqueue_limit_are_skipped_not_scanned() -> None:
+def test_given_files_over_the_enqueue_limit_when_modelled_then_they_are_skipped() -> None:
     result = replay([Upload(0.0, STACK.max_object_bytes + 1)], Strategy.PER_FILE)
     assert result.files[0].verdict_at is None
     assert result.tasks == 0
 
 
-def test_the_small_route_follows_size_job() -> None:
+def test_given_a_small_file_when_routed_then_the_route_follows_size_job() -> None:
     limit = smallest_class_limit()
     assert size_job(limit).name == size_job(0).name != size_job(limit + 1).name
     big = replay([Upload(0.0, limit + 1)], Strategy.LAMBDA)
     assert big.tasks == 1 and big.lambda_invocations == 0
 
 
-def test_the_mix_is_deterministic_and_shaped_as_configured() -> None:
+def test_given_a_seed_when_the_mix_is_drawn_then_it_is_deterministic_and_as_configured() -> None:
     config = MixConfig(files_per_day=2000, huge_files=2, large_files=3)
     uploads = generate(config)
     assert uploads == generate(config)
@@ -127,13 +127,13 @@ def test_the_mix_is_deterministic_and_shaped_as_configured() -> None:
     assert all(0 <= u.arrival <= 86_400 for u in uploads)
 
 
-def test_percentile_is_nearest_rank() -> None:
+def test_given_latencies_when_a_percentile_is_taken_then_it_is_the_nearest_rank() -> None:
     assert percentile([3.0, 1.0, 2.0, 4.0], 0.5) == 2.0
     assert percentile([float(i) for i in range(1, 101)], 0.99) == 99.0
     assert percentile([], 0.5) is None
 
 
-def test_the_bar_and_the_choice() -> None:
+def test_given_the_default_mix_when_modelled_then_the_bar_and_the_choice_are_reported() -> None:
     uploads = generate(MixConfig(files_per_day=500, huge_files=0, large_files=0, seed=3))
     summaries = {s: summarise(replay(uploads, s)) for s in Strategy}
     baseline = summaries[Strategy.PER_FILE]
@@ -145,13 +145,15 @@ def test_the_bar_and_the_choice() -> None:
     assert choose(verdicts, summaries) is Strategy.LAMBDA
 
 
-def test_main_prints_the_tables(capsys: pytest.CaptureFixture[str]) -> None:
+def test_given_the_model_command_when_run_then_it_prints_the_tables(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     assert main(["--files-per-day", "300", "--huge-files", "0", "--seed", "1"]) == 0
     output = capsys.readouterr().out
     assert "| per-file |" in output and "GuardDuty" in output and "build: " in output
 
 
-def test_the_mix_reads_json_and_refuses_unknown_settings(tmp_path: Path) -> None:
+def test_given_a_mix_file_when_read_then_json_loads_and_unknown_settings_are_refused(tmp_path: Path) -> None:
     config = tmp_path / "mix.json"
     config.write_text('{"files_per_day": 50, "huge_files": 0, "seed": 7}')
     assert MixConfig.from_json(config) == MixConfig(files_per_day=50, huge_files=0, seed=7)
@@ -160,7 +162,7 @@ def test_the_mix_reads_json_and_refuses_unknown_settings(tmp_path: Path) -> None
         MixConfig.from_json(config)
 
 
-def test_the_stack_follows_the_template_and_enqueue_defaults() -> None:
+def test_given_the_template_when_the_stack_is_modelled_then_it_follows_its_defaults() -> None:
     stack = Stack()
     template = load_yaml((REPO / "template.yaml").read_text(encoding="utf-8"))
     parameters = template["Parameters"]
@@ -171,7 +173,7 @@ def test_the_stack_follows_the_template_and_enqueue_defaults() -> None:
     assert stack.max_object_bytes == EnqueueSettings.model_fields["max_object_bytes"].default
 
 
-def test_size_classes_are_the_ones_the_mix_reaches() -> None:
+def test_given_a_mix_when_summarised_then_only_reached_size_classes_appear() -> None:
     summary = summarise(replay([Upload(0.0, KiB), Upload(1.0, 2 * MiB)], Strategy.PER_FILE))
     assert [row.name for row in summary.classes] == ["<1MiB", size_job(2 * MiB).name]
     assert [row.files for row in summary.classes] == [1, 1]

@@ -39,7 +39,9 @@ def _scan(
 
 
 @pytest.mark.usefixtures("aws")
-def test_rightsizing_reads_records_and_reports_and_proposes_sizes(capsys: pytest.CaptureFixture[str]) -> None:
+def test_given_records_and_reports_when_rightsizing_runs_then_it_proposes_sizes(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     names = provision()
     cost = {"vcpus": "0.5", "memory_gb": "1", "billed_seconds": 60, "usd": "0.0001", "capacity": "spot"}
     for index in range(20):
@@ -79,7 +81,7 @@ def test_rightsizing_reads_records_and_reports_and_proposes_sizes(capsys: pytest
     assert "| small | 20 | 0.5 / 0.20 / 0.25 |" in table
 
 
-def test_proposals_are_valid_fargate_sizes() -> None:
+def test_given_usage_when_sizes_are_proposed_then_they_are_valid_fargate_sizes() -> None:
     requested = Resources(vcpus=1, memory_mib=2048, timeout_seconds=3600, ephemeral_gib=50)
     # Memory beyond what 2 vCPUs can have moves the job to 4 vCPUs.
     big = propose(requested, cpu_p95=1.5, peak_mib=12_000, seconds=600, largest=30 * 1024**3)
