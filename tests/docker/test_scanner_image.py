@@ -17,7 +17,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from filescan_shared import exit_codes
+from filescan_shared.exit_codes import ExitCode
 from tests.support.moto_server import FAKE_ENV
 
 EICAR = b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR" + b"-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
@@ -60,7 +60,7 @@ def test_help_documents_the_exit_codes(image: str) -> None:
     result = docker_run(image, "filescan-scan", "--help", options=("--network", "none"))
     assert result.returncode == 0
     assert "usage: filescan-scan" in result.stdout
-    assert f"{exit_codes.UNSCANNABLE}  unscannable input" in result.stdout
+    assert f"{ExitCode.UNSCANNABLE}  unscannable input" in result.stdout
     default = docker_run(image, options=("--network", "none"))
     assert default.returncode == 0
     assert default.stdout == result.stdout
@@ -68,17 +68,17 @@ def test_help_documents_the_exit_codes(image: str) -> None:
 
 def test_usage_error_and_unscannable_exit_codes(image: str) -> None:
     usage = docker_run(image, "filescan-scan", "--no-such-option", options=("--network", "none"))
-    assert usage.returncode == exit_codes.USAGE_ERROR
+    assert usage.returncode == ExitCode.USAGE_ERROR
     missing = docker_run(
         image, "filescan-scan", "/scratch/missing", "--report", "-", options=("--network", "none")
     )
-    assert missing.returncode == exit_codes.UNSCANNABLE
+    assert missing.returncode == ExitCode.UNSCANNABLE
 
 
 def test_local_scan_finds_eicar_with_no_network(image: str, samples: Path) -> None:
     options = ("--network", "none", "--volume", f"{samples}:/in:ro")
     bad = docker_run(image, "filescan-scan", "/in/eicar.com", "--report", "-", options=options)
-    assert bad.returncode == exit_codes.SCANNED, bad.stderr
+    assert bad.returncode == ExitCode.SCANNED, bad.stderr
     report = json.loads(bad.stdout)
     assert report["verdict"]["verdict"] == "malicious"
     assert any("eicar" in finding["rule_id"].lower() for finding in report["findings"])
@@ -123,7 +123,7 @@ def test_s3_mode_over_the_host_network(image: str, moto_url: str, s3: tuple[str,
         "scan-1",
         options=tuple(options),
     )
-    assert result.returncode == exit_codes.SCANNED, result.stderr
+    assert result.returncode == ExitCode.SCANNED, result.stderr
     body = client.get_object(Bucket=f"reports-{suffix}", Key="reports/scan-1.json")["Body"]  # type: ignore[attr-defined]
     report = json.loads(body.read())
     assert report["object"]["key"] == key
@@ -139,7 +139,7 @@ def test_s3_mode_over_the_host_network(image: str, moto_url: str, s3: tuple[str,
         "scan-2",
         options=tuple(options),
     )
-    assert missing.returncode == exit_codes.UNSCANNABLE
+    assert missing.returncode == ExitCode.UNSCANNABLE
 
 
 def test_start_to_first_byte(image: str, capsys: pytest.CaptureFixture[str]) -> None:

@@ -15,26 +15,14 @@ An analyzer never raises to stop a scan: the engine catches any exception, recor
 from __future__ import annotations
 
 import dataclasses
-import enum
 from pathlib import Path
 from typing import Any, Protocol
 
+from filescan_shared.report.vocabulary import EngineStatus, FindingCategory, LimitName
 from filescan_shared.severity import Severity
 
-
-class AnalyzerStatus(enum.StrEnum):
-    """How an analyzer's run ended."""
-
-    OK = "ok"
-    """Ran over everything it applies to."""
-    SKIPPED = "skipped"
-    """Does not apply to this content (a PDF analyzer on a zip): says nothing about safety."""
-    NOT_RUN = "not_run"
-    """Could not run at all (ClamAV not installed): recorded so nobody mistakes silence for clean."""
-    PARTIAL = "partial"
-    """Ran, but a limit stopped it before it saw everything (see ``limits_hit``)."""
-    ERROR = "error"
-    """Failed; ``error`` says why."""
+AnalyzerStatus = EngineStatus
+"""How an analyzer's run ended: the report's engine status (``ok``, ``skipped``, ``not_run``...)."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -51,7 +39,7 @@ class Finding:
 
     engine: str
     rule_id: str
-    category: str
+    category: FindingCategory
     severity: Severity
     title: str
     location: Location = Location()
@@ -62,7 +50,7 @@ class Finding:
 class LimitHit:
     """A bound that stopped inspection (archive depth, member count, bytes, ratio, match cap...)."""
 
-    limit: str
+    limit: LimitName
     value: int | float
     detail: str
     location: Location = Location()

@@ -128,15 +128,6 @@ def test_report_of_clean_file_is_valid_and_clean(scan) -> None:  # type: ignore[
     assert len(report["file"]["sha256"]) == 64
 
 
-def test_report_schema_is_valid_draft_2020_12() -> None:
-    # validate_report no longer re-checks the schema at run time (start-up cost); this test does.
-    from jsonschema import Draft202012Validator  # noqa: PLC0415
-
-    from filescan_shared.report.validate import report_schema  # noqa: PLC0415
-
-    Draft202012Validator.check_schema(report_schema())
-
-
 def test_validation_error_is_clear() -> None:
     with pytest.raises(ReportValidationError, match="schema_version"):
         validate_report({"schema_version": "0"})

@@ -143,7 +143,7 @@ def test_extra_rules_namespace_and_errors(tmp_path: Path) -> None:
     extra = tmp_path / "extra"
     extra.mkdir()
     (extra / "mine.yar").write_text(
-        'rule my_marker { meta: category = "custom" severity = "low" title = "m" '
+        'rule my_marker { meta: category = "suspicious" severity = "low" title = "m" '
         'strings: $a = "FILESCAN-MARKER" condition: $a }'
     )
     rules = load_rules(extra)

@@ -12,6 +12,7 @@ from pydantic import (
     StringConstraints,
 )
 
+from filescan_shared.report.vocabulary import FindingCategory
 from filescan_shared.severity import Severity, Verdict
 
 SEVERITY_LABELS = tuple(s.label for s in Severity)
@@ -39,7 +40,7 @@ class TriageFinding(BaseModel):
 
     engine: str
     rule_id: str
-    category: str
+    category: FindingCategory
     severity: SeverityField
     title: str
     archive_path: str | None = None
