@@ -213,8 +213,8 @@ def test_settings_from_env_parses_and_validates() -> None:
     settings = ScannerSettings.from_env(
         {"FILESCAN_MAX_DEPTH": "3", "FILESCAN_MAX_COMPRESSION_RATIO": "50.5", "REPORTS_BUCKET": "b"}
     )
-    assert settings.max_depth == 3 and settings.limits().max_depth == 3
-    assert settings.max_compression_ratio == 50.5 and settings.reports_bucket == "b"
+    assert settings.scan_limits.max_depth == 3 and settings.limits().max_depth == 3
+    assert settings.scan_limits.max_compression_ratio == 50.5 and settings.reports_bucket == "b"
     assert ScannerSettings.from_env({}) == ScannerSettings()
     with pytest.raises(ConfigurationError) as info:
         ScannerSettings.from_env(
