@@ -18,34 +18,15 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    PlainSerializer,
-    PlainValidator,
     Strict,
     StrictBool,
     StrictInt,
     StrictStr,
-    WithJsonSchema,
 )
 
+from filescan_shared.report.fields import SeverityLabel
 from filescan_shared.report.vocabulary import EngineStatus, FindingCategory, LimitName
-from filescan_shared.severity import Severity, Verdict
-
-
-def _parse_severity(value: object) -> Severity:
-    if isinstance(value, Severity):
-        return value
-    if isinstance(value, str):
-        return Severity.from_label(value)
-    raise ValueError(f"a severity is one of {', '.join(s.label for s in Severity)}")
-
-
-SeverityLabel = Annotated[
-    Severity,
-    PlainValidator(_parse_severity),
-    PlainSerializer(lambda s: Severity(s).label, return_type=str),
-    WithJsonSchema({"enum": [s.label for s in Severity]}),
-]
-"""A severity written as its label (``"high"``); the labels and their order come from ``Severity``."""
+from filescan_shared.severity import Verdict
 
 Count = Annotated[StrictInt, Field(ge=0)]
 Number = Annotated[float, Strict()]

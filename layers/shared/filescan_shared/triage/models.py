@@ -12,11 +12,11 @@ from pydantic import (
     StringConstraints,
 )
 
+from filescan_shared.report.fields import SeverityLabel
 from filescan_shared.report.vocabulary import FindingCategory
 from filescan_shared.severity import Severity, Verdict
 
 SEVERITY_LABELS = tuple(s.label for s in Severity)
-SeverityLabel = Literal["none", "info", "low", "medium", "high", "critical"]
 
 
 def _parse_severity(value: object) -> object:
