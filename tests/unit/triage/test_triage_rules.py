@@ -37,18 +37,10 @@ def test_summary_paragraph() -> None:
         severity=Severity.CRITICAL,
         findings=(
             finding(Severity.LOW, rule_id="r1", title="Low thing", category=Category.PACKER),
-            finding(
-                Severity.CRITICAL,
-                rule_id="r2",
-                title="EICAR test signature",
-                category=Category.MALWARE,
-            ),
+            finding(Severity.CRITICAL, rule_id="r2", title="EICAR test signature", category=Category.MALWARE),
             finding(Severity.HIGH, rule_id="r3", title="Packed PE", category=Category.PACKER),
             finding(
-                Severity.MEDIUM,
-                rule_id="r4",
-                title="Obfuscated JS",
-                category=Category.SUSPICIOUS_SCRIPT,
+                Severity.MEDIUM, rule_id="r4", title="Obfuscated JS", category=Category.SUSPICIOUS_SCRIPT
             ),
         ),
         limits_hit=("archive depth limit (5) reached",),
