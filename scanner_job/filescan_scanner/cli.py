@@ -82,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def validate_report(report: dict[str, Any]) -> None:
-    """Validate the report against the schema (jsonschema is imported on first use)."""
+    """Validate the report document with the report model (pydantic is imported on first use)."""
     from filescan_shared.report.validate import validate_report as validate  # noqa: PLC0415
 
     validate(report)
@@ -91,7 +91,7 @@ def validate_report(report: dict[str, Any]) -> None:
 def _warm_up() -> threading.Thread:
     """Import what only the end of a scan needs on a side thread, while the file is being scanned.
 
-    jsonschema and the report validator (~40-70 ms of pure Python), ``importlib.metadata`` for the
+    pydantic and the report model's validators (~100 ms of CPU), ``importlib.metadata`` for the
     engine versions and ``ssl`` for OpenSSL's: done serially they would delay the first byte read (or
     the report); during the streaming pass they only borrow a little of the cores. A failure here is
     ignored: the same calls are made again where they are needed and raise there.
