@@ -61,6 +61,11 @@ lint: $(VENV)/.installed ## ruff and mypy
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/python -m filescan_shared.report.schema --check
+
+.PHONY: report-schema
+report-schema: $(VENV)/.installed ## regenerate report/schema.json from the report model (filescan_shared.report.model)
+	$(VENV)/bin/python -m filescan_shared.report.schema
 
 .PHONY: check-template
 check-template: $(VENV)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed ## sam validate --lint, cfn-lint, sam build (+ import check), checkov

@@ -20,6 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from filescan_shared.report.validate import parse_report
+
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"
 RULES = sorted((ROOT / "scanner_job" / "filescan_scanner" / "rules").glob("*.yar"))
@@ -136,13 +138,12 @@ def run(size: int, lines: list[str], repeat: int) -> None:
     s_wall, y_wall = statistics.median(r[0] for r in scans), statistics.median(r[0] for r in yaras)
     s_rss, y_rss = max(r[1] for r in scans), max(r[1] for r in yaras)
     s_rc, y_rc = max(r[2] for r in scans), max(r[2] for r in yaras)
-    report = json.loads(report_path.read_text())
-    found = {(f["rule_id"], f["location"]["offset"]) for f in report["findings"] if f["engine"] == "yara-x"}
-    counts: dict[tuple[str, int], int] = {}
-    for f in report["findings"]:
-        if f["engine"] == "yara-x":
-            key = (f["rule_id"], f["location"]["offset"])
-            counts[key] = counts.get(key, 0) + 1
+    report = parse_report(report_path.read_bytes())
+    hits = [(f.rule_id, f.location.offset) for f in report.findings if f.engine == "yara-x"]
+    found = set(hits)
+    counts: dict[tuple[str, int | None], int] = {}
+    for key in hits:
+        counts[key] = counts.get(key, 0) + 1
     want = {(str(p["rule"]), int(p["offset"])) for p in planted}  # type: ignore[call-overload]
     once = sum(1 for k in want if counts.get(k) == 1)
     extra = len([k for k in found if k not in want])
@@ -156,7 +157,7 @@ def run(size: int, lines: list[str], repeat: int) -> None:
     lines.append(
         f"{mib:>7.0f} | {s_rate:>9.1f} | {y_rate:>9.1f} | {s_rate / y_rate:>5.2f} | {s_rss / MiB:>8.1f} | "
         f"{y_rss / MiB:>8.1f} | {once:>3}/{len(want):<3} | {extra:>5} | {yara_found:>3}/{len(want):<3} | "
-        f"{report['verdict']['verdict']} (rc {s_rc}/{y_rc})"
+        f"{report.verdict.verdict} (rc {s_rc}/{y_rc})"
     )
     print(lines[-1], flush=True)
 

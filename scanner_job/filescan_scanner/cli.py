@@ -22,23 +22,17 @@ from filescan_scanner.report import build_report, utc_now
 from filescan_scanner.settings import ConfigurationError, ScannerSettings
 from filescan_scanner.source import SourceError, display_name, fetch_object
 from filescan_scanner.text import safe_excerpt
-from filescan_shared import exit_codes
+from filescan_shared.exit_codes import ExitCode
 
 log = logging.getLogger("filescan.scanner")
 
-CONFIG_ERROR = 78
-"""EX_CONFIG: the scanner's own configuration is broken (extra rules do not compile, a malformed
-environment variable). Not an input problem, so it is not in ``NOT_RETRIED``: Batch retries it and the
-job fails with this message."""
-TRANSIENT = 1
-
 EPILOG = f"""\
 exit codes:
-  {exit_codes.SCANNED}   scanned: the report holds the verdict, whatever it is
-  {exit_codes.USAGE_ERROR}   usage error (bad arguments, malformed manifest): not retried
-  {exit_codes.UNSCANNABLE}  unscannable input (missing object/version, access denied, unreadable file);
+  {ExitCode.SCANNED}   scanned: the report holds the verdict, whatever it is
+  {ExitCode.USAGE_ERROR}   usage error (bad arguments, malformed manifest): not retried
+  {ExitCode.UNSCANNABLE}  unscannable input (missing object/version, access denied, unreadable file);
       a report with the reason is still written when possible: not retried
-  {CONFIG_ERROR}  scanner configuration error (extra rules do not compile, a malformed FILESCAN_* variable)
+  {ExitCode.CONFIG_ERROR}  scanner configuration error (extra rules do not compile, a malformed FILESCAN_* variable)
   other transient failure (throttling, network, 5xx, out of memory...): retried by Batch
 
 environment:
@@ -49,7 +43,7 @@ environment:
   FILESCAN_CHUNK_BYTES, FILESCAN_MAX_DEPTH, FILESCAN_MAX_MEMBERS, ...: scan limits
   FILESCAN_STREAM_LANES: worker threads of the streaming pass (default: one per CPU, at least 2)
   AWS_BATCH_JOB_ARRAY_INDEX: the manifest line to scan in bulk mode (default 0)
-"""
+"""  # noqa: E501 - help text: one line per exit code
 
 
 class UsageError(Exception):
@@ -88,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def validate_report(report: dict[str, Any]) -> None:
-    """Validate the report against the schema (jsonschema is imported on first use)."""
+    """Validate the report document with the report model (pydantic is imported on first use)."""
     from filescan_shared.report.validate import validate_report as validate  # noqa: PLC0415
 
     validate(report)
@@ -97,7 +91,7 @@ def validate_report(report: dict[str, Any]) -> None:
 def _warm_up() -> threading.Thread:
     """Import what only the end of a scan needs on a side thread, while the file is being scanned.
 
-    jsonschema and the report validator (~40-70 ms of pure Python), ``importlib.metadata`` for the
+    pydantic and the report model's validators (~100 ms of CPU), ``importlib.metadata`` for the
     engine versions and ``ssl`` for OpenSSL's: done serially they would delay the first byte read (or
     the report); during the streaming pass they only borrow a little of the cores. A failure here is
     ignored: the same calls are made again where they are needed and raise there.
@@ -231,7 +225,7 @@ def _scan(args: argparse.Namespace, settings: ScannerSettings) -> int:  # noqa: 
             rules = load_rules(_extra_rules(settings, work_dir, s3), cache_dir=settings.rules_cache_dir)
         except RulesError as exc:
             log.error("rules do not compile", extra={"error": str(exc)})
-            return CONFIG_ERROR
+            return ExitCode.CONFIG_ERROR
         download_seconds = None
         try:
             if s3_mode:
@@ -258,7 +252,7 @@ def _scan(args: argparse.Namespace, settings: ScannerSettings) -> int:  # noqa: 
         except SourceError as exc:
             if not exc.unscannable:
                 log.error("transient failure fetching the object", extra={"reason": exc.reason})
-                return TRANSIENT
+                return ExitCode.TRANSIENT
             return _unscannable(scan_id, identity, started, rules.version, exc.reason, destination, s3)
         except OSError as exc:
             reason = f"cannot read {safe_excerpt(str(args.path), 300)}: {exc.strerror}"
@@ -295,7 +289,7 @@ def _scan(args: argparse.Namespace, settings: ScannerSettings) -> int:  # noqa: 
                 "peak_rss_bytes": report["stats"]["peak_rss_bytes"],
             },
         )
-        return exit_codes.SCANNED
+        return ExitCode.SCANNED
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
 
@@ -323,7 +317,7 @@ def _unscannable(  # noqa: PLR0917
         _write_report(report, destination, s3)
     except Exception:
         log.exception("could not write the unscannable report")
-    return exit_codes.UNSCANNABLE
+    return ExitCode.UNSCANNABLE
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -347,21 +341,21 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigurationError as exc:
         log.error("scanner configuration error", extra={"error": str(exc)})
         sys.stderr.write(f"filescan-scan: {exc}\n")
-        return CONFIG_ERROR
+        return ExitCode.CONFIG_ERROR
     except (UsageError, ManifestError) as exc:
         log.error("usage error", extra={"error": str(exc)})
         parser.print_usage(sys.stderr)
         sys.stderr.write(f"filescan-scan: error: {exc}\n")
-        return exit_codes.USAGE_ERROR
+        return ExitCode.USAGE_ERROR
     except SourceError as exc:
         if exc.unscannable:
             log.error("manifest unavailable", extra={"reason": exc.reason})
-            return exit_codes.USAGE_ERROR
+            return ExitCode.USAGE_ERROR
         log.error("transient failure", extra={"reason": exc.reason})
-        return TRANSIENT
+        return ExitCode.TRANSIENT
     except Exception:
         log.exception("scan failed (transient)")
-        return TRANSIENT
+        return ExitCode.TRANSIENT
 
 
 if __name__ == "__main__":

@@ -7,10 +7,10 @@ import zipfile
 from pathlib import Path
 
 from filescan_scanner.analyzers.yara_rules import load_rules
+from filescan_scanner.assemble import assemble_report
 from filescan_scanner.engine import ScanEngine
-from filescan_scanner.report import build_report, utc_now
+from filescan_scanner.report import utc_now
 from filescan_scanner.settings import ScannerSettings
-from filescan_shared.report.validate import validate_report
 
 
 def _eicar() -> bytes:
@@ -51,18 +51,17 @@ def main() -> int:
         for path in make_samples(directory):
             started = utc_now()
             outcome = engine.scan(path, path.name)
-            report = build_report(
+            report = assemble_report(
                 scan_id=f"demo-{path.name}",
                 identity={"source": "local", "path": path.name, "display_name": path.name},
                 outcome=outcome,
                 started_at=started,
                 rules_version=rules.version,
             )
-            validate_report(report)
-            top = report["findings"][0] if report["findings"] else None
-            where = "/".join(top["location"]["archive_path"]) if top else ""
-            label = f"{top['title']} ({top['rule_id']}){' in ' + where if where else ''}" if top else "-"
-            rows.append((path.name, report["verdict"]["verdict"], report["verdict"]["severity"], label))
+            top = report.findings[0] if report.findings else None
+            where = "/".join(top.location.archive_path) if top else ""
+            label = f"{top.title} ({top.rule_id}){' in ' + where if where else ''}" if top else "-"
+            rows.append((path.name, report.verdict.verdict, report.verdict.severity.label, label))
     widths = [max(len(r[i]) for r in rows) for i in range(3)]
     for row in rows:
         print("  ".join(cell.ljust(widths[i]) if i < 3 else cell for i, cell in enumerate(row)))

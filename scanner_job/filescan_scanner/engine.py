@@ -20,6 +20,7 @@ from filescan_scanner.analyzers.filetype import FileTypeAnalyzer
 from filescan_scanner.analyzers.registry import CONTENT_ANALYZERS, load_content_analyzer, stream_analyzers
 from filescan_scanner.analyzers.yara_rules import RuleSet
 from filescan_scanner.streaming import stream_pass
+from filescan_shared.report.vocabulary import LimitName
 
 
 @dataclasses.dataclass
@@ -117,16 +118,18 @@ class _Run:
             raise ValueError("nested targets must live in the work dir")
         if target.depth > limits.max_depth:
             self._limit(
-                target, "max_depth", limits.max_depth, f"member nested deeper than {limits.max_depth}"
+                target, LimitName.MAX_DEPTH, limits.max_depth, f"member nested deeper than {limits.max_depth}"
             )
             return
         if self.member_count >= limits.max_members:
-            self._limit(target, "max_members", limits.max_members, f"more than {limits.max_members} members")
+            self._limit(
+                target, LimitName.MAX_MEMBERS, limits.max_members, f"more than {limits.max_members} members"
+            )
             return
         if self.member_bytes + target.size > limits.max_total_member_bytes:
             self._limit(
                 target,
-                "max_total_member_bytes",
+                LimitName.MAX_TOTAL_MEMBER_BYTES,
                 limits.max_total_member_bytes,
                 "members exceed the total-bytes limit; member not scanned",
             )
@@ -135,7 +138,7 @@ class _Run:
         self.member_bytes += target.size
         self.scan_target(target)
 
-    def _limit(self, target: Target, limit: str, value: int, detail: str) -> None:
+    def _limit(self, target: Target, limit: LimitName, value: int, detail: str) -> None:
         # One hit per limit kind and location; a 100k-member bomb yields one line, not 100k.
         key = f"{limit}:{target.location.archive_path[:-1]}"
         if key not in self._reported:

@@ -1,7 +1,9 @@
 """Scanner configuration from the environment (the Batch job definition sets these).
 
-Plain environment parsing into a frozen dataclass: pydantic-settings would do the same, but importing it
+Plain environment parsing into frozen dataclasses: pydantic-settings would do the same, but importing it
 (with pydantic) costs ~100-150 ms of start-up on every scan, which is a visible share of a 1 GiB scan.
+Each setting is declared once, as a field with its default, variable and bounds; the scan limits are
+``ScanLimits``'s fields (declared in ``analyzers.base``), read from ``FILESCAN_<FIELD>``.
 A missing or malformed variable raises ``ConfigurationError`` naming every bad variable.
 """
 
@@ -12,12 +14,14 @@ import math
 import os
 import tempfile
 from collections.abc import Callable, Mapping
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
-from filescan_scanner.analyzers.base import ScanLimits
+from filescan_scanner.analyzers.base import Bounds, ScanLimits
 
-_DEFAULTS = ScanLimits()
+LIMITS_PREFIX = "FILESCAN_"
+UNBOUNDED = Bounds()
 
 
 class ConfigurationError(ValueError):
@@ -28,9 +32,7 @@ class ConfigurationError(ValueError):
 class _Var:
     env: str
     parse: Callable[[str], Any]
-    minimum: float | None = None
-    maximum: float | None = None
-    exclusive_minimum: bool = False
+    bounds: Bounds = UNBOUNDED
 
 
 def _optional_str(value: str) -> str | None:
@@ -39,6 +41,13 @@ def _optional_str(value: str) -> str | None:
 
 def _optional_path(value: str) -> Path | None:
     return Path(value) if value else None
+
+
+def _float(value: str) -> float:
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError("not a finite number")
+    return number
 
 
 def default_rules_cache_dir() -> Path | None:
@@ -50,103 +59,87 @@ def default_rules_cache_dir() -> Path | None:
     return Path(home) / ".cache" / "filescan" / "rules" if home not in {"", "/", "/nonexistent"} else None
 
 
-def _float(value: str) -> float:
-    number = float(value)
-    if not math.isfinite(number):
-        raise ValueError("not a finite number")
-    return number
+def _var(env: str, parse: Callable[[str], Any], bounds: Bounds = UNBOUNDED) -> dict[str, _Var]:
+    """Field metadata: the variable a setting is read from, its parser and bounds."""
+    return {"var": _Var(env, parse, bounds)}
 
 
-_VARS: dict[str, _Var] = {
-    "reports_bucket": _Var("REPORTS_BUCKET", _optional_str),
-    "reports_prefix": _Var("REPORTS_PREFIX", str),
-    "work_dir": _Var("FILESCAN_WORK_DIR", Path),
-    "extra_rules_dir": _Var("EXTRA_RULES_DIR", _optional_path),
-    "extra_rules_s3_uri": _Var("EXTRA_RULES_S3_URI", _optional_str),
-    "rules_cache_dir": _Var("FILESCAN_RULES_CACHE_DIR", _optional_path),
-    "download_concurrency": _Var("FILESCAN_DOWNLOAD_CONCURRENCY", int, 1, 64),
-    "download_part_bytes": _Var("FILESCAN_DOWNLOAD_PART_BYTES", int, 5 * 1024**2),
-    "head_rules_bytes": _Var("FILESCAN_HEAD_RULES_BYTES", int, 4096),
-    "yara_overlap_bytes": _Var("FILESCAN_YARA_OVERLAP_BYTES", int, 1024),
-    "max_depth": _Var("FILESCAN_MAX_DEPTH", int, 0),
-    "max_members": _Var("FILESCAN_MAX_MEMBERS", int, 0),
-    "max_total_member_bytes": _Var("FILESCAN_MAX_TOTAL_MEMBER_BYTES", int, 0),
-    "max_member_bytes": _Var("FILESCAN_MAX_MEMBER_BYTES", int, 0),
-    "max_compression_ratio": _Var("FILESCAN_MAX_COMPRESSION_RATIO", _float, 0, exclusive_minimum=True),
-    "max_matches_per_rule": _Var("FILESCAN_MAX_MATCHES_PER_RULE", int, 1),
-    "office_max_bytes": _Var("FILESCAN_OFFICE_MAX_BYTES", int, 0),
-    "pdf_max_bytes": _Var("FILESCAN_PDF_MAX_BYTES", int, 0),
-    "fuzzy_hash_max_bytes": _Var("FILESCAN_FUZZY_HASH_MAX_BYTES", int, 0),
-    "chunk_bytes": _Var("FILESCAN_CHUNK_BYTES", int, 4096),
-    "stream_lanes": _Var("FILESCAN_STREAM_LANES", int, 0, 64),
-}
-"""Field name -> environment variable, parser and bounds."""
+def _limit_var(field: dataclasses.Field[Any]) -> _Var:
+    """The variable of a ``ScanLimits`` field: ``FILESCAN_<NAME>``, parsed by its type."""
+    parse = _float if field.type in {float, "float"} else int
+    return _Var(LIMITS_PREFIX + field.name.upper(), parse, field.metadata["bounds"])
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class ScannerSettings:
-    """Environment configuration. Limits use the ``FILESCAN_`` prefix (``FILESCAN_MAX_DEPTH``...).
+    """Environment configuration: build it with ``from_env()``; the defaults are the unset values."""
 
-    Build it with ``ScannerSettings.from_env()``; the constructor's defaults are the unset values.
-    """
-
-    reports_bucket: str | None = None
-    reports_prefix: str = "reports/"
-    work_dir: Path = dataclasses.field(default_factory=lambda: Path(tempfile.gettempdir()))
-    extra_rules_dir: Path | None = None
-    extra_rules_s3_uri: str | None = None
-    rules_cache_dir: Path | None = dataclasses.field(default_factory=default_rules_cache_dir)
+    reports_bucket: str | None = field(default=None, metadata=_var("REPORTS_BUCKET", _optional_str))
+    reports_prefix: str = field(default="reports/", metadata=_var("REPORTS_PREFIX", str))
+    work_dir: Path = field(
+        default_factory=lambda: Path(tempfile.gettempdir()), metadata=_var("FILESCAN_WORK_DIR", Path)
+    )
+    extra_rules_dir: Path | None = field(default=None, metadata=_var("EXTRA_RULES_DIR", _optional_path))
+    extra_rules_s3_uri: str | None = field(default=None, metadata=_var("EXTRA_RULES_S3_URI", _optional_str))
+    rules_cache_dir: Path | None = field(
+        default_factory=default_rules_cache_dir, metadata=_var("FILESCAN_RULES_CACHE_DIR", _optional_path)
+    )
     """Where compiled rule sets are cached (see ``yara_rules.load_rules``); empty disables the cache."""
-    download_concurrency: int = 8
-    download_part_bytes: int = 16 * 1024**2
-    head_rules_bytes: int = 16 * 1024**2
-    yara_overlap_bytes: int = 64 * 1024
-
-    max_depth: int = _DEFAULTS.max_depth
-    max_members: int = _DEFAULTS.max_members
-    max_total_member_bytes: int = _DEFAULTS.max_total_member_bytes
-    max_member_bytes: int = _DEFAULTS.max_member_bytes
-    max_compression_ratio: float = _DEFAULTS.max_compression_ratio
-    max_matches_per_rule: int = _DEFAULTS.max_matches_per_rule
-    office_max_bytes: int = _DEFAULTS.office_max_bytes
-    pdf_max_bytes: int = _DEFAULTS.pdf_max_bytes
-    fuzzy_hash_max_bytes: int = _DEFAULTS.fuzzy_hash_max_bytes
-    chunk_bytes: int = _DEFAULTS.chunk_bytes
-    stream_lanes: int = 0
+    download_concurrency: int = field(
+        default=8, metadata=_var("FILESCAN_DOWNLOAD_CONCURRENCY", int, Bounds(1, 64))
+    )
+    download_part_bytes: int = field(
+        default=16 * 1024**2, metadata=_var("FILESCAN_DOWNLOAD_PART_BYTES", int, Bounds(5 * 1024**2))
+    )
+    head_rules_bytes: int = field(
+        default=16 * 1024**2, metadata=_var("FILESCAN_HEAD_RULES_BYTES", int, Bounds(4096))
+    )
+    yara_overlap_bytes: int = field(
+        default=64 * 1024, metadata=_var("FILESCAN_YARA_OVERLAP_BYTES", int, Bounds(1024))
+    )
+    stream_lanes: int = field(default=0, metadata=_var("FILESCAN_STREAM_LANES", int, Bounds(0, 64)))
     """Worker threads of the streaming pass; 0 = one per CPU (at least 2)."""
+    scan_limits: ScanLimits = field(default_factory=ScanLimits)
+    """The scan limits, each from ``FILESCAN_<FIELD>`` (``FILESCAN_MAX_DEPTH``...)."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ScannerSettings:
         """Read and validate the settings; ``ConfigurationError`` names every bad variable."""
         env = os.environ if environ is None else environ
-        values: dict[str, Any] = {}
         problems: list[str] = []
-        for field, var in _VARS.items():
-            raw = env.get(var.env)
-            if raw is None:
-                continue
-            try:
-                value = var.parse(raw.strip())
-            except ValueError:
-                kind = getattr(var.parse, "__name__", "value").lstrip("_")
-                problems.append(f"{var.env}: not a valid {kind}: {raw[:80]!r}")
-                continue
-            if var.minimum is not None and (
-                value < var.minimum or (var.exclusive_minimum and value == var.minimum)
-            ):
-                relation = ">" if var.exclusive_minimum else ">="
-                problems.append(f"{var.env}: must be {relation} {var.minimum:g}, got {value}")
-                continue
-            if var.maximum is not None and value > var.maximum:
-                problems.append(f"{var.env}: must be <= {var.maximum:g}, got {value}")
-                continue
-            values[field] = value
+        values = _read(
+            env, {f.name: f.metadata["var"] for f in dataclasses.fields(cls) if "var" in f.metadata}, problems
+        )
+        limits = _read(env, {f.name: _limit_var(f) for f in dataclasses.fields(ScanLimits)}, problems)
         if problems:
             raise ConfigurationError("invalid scanner configuration: " + "; ".join(problems))
-        return cls(**values)
+        return cls(**values, scan_limits=ScanLimits(**limits))
 
     def limits(self) -> ScanLimits:
         """The ``ScanLimits`` these settings describe."""
-        return ScanLimits(
-            **{field.name: getattr(self, field.name) for field in dataclasses.fields(ScanLimits)}
-        )
+        return self.scan_limits
+
+
+def _read(env: Mapping[str, str], variables: dict[str, _Var], problems: list[str]) -> dict[str, Any]:
+    """The values of the variables that are set, by field name; each bad one is added to ``problems``."""
+    values: dict[str, Any] = {}
+    for name, var in variables.items():
+        raw = env.get(var.env)
+        if raw is None:
+            continue
+        try:
+            value = var.parse(raw.strip())
+        except ValueError:
+            kind = getattr(var.parse, "__name__", "value").lstrip("_")
+            problems.append(f"{var.env}: not a valid {kind}: {raw[:80]!r}")
+            continue
+        low, high = var.bounds.minimum, var.bounds.maximum
+        if low is not None and (value < low or (var.bounds.exclusive_minimum and value == low)):
+            relation = ">" if var.bounds.exclusive_minimum else ">="
+            problems.append(f"{var.env}: must be {relation} {low:g}, got {value}")
+            continue
+        if high is not None and value > high:
+            problems.append(f"{var.env}: must be <= {high:g}, got {value}")
+            continue
+        values[name] = value
+    return values

@@ -17,7 +17,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from filescan_shared import exit_codes
+from filescan_shared.exit_codes import ExitCode
 from tests.support.moto_server import FAKE_ENV
 
 EICAR = b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR" + b"-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
@@ -60,7 +60,7 @@ def test_given_the_scanner_image_when_asked_for_help_then_it_documents_the_exit_
     result = docker_run(image, "filescan-scan", "--help", options=("--network", "none"))
     assert result.returncode == 0
     assert "usage: filescan-scan" in result.stdout
-    assert f"{exit_codes.UNSCANNABLE}  unscannable input" in result.stdout
+    assert f"{ExitCode.UNSCANNABLE}  unscannable input" in result.stdout
     default = docker_run(image, options=("--network", "none"))
     assert default.returncode == 0
     assert default.stdout == result.stdout
@@ -70,11 +70,11 @@ def test_given_a_bad_option_or_a_missing_file_when_the_image_runs_then_it_exits_
     image: str,
 ) -> None:
     usage = docker_run(image, "filescan-scan", "--no-such-option", options=("--network", "none"))
-    assert usage.returncode == exit_codes.USAGE_ERROR
+    assert usage.returncode == ExitCode.USAGE_ERROR
     missing = docker_run(
         image, "filescan-scan", "/scratch/missing", "--report", "-", options=("--network", "none")
     )
-    assert missing.returncode == exit_codes.UNSCANNABLE
+    assert missing.returncode == ExitCode.UNSCANNABLE
 
 
 def test_given_no_network_when_the_image_scans_local_files_then_eicar_is_found_and_text_clean(
@@ -82,7 +82,7 @@ def test_given_no_network_when_the_image_scans_local_files_then_eicar_is_found_a
 ) -> None:
     options = ("--network", "none", "--volume", f"{samples}:/in:ro")
     bad = docker_run(image, "filescan-scan", "/in/eicar.com", "--report", "-", options=options)
-    assert bad.returncode == exit_codes.SCANNED, bad.stderr
+    assert bad.returncode == ExitCode.SCANNED, bad.stderr
     report = json.loads(bad.stdout)
     assert report["verdict"]["verdict"] == "malicious"
     assert any("eicar" in finding["rule_id"].lower() for finding in report["findings"])
@@ -129,7 +129,7 @@ def test_given_s3_on_the_host_network_when_the_image_scans_an_object_then_its_re
         "scan-1",
         options=tuple(options),
     )
-    assert result.returncode == exit_codes.SCANNED, result.stderr
+    assert result.returncode == ExitCode.SCANNED, result.stderr
     body = client.get_object(Bucket=f"reports-{suffix}", Key="reports/scan-1.json")["Body"]  # type: ignore[attr-defined]
     report = json.loads(body.read())
     assert report["object"]["key"] == key
@@ -145,7 +145,7 @@ def test_given_s3_on_the_host_network_when_the_image_scans_an_object_then_its_re
         "scan-2",
         options=tuple(options),
     )
-    assert missing.returncode == exit_codes.UNSCANNABLE
+    assert missing.returncode == ExitCode.UNSCANNABLE
 
 
 def test_given_the_scanner_image_when_run_then_its_first_output_byte_comes_within_10_seconds(

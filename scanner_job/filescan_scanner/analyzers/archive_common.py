@@ -13,6 +13,7 @@ from typing import Any, Protocol
 from filescan_scanner.analyzers.archive_stream import CorruptDataError, LimitExceededError
 from filescan_scanner.analyzers.base import Finding, LimitHit, Location, ScanContext, Target
 from filescan_scanner.text import safe_excerpt
+from filescan_shared.report.vocabulary import FindingCategory, LimitName
 from filescan_shared.severity import Severity
 
 ENGINE = "archive"
@@ -70,11 +71,13 @@ class ArchiveWalk:
         base = self.target.location.archive_path
         return Location(archive_path=(*base, name_label) if name_label is not None else base)
 
-    def hit(self, limit: str, value: float, detail: str, name_label: str | None = None) -> None:
+    def hit(self, limit: LimitName, value: float, detail: str, name_label: str | None = None) -> None:
         """Record a limit hit."""
         self.limits_hit.append(LimitHit(limit, value, detail, self.location(name_label)))
 
-    def finding(self, rule_id: str, category: str, severity: Severity, title: str, name_label: str) -> None:
+    def finding(
+        self, rule_id: str, category: FindingCategory, severity: Severity, title: str, name_label: str
+    ) -> None:
         """Record a finding about a member."""
         where = self.location(name_label)
         self.findings.append(Finding(ENGINE, rule_id, category, severity, title, where, evidence=name_label))
@@ -84,7 +87,7 @@ class ArchiveWalk:
         limits = self.context.limits
         if self.member_count >= limits.max_members:
             if not self.stopped:
-                self.hit("max_members", limits.max_members, f"more than {limits.max_members} members")
+                self.hit(LimitName.MAX_MEMBERS, limits.max_members, f"more than {limits.max_members} members")
             self.stopped = True
             return False
         self.member_count += 1
@@ -100,7 +103,7 @@ class ArchiveWalk:
         if is_unsafe_path(name):
             self.finding(
                 "archive.path_traversal",
-                "archive-anomaly",
+                FindingCategory.ARCHIVE_ANOMALY,
                 Severity.MEDIUM,
                 "member name escapes the extraction directory",
                 name_label,
@@ -111,12 +114,14 @@ class ArchiveWalk:
         limits = self.context.limits
         if self.target.depth + 1 > limits.max_depth:
             if not self._depth_reported:
-                self.hit("max_depth", limits.max_depth, f"members nested deeper than {limits.max_depth}")
+                self.hit(
+                    LimitName.MAX_DEPTH, limits.max_depth, f"members nested deeper than {limits.max_depth}"
+                )
                 self._depth_reported = True
             return False
         if self.extracted_bytes >= limits.max_total_member_bytes:
             self.hit(
-                "max_total_member_bytes",
+                LimitName.MAX_TOTAL_MEMBER_BYTES,
                 limits.max_total_member_bytes,
                 "total extracted bytes limit reached",
                 name_label,
@@ -147,7 +152,7 @@ class ArchiveWalk:
         except LimitExceededError as exc:
             path.unlink(missing_ok=True)
             self.hit(exc.limit, exc.value, f"{exc.detail}; member not scanned", name_label)
-            if exc.limit == "max_total_member_bytes":
+            if exc.limit == LimitName.MAX_TOTAL_MEMBER_BYTES:
                 self.stopped = True
             return None
         except CorruptDataError as exc:

@@ -12,6 +12,8 @@ import lzma
 import zlib
 from typing import BinaryIO, Protocol
 
+from filescan_shared.report.vocabulary import LimitName
+
 RAW_CHUNK = 32 * 1024
 """Compressed bytes fed to a decompressor per step: small, so the running ratio is precise."""
 RATIO_FLOOR = 1024 * 1024
@@ -21,7 +23,7 @@ RATIO_FLOOR = 1024 * 1024
 class LimitExceededError(Exception):
     """A bound was reached while streaming; ``limit`` names the ``ScanLimits`` field."""
 
-    def __init__(self, limit: str, value: int | float, detail: str) -> None:
+    def __init__(self, limit: LimitName, value: int | float, detail: str) -> None:
         super().__init__(detail)
         self.limit = limit
         self.value = value
@@ -123,7 +125,7 @@ class BoundedReader:
         length: int | None = None,
         max_output: int | None = None,
         max_ratio: float | None = None,
-        output_limit_name: str = "max_member_bytes",
+        output_limit_name: LimitName = LimitName.MAX_MEMBER_BYTES,
     ) -> None:
         self._raw = raw
         self.kind = kind
@@ -160,7 +162,7 @@ class BoundedReader:
             ratio = self.produced / max(self.consumed, 1)
             if ratio > self._max_ratio:
                 raise LimitExceededError(
-                    "max_compression_ratio",
+                    LimitName.MAX_COMPRESSION_RATIO,
                     self._max_ratio,
                     f"compression ratio passed {self._max_ratio:g} ({self.produced} bytes out of "
                     f"{self.consumed} compressed)",

@@ -8,6 +8,7 @@ from typing import Any, BinaryIO
 from filescan_scanner.analyzers.archive_common import ENGINE, ArchiveWalk, is_unsafe_path, label
 from filescan_scanner.analyzers.archive_stream import BoundedReader, LimitExceededError
 from filescan_scanner.analyzers.base import Finding
+from filescan_shared.report.vocabulary import FindingCategory, LimitName
 from filescan_shared.severity import Severity
 
 MAX_EXTENDED_HEADER = 1024 * 1024
@@ -71,7 +72,7 @@ def walk_tar(walk: ArchiveWalk, stream: BoundedReader) -> None:
             if kind in ("symlink", "hardlink") and is_unsafe_path(ti.linkname):
                 walk.finding(
                     "archive.link_escape",
-                    "archive-anomaly",
+                    FindingCategory.ARCHIVE_ANOMALY,
                     Severity.MEDIUM,
                     f"{kind} points outside the archive",
                     name,
@@ -111,7 +112,7 @@ def walk_single_stream(walk: ArchiveWalk, fp: BinaryIO, kind: str) -> None:
             kind,
             max_output=stream_limit(walk),
             max_ratio=limits.max_compression_ratio,
-            output_limit_name="max_total_member_bytes",
+            output_limit_name=LimitName.MAX_TOTAL_MEMBER_BYTES,
         )
         try:
             walk_tar(walk, reader)
@@ -145,7 +146,14 @@ def _stream_notes(walk: ArchiveWalk, reader: BoundedReader) -> None:
     if reader.trailing_data:
         title = f"data after the end of the {reader.kind} stream"
         walk.findings.append(
-            Finding(ENGINE, "archive.trailing_data", "archive-anomaly", Severity.LOW, title, walk.location())
+            Finding(
+                ENGINE,
+                "archive.trailing_data",
+                FindingCategory.ARCHIVE_ANOMALY,
+                Severity.LOW,
+                title,
+                walk.location(),
+            )
         )
 
 
@@ -160,5 +168,9 @@ def _inner_name(display_name: str, kind: str) -> str:
     return (base or "member") + ".decompressed"
 
 
-def _budget_limit(walk: ArchiveWalk, budget: int) -> str:
-    return "max_member_bytes" if budget == walk.context.limits.max_member_bytes else "max_total_member_bytes"
+def _budget_limit(walk: ArchiveWalk, budget: int) -> LimitName:
+    return (
+        LimitName.MAX_MEMBER_BYTES
+        if budget == walk.context.limits.max_member_bytes
+        else LimitName.MAX_TOTAL_MEMBER_BYTES
+    )

@@ -15,6 +15,7 @@ from typing import BinaryIO
 
 from filescan_scanner.analyzers.archive_common import ArchiveWalk, label
 from filescan_scanner.analyzers.archive_stream import BoundedReader
+from filescan_shared.report.vocabulary import FindingCategory, LimitName
 from filescan_shared.severity import Severity
 
 _METHODS = {zipfile.ZIP_STORED: "stored", zipfile.ZIP_DEFLATED: "deflate", zipfile.ZIP_BZIP2: "bzip2"}
@@ -61,7 +62,7 @@ def _check_overlaps(walk: ArchiveWalk, infos: list[zipfile.ZipInfo]) -> None:
         if start < end:
             walk.finding(
                 "archive.overlapping_members",
-                "archive-anomaly",
+                FindingCategory.ARCHIVE_ANOMALY,
                 Severity.HIGH,
                 "zip members share compressed data (overlapping-file zip bomb)",
                 label(name),
@@ -76,7 +77,7 @@ def walk_zip(walk: ArchiveWalk, fp: BinaryIO) -> None:
     if cd is not None:
         entries, cd_size = cd
         if entries > max(2 * limits.max_members, _MAX_CD_ENTRIES) or cd_size > _MAX_CD_BYTES:
-            walk.hit("max_members", limits.max_members, f"central directory lists {entries} members")
+            walk.hit(LimitName.MAX_MEMBERS, limits.max_members, f"central directory lists {entries} members")
             walk.uninspectable.append("zip central directory too large to parse")
             walk.stopped = True
             return
@@ -94,7 +95,9 @@ def _method(walk: ArchiveWalk, info: zipfile.ZipInfo, name: str, encrypted: bool
     """The decompression for a member, or None (recorded as uninspectable) if it can't be read."""
     if encrypted:
         walk.uninspectable.append(f"encrypted member: {name}")
-        walk.finding("archive.encrypted", "encrypted", Severity.MEDIUM, "encrypted archive member", name)
+        walk.finding(
+            "archive.encrypted", FindingCategory.ENCRYPTED, Severity.MEDIUM, "encrypted archive member", name
+        )
         return None
     method = _METHODS.get(info.compress_type)
     if method is None:
@@ -130,9 +133,9 @@ def _walk_member(walk: ArchiveWalk, fp: BinaryIO, info: zipfile.ZipInfo) -> None
         length=info.compress_size,
         max_output=budget,
         max_ratio=limits.max_compression_ratio,
-        output_limit_name="max_member_bytes"
+        output_limit_name=LimitName.MAX_MEMBER_BYTES
         if budget == limits.max_member_bytes
-        else "max_total_member_bytes",
+        else LimitName.MAX_TOTAL_MEMBER_BYTES,
     )
     written = walk.extract(name, reader)
     if written is None:

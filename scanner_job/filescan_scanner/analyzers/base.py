@@ -15,26 +15,14 @@ An analyzer never raises to stop a scan: the engine catches any exception, recor
 from __future__ import annotations
 
 import dataclasses
-import enum
 from pathlib import Path
 from typing import Any, Protocol
 
+from filescan_shared.report.vocabulary import EngineStatus, FindingCategory, LimitName
 from filescan_shared.severity import Severity
 
-
-class AnalyzerStatus(enum.StrEnum):
-    """How an analyzer's run ended."""
-
-    OK = "ok"
-    """Ran over everything it applies to."""
-    SKIPPED = "skipped"
-    """Does not apply to this content (a PDF analyzer on a zip): says nothing about safety."""
-    NOT_RUN = "not_run"
-    """Could not run at all (ClamAV not installed): recorded so nobody mistakes silence for clean."""
-    PARTIAL = "partial"
-    """Ran, but a limit stopped it before it saw everything (see ``limits_hit``)."""
-    ERROR = "error"
-    """Failed; ``error`` says why."""
+AnalyzerStatus = EngineStatus
+"""How an analyzer's run ended: the report's engine status (``ok``, ``skipped``, ``not_run``...)."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -51,7 +39,7 @@ class Finding:
 
     engine: str
     rule_id: str
-    category: str
+    category: FindingCategory
     severity: Severity
     title: str
     location: Location = Location()
@@ -62,7 +50,7 @@ class Finding:
 class LimitHit:
     """A bound that stopped inspection (archive depth, member count, bytes, ratio, match cap...)."""
 
-    limit: str
+    limit: LimitName
     value: int | float
     detail: str
     location: Location = Location()
@@ -103,21 +91,43 @@ class Target:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
-class ScanLimits:
-    """Every bound the scanner enforces, from configuration. A hit is reported, never treated as clean."""
+class Bounds:
+    """The range a configurable value must lie in (checked when it is read from the environment)."""
 
-    max_depth: int = 5
-    max_members: int = 10_000
-    max_total_member_bytes: int = 4 * 1024**3
-    max_member_bytes: int = 2 * 1024**3
-    max_compression_ratio: float = 200.0
-    max_matches_per_rule: int = 50
-    office_max_bytes: int = 200 * 1024**2
-    pdf_max_bytes: int = 2 * 1024**3
-    fuzzy_hash_max_bytes: int = 4 * 1024**2
+    minimum: float | None = None
+    maximum: float | None = None
+    exclusive_minimum: bool = False
+
+
+def bounded(minimum: float | None = None, maximum: float | None = None, **kw: bool) -> dict[str, Bounds]:
+    """Field metadata holding the field's ``Bounds`` (``exclusive_minimum=True`` for ``> minimum``)."""
+    return {"bounds": Bounds(minimum, maximum, **kw)}
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ScanLimits:
+    """Every bound the scanner enforces, from configuration. A hit is reported, never treated as clean.
+
+    Each field is declared once, here: its default and bounds. The scanner's settings read it from
+    ``FILESCAN_<FIELD>`` (``FILESCAN_MAX_DEPTH``), and a hit reports the field's name as its
+    ``LimitName`` (every field but ``chunk_bytes`` is one; a test keeps the two in step).
+    """
+
+    max_depth: int = dataclasses.field(default=5, metadata=bounded(0))
+    max_members: int = dataclasses.field(default=10_000, metadata=bounded(0))
+    max_total_member_bytes: int = dataclasses.field(default=4 * 1024**3, metadata=bounded(0))
+    max_member_bytes: int = dataclasses.field(default=2 * 1024**3, metadata=bounded(0))
+    max_compression_ratio: float = dataclasses.field(
+        default=200.0, metadata=bounded(0, exclusive_minimum=True)
+    )
+    max_matches_per_rule: int = dataclasses.field(default=50, metadata=bounded(1))
+    office_max_bytes: int = dataclasses.field(default=200 * 1024**2, metadata=bounded(0))
+    pdf_max_bytes: int = dataclasses.field(default=2 * 1024**3, metadata=bounded(0))
+    fuzzy_hash_max_bytes: int = dataclasses.field(default=4 * 1024**2, metadata=bounded(0))
     """TLSH covers the head only: ~6 ms of CPU per MiB with the GIL held, which the other lane feels
     (4 MiB: ~0.03 s). Enough for a similarity fingerprint; the report records ``tlsh_bytes``."""
-    chunk_bytes: int = 16 * 1024**2
+    chunk_bytes: int = dataclasses.field(default=16 * 1024**2, metadata=bounded(4096))
+    """Bytes per read of the streaming pass (not a limit that can be hit)."""
 
 
 class ScanContext(Protocol):

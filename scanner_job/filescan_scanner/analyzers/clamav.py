@@ -25,6 +25,7 @@ from filescan_scanner.analyzers.base import (
     Target,
 )
 from filescan_scanner.text import safe_excerpt
+from filescan_shared.report.vocabulary import FindingCategory, LimitName
 from filescan_shared.severity import Severity
 
 CLAMAV_MAX_FILE = 2**31 - 1
@@ -80,7 +81,7 @@ class ClamAvAnalyzer:
             if target.size > CLAMAV_MAX_FILE:
                 result.status = AnalyzerStatus.PARTIAL
                 detail = f"ClamAV cannot scan files over {CLAMAV_MAX_FILE} bytes"
-                result.limits_hit.append(LimitHit("clamav_max_filesize", CLAMAV_MAX_FILE, detail))
+                result.limits_hit.append(LimitHit(LimitName.CLAMAV_MAX_FILESIZE, CLAMAV_MAX_FILE, detail))
             else:
                 self._scan(target, context, result)
         result.seconds = time.monotonic() - started
@@ -149,19 +150,27 @@ class ClamAvAnalyzer:
         name = safe_excerpt(signature, 120)
         where = Location(target.location.archive_path)
         if name.startswith(_LIMIT_PREFIX):
-            result.limits_hit.append(LimitHit(f"clamav:{name}", 0, f"ClamAV stopped early: {name}", where))
+            result.limits_hit.append(LimitHit(clamav_limit(name), 0, f"ClamAV stopped early: {name}", where))
         elif name.startswith("Heuristics.Encrypted"):
             result.findings.append(
-                Finding("clamav", name, "encrypted", Severity.MEDIUM, f"ClamAV: {name}", where)
+                Finding("clamav", name, FindingCategory.ENCRYPTED, Severity.MEDIUM, f"ClamAV: {name}", where)
             )
         elif name.startswith("Heuristics."):
             result.findings.append(
-                Finding("clamav", name, "suspicious", Severity.HIGH, f"ClamAV: {name}", where)
+                Finding("clamav", name, FindingCategory.SUSPICIOUS, Severity.HIGH, f"ClamAV: {name}", where)
             )
         else:
             result.findings.append(
-                Finding("clamav", name, "malware", Severity.CRITICAL, f"ClamAV: {name}", where)
+                Finding("clamav", name, FindingCategory.MALWARE, Severity.CRITICAL, f"ClamAV: {name}", where)
             )
+
+
+def clamav_limit(signature: str) -> LimitName:
+    """The limit a ClamAV ``Heuristics.Limits.Exceeded.*`` alert names (a new one: ``CLAMAV_OTHER_LIMIT``)."""
+    try:
+        return LimitName(f"clamav:{signature}")
+    except ValueError:
+        return LimitName.CLAMAV_OTHER_LIMIT
 
 
 def database_version(dbs: list[Path]) -> str:

@@ -24,6 +24,7 @@ from filescan_scanner.analyzers.base import (
     Target,
 )
 from filescan_scanner.text import safe_excerpt
+from filescan_shared.report.vocabulary import FindingCategory, LimitName
 from filescan_shared.severity import Severity
 
 if TYPE_CHECKING:
@@ -138,7 +139,7 @@ def _head(path: Path, n: int) -> bytes:
 
 def _finding(target: Target, rule: str, severity: Severity, title: str, evidence: str | None) -> Finding:
     where = Location(target.location.archive_path)
-    return Finding("executable", rule, "executable", severity, title, where, evidence=evidence)
+    return Finding("executable", rule, FindingCategory.EXECUTABLE, severity, title, where, evidence=evidence)
 
 
 def _analyze_pe(target: Target, result: AnalyzerResult) -> None:
@@ -161,7 +162,7 @@ def _analyze_pe(target: Target, result: AnalyzerResult) -> None:
         _sections(pe, target, facts, result)
         if target.size > FULL_PARSE_MAX:
             detail = f"imports not parsed above {FULL_PARSE_MAX} bytes"
-            result.limits_hit.append(LimitHit("pe_full_parse_bytes", FULL_PARSE_MAX, detail))
+            result.limits_hit.append(LimitHit(LimitName.PE_FULL_PARSE_BYTES, FULL_PARSE_MAX, detail))
             return
         pe.parse_data_directories(directories=[pefile.DIRECTORY_ENTRY["IMAGE_DIRECTORY_ENTRY_IMPORT"]])
         _imports(pe, target, facts, result)

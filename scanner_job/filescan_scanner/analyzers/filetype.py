@@ -14,6 +14,7 @@ from types import ModuleType
 
 from filescan_scanner.analyzers.base import AnalyzerResult, AnalyzerStatus, Finding, Location, Target
 from filescan_scanner.text import safe_excerpt
+from filescan_shared.report.vocabulary import FindingCategory
 from filescan_shared.severity import Severity
 
 
@@ -170,7 +171,7 @@ class FileTypeAnalyzer:
                 Finding(
                     engine=ENGINE,
                     rule_id="filetype.extension_mismatch",
-                    category="type-mismatch",
+                    category=FindingCategory.TYPE_MISMATCH,
                     severity=severity,
                     title=f"content is {kind or mime} but the name ends in {safe_excerpt(extension, 20)}",
                     location=Location(target.location.archive_path, 0),

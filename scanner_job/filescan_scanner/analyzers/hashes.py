@@ -14,6 +14,7 @@ import time
 import tlsh
 
 from filescan_scanner.analyzers.base import AnalyzerResult, AnalyzerStatus, LimitHit, Target
+from filescan_shared.report.vocabulary import LimitName
 
 TLSH_MIN_BYTES = 50
 """TLSH needs at least this much input (and some variety) to produce a digest."""
@@ -123,7 +124,7 @@ class TlshSession:
             # Informational: the fuzzy hash only ever describes the head; every other engine saw it all.
             result.limits_hit.append(
                 LimitHit(
-                    "fuzzy_hash_max_bytes",
+                    LimitName.FUZZY_HASH_MAX_BYTES,
                     self._max,
                     f"TLSH covers the first {self._max} bytes only",
                     self._target.location,

@@ -23,6 +23,7 @@ from filescan_scanner.analyzers.base import (
     Target,
 )
 from filescan_scanner.text import safe_excerpt
+from filescan_shared.report.vocabulary import FindingCategory, LimitName
 from filescan_shared.severity import Severity
 
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
@@ -75,7 +76,7 @@ class OfficeAnalyzer:
         if target.size > cap:
             result.status = AnalyzerStatus.PARTIAL
             detail = f"olevba not run on a document over {cap} bytes"
-            result.limits_hit.append(LimitHit("office_max_bytes", cap, detail))
+            result.limits_hit.append(LimitHit(LimitName.OFFICE_MAX_BYTES, cap, detail))
         else:
             try:
                 _run_olevba(target, result)
@@ -122,7 +123,9 @@ def add_macro_findings(
     def add(rule: str, severity: Severity, title: str, evidence: list[str]) -> None:
         joined = ", ".join(evidence)  # items are escaped already
         text = (joined if len(joined) <= 200 else joined[:197] + "...") if evidence else None
-        result.findings.append(Finding("office", rule, "macro", severity, title, where, evidence=text))
+        result.findings.append(
+            Finding("office", rule, FindingCategory.MACRO, severity, title, where, evidence=text)
+        )
 
     kinds = " and ".join(k for k, present in (("VBA", has_vba), ("XLM", has_xlm)) if present)
     add("office.macros", Severity.MEDIUM, f"document contains {kinds} macros", [])

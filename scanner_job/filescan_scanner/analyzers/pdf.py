@@ -28,6 +28,7 @@ from filescan_scanner.analyzers.base import (
     Target,
 )
 from filescan_scanner.text import safe_excerpt
+from filescan_shared.report.vocabulary import FindingCategory, LimitName
 from filescan_shared.severity import Severity
 
 CHUNK = 1024 * 1024
@@ -174,7 +175,9 @@ class PdfAnalyzer:
                 stats.found = len(raw.stream_starts) + raw.streams_dropped
                 if raw.streams_dropped:
                     result.limits_hit.append(
-                        LimitHit("pdf_streams", MAX_STREAMS, "streams past the limit were not decoded")
+                        LimitHit(
+                            LimitName.PDF_STREAMS, MAX_STREAMS, "streams past the limit were not decoded"
+                        )
                     )
                 if "Encrypt" in hits:
                     result.uninspectable.append("encrypted PDF: compressed streams not inspected")
@@ -203,7 +206,7 @@ class PdfAnalyzer:
         scanner.feed(b"", final=True)
         if target.size > cap:
             result.limits_hit.append(
-                LimitHit("pdf_max_bytes", cap, f"only the first {cap} bytes were scanned")
+                LimitHit(LimitName.PDF_MAX_BYTES, cap, f"only the first {cap} bytes were scanned")
             )
         return scanner
 
@@ -224,7 +227,9 @@ class PdfAnalyzer:
             if stats.decompressed_bytes >= self.total_budget:
                 left = len(starts) - index
                 detail = f"{left} streams not decoded: total decompression budget used"
-                result.limits_hit.append(LimitHit("pdf_decompressed_bytes", self.total_budget, detail))
+                result.limits_hit.append(
+                    LimitHit(LimitName.PDF_DECOMPRESSED_BYTES, self.total_budget, detail)
+                )
                 return
             fp.seek(start)
             self._inflate(fp, start, hits, stats, result)
@@ -249,7 +254,7 @@ class PdfAnalyzer:
                 if produced > budget:
                     detail = f"stream at offset {start} decoded only to {budget} bytes"
                     result.limits_hit.append(
-                        LimitHit("pdf_stream_bytes", budget, detail, Location(offset=start))
+                        LimitHit(LimitName.PDF_STREAM_BYTES, budget, detail, Location(offset=start))
                     )
                     break
         except zlib.error:
@@ -265,7 +270,15 @@ class PdfAnalyzer:
             h = hits[key]
             where = Location(target.location.archive_path, h.offsets[0] if h.offsets else None)
             result.findings.append(
-                Finding("pdf", rule, "pdf-active-content", severity, title, where, evidence=h.evidence)
+                Finding(
+                    "pdf",
+                    rule,
+                    FindingCategory.PDF_ACTIVE_CONTENT,
+                    severity,
+                    title,
+                    where,
+                    evidence=h.evidence,
+                )
             )
 
         for key, severity in _SEVERITY.items():

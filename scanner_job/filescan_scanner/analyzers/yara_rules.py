@@ -45,6 +45,7 @@ from filescan_scanner.analyzers.base import (
     Target,
 )
 from filescan_scanner.text import redact, safe_excerpt
+from filescan_shared.report.vocabulary import FindingCategory, LimitName
 from filescan_shared.severity import Severity
 
 ENGINE = "yara-x"
@@ -185,7 +186,8 @@ def load_rules(
     """Compile the bundled rules and, if given, the ``*.yar`` files under ``extra_dir``.
 
     Extra rules go in the namespace ``extra``; their content hash is appended to the rules version.
-    Raises ``RulesError`` with the offending file when any rule fails to compile.
+    Raises ``RulesError`` with the offending file when any rule fails to compile, and naming the
+    rules whose ``category`` meta is not a ``FindingCategory``.
 
     With ``cache_dir``, compiled rule sets are kept there under the SHA-256 of their sources (and of
     the yara-x binary) and deserialised next time (~3 ms instead of ~40 ms of compiling). Entries are
@@ -211,9 +213,11 @@ def load_rules(
     stream_groups = tuple(rules for rules in groups if rules is not None)
     if not stream_groups:
         raise RulesError("no stream rules found")
+    head_rules = _compile(head_sources, cache_dir)
+    check_categories((*stream_groups, head_rules))
     return RuleSet(
         stream_groups=stream_groups,
-        head=_compile(head_sources, cache_dir),
+        head=head_rules,
         version=version,
         namespaces=tuple(namespaces),
         files=tuple(str(p) for _, p in stream_sources + head_sources),
@@ -250,6 +254,29 @@ def yara_x_version() -> str:
 
 def _meta(rule: Any) -> dict[str, Any]:
     return {str(k): v for k, v in rule.metadata}
+
+
+def _category(meta: dict[str, Any]) -> FindingCategory:
+    """The rule's ``category`` meta (``check_categories`` ran when the rules were loaded)."""
+    return FindingCategory(str(meta.get("category", FindingCategory.UNCATEGORISED)))
+
+
+def check_categories(rules: Iterable[yara_x.Rules | None]) -> None:
+    """Raise ``RulesError`` naming each rule whose ``category`` meta is not a ``FindingCategory``.
+
+    A misspelt category must not quietly turn a malware rule into one that cannot make a file
+    malicious: the rules are refused at load time (a configuration error) instead.
+    """
+    bad = [
+        f"{rule.namespace}.{rule.identifier}: {str(_meta(rule).get('category'))[:40]!r}"
+        for compiled in rules
+        if compiled is not None
+        for rule in compiled
+        if str(_meta(rule).get("category", FindingCategory.UNCATEGORISED)) not in FindingCategory
+    ]
+    if bad:
+        known = ", ".join(FindingCategory)
+        raise RulesError(f"unknown rule categories ({'; '.join(bad[:10])}); known: {known}")
 
 
 def _severity(meta: dict[str, Any]) -> Severity:
@@ -363,10 +390,10 @@ class YaraSession:
         if count > self._cfg.limits.max_matches_per_rule:
             return
         raw = window[at : at + min(length, EVIDENCE_BYTES)]
-        category = str(meta.get("category", "uncategorised"))
+        category = _category(meta)
         if not raw:
             evidence = None
-        elif category == "secret":
+        elif category is FindingCategory.SECRET:
             evidence = redact(window[at : at + length])
         else:
             evidence = safe_excerpt(raw, 2 * EVIDENCE_BYTES)
@@ -374,7 +401,7 @@ class YaraSession:
             Finding(
                 engine=ENGINE,
                 rule_id=rule_key,
-                category=safe_excerpt(category, 40),
+                category=category,
                 severity=_severity(meta),
                 title=safe_excerpt(str(meta.get("title", rule_key)), 120),
                 location=Location(self._target.location.archive_path, offset),
@@ -402,7 +429,7 @@ class YaraSession:
             if count > cap:
                 result.limits_hit.append(
                     LimitHit(
-                        "max_matches_per_rule",
+                        LimitName.MAX_MATCHES_PER_RULE,
                         cap,
                         f"{rule_key}: {count} matches, first {cap} reported",
                         self._target.location,

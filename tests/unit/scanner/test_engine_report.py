@@ -134,15 +134,6 @@ def test_given_a_clean_file_when_reported_then_the_report_is_valid_and_clean(sca
     assert len(report["file"]["sha256"]) == 64
 
 
-def test_given_the_report_schema_when_checked_then_it_is_valid_draft_2020_12() -> None:
-    # validate_report no longer re-checks the schema at run time (start-up cost); this test does.
-    from jsonschema import Draft202012Validator  # noqa: PLC0415
-
-    from filescan_shared.report.validate import report_schema  # noqa: PLC0415
-
-    Draft202012Validator.check_schema(report_schema())
-
-
 def test_given_an_invalid_report_when_validated_then_the_error_names_the_field() -> None:
     with pytest.raises(ReportValidationError, match="schema_version"):
         validate_report({"schema_version": "0"})

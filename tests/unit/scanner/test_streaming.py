@@ -219,8 +219,8 @@ def test_given_scanner_variables_when_settings_load_then_they_parse_and_every_ba
     settings = ScannerSettings.from_env(
         {"FILESCAN_MAX_DEPTH": "3", "FILESCAN_MAX_COMPRESSION_RATIO": "50.5", "REPORTS_BUCKET": "b"}
     )
-    assert settings.max_depth == 3 and settings.limits().max_depth == 3
-    assert settings.max_compression_ratio == 50.5 and settings.reports_bucket == "b"
+    assert settings.scan_limits.max_depth == 3 and settings.limits().max_depth == 3
+    assert settings.scan_limits.max_compression_ratio == 50.5 and settings.reports_bucket == "b"
     assert ScannerSettings.from_env({}) == ScannerSettings()
     with pytest.raises(ConfigurationError) as info:
         ScannerSettings.from_env(

@@ -2,22 +2,14 @@ from typing import Any
 
 import pytest
 
+from filescan_shared.report.model import ReportBody
 from filescan_shared.report.verdict import decide_verdict
 from filescan_shared.severity import Severity, Verdict
+from tests.support.reports import report_body
 
 
-def _report(**parts: Any) -> dict[str, Any]:
-    base: dict[str, Any] = {
-        "file": {"size": 1},
-        "findings": [],
-        "engines": [{"name": "yara-x", "status": "ok"}],
-        "limits_hit": [],
-        "uninspected": [],
-        "unscannable_reasons": [],
-        "error": None,
-    }
-    base.update(parts)
-    return base
+def _report(**parts: Any) -> ReportBody:
+    return report_body(**{"engines": [{"name": "yara-x", "status": "ok"}], **parts})
 
 
 def _f(category: str, severity: str, path: list[str] | None = None) -> dict[str, Any]:
@@ -103,7 +95,7 @@ CASES = [
 
 @pytest.mark.parametrize(("name", "report", "verdict", "severity"), CASES, ids=[c[0] for c in CASES])
 def test_given_a_report_when_the_verdict_is_decided_then_it_matches_the_table(
-    name: str, report: dict[str, Any], verdict: Verdict, severity: Severity
+    name: str, report: ReportBody, verdict: Verdict, severity: Severity
 ) -> None:
     decision = decide_verdict(report)
     assert (decision.verdict, decision.severity) == (verdict, severity)

@@ -149,7 +149,7 @@ def test_given_extra_rules_when_loaded_then_they_get_a_namespace_and_bad_files_a
     extra = tmp_path / "extra"
     extra.mkdir()
     (extra / "mine.yar").write_text(
-        'rule my_marker { meta: category = "custom" severity = "low" title = "m" '
+        'rule my_marker { meta: category = "suspicious" severity = "low" title = "m" '
         'strings: $a = "FILESCAN-MARKER" condition: $a }'
     )
     rules = load_rules(extra)

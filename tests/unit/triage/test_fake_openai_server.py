@@ -5,6 +5,7 @@ from __future__ import annotations
 import openai
 import pytest
 
+from filescan_shared.severity import Severity
 from filescan_shared.triage import TriageAnswer
 from tests.support.fake_openai import Behaviour, FakeOpenAIServer
 from tests.unit.triage.triage_helpers import API_KEY
@@ -20,7 +21,7 @@ def test_given_the_fake_server_when_parsed_with_a_pydantic_model_then_the_answer
     )
     parsed = completion.choices[0].message.parsed
     assert parsed is not None
-    assert parsed.suggested_severity == "low"
+    assert parsed.suggested_severity is Severity.LOW
     assert completion.usage is not None and completion.usage.total_tokens > 0
     assert server.last_request.body is not None
     assert server.last_request.body["response_format"]["type"] == "json_schema"

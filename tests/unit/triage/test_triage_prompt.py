@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 
+from filescan_shared.report.vocabulary import FindingCategory
 from filescan_shared.severity import Severity, Verdict
 from filescan_shared.triage import PROMPT_VERSION, triage
 from filescan_shared.triage.prompt import SYSTEM_PROMPT, build_prompt, sort_findings
@@ -129,7 +130,7 @@ def many_findings(n: int) -> tuple:  # type: ignore[type-arg]
             rule_id=f"rule_{i:04d}",
             title=f"Finding number {i} with a moderately long descriptive title for the budget test",
             evidence=f"evidence bytes {i:08x} " * 3,
-            category=f"cat{i % 5}",
+            category=list(FindingCategory)[i % 5],
         )
         for i in range(n)
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from filescan_shared.report.vocabulary import FindingCategory
 from filescan_shared.severity import Severity, Verdict
 from filescan_shared.triage import FileFacts, TriageFinding, TriageInput, triage
 from filescan_shared.triage.merge import merge_severity
@@ -18,7 +19,7 @@ findings = st.builds(
     TriageFinding,
     engine=texts,
     rule_id=texts,
-    category=texts,
+    category=st.sampled_from(list(FindingCategory)),
     severity=severities,
     title=texts,
     archive_path=st.none() | texts,

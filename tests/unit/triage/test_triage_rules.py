@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from filescan_shared.report.vocabulary import FindingCategory as Category
 from filescan_shared.severity import Severity, Verdict
 from filescan_shared.triage import LlmConfig, triage
 from filescan_shared.triage.rules import summarise
@@ -35,10 +36,12 @@ def test_given_findings_and_limits_when_summarised_then_the_paragraph_names_the_
         verdict=Verdict.MALICIOUS,
         severity=Severity.CRITICAL,
         findings=(
-            finding(Severity.LOW, rule_id="r1", title="Low thing", category="heuristic"),
-            finding(Severity.CRITICAL, rule_id="r2", title="EICAR test signature", category="malware"),
-            finding(Severity.HIGH, rule_id="r3", title="Packed PE", category="heuristic"),
-            finding(Severity.MEDIUM, rule_id="r4", title="Obfuscated JS", category="script"),
+            finding(Severity.LOW, rule_id="r1", title="Low thing", category=Category.PACKER),
+            finding(Severity.CRITICAL, rule_id="r2", title="EICAR test signature", category=Category.MALWARE),
+            finding(Severity.HIGH, rule_id="r3", title="Packed PE", category=Category.PACKER),
+            finding(
+                Severity.MEDIUM, rule_id="r4", title="Obfuscated JS", category=Category.SUSPICIOUS_SCRIPT
+            ),
         ),
         limits_hit=("archive depth limit (5) reached",),
         engines_errored=("clamav",),
@@ -46,7 +49,7 @@ def test_given_findings_and_limits_when_summarised_then_the_paragraph_names_the_
     rules = summarise(inp)
     s = rules.summary
     assert "Verdict malicious, severity critical" in s
-    assert "4 finding(s): 2 heuristic, 1 malware, 1 script." in s
+    assert "4 finding(s): 2 packer, 1 malware, 1 suspicious-script." in s
     assert "Top findings: EICAR test signature (critical); Packed PE (high); Obfuscated JS (medium)." in s
     assert "Low thing" not in s
     assert "Not fully inspected: archive depth limit (5) reached; engine error: clamav." in s

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from filescan_shared.report.vocabulary import FindingCategory
 from filescan_shared.severity import Severity, Verdict
 from filescan_shared.triage import FileFacts, LlmConfig, TriageFinding, TriageInput
 from tests.support.fake_openai import FakeOpenAIServer
@@ -16,7 +17,7 @@ def finding(
     *,
     rule_id: str = "office_macro_autoexec",
     title: str = "Office macro with auto-exec entry point",
-    category: str = "macro",
+    category: FindingCategory = FindingCategory.MACRO,
     engine: str = "yara",
     evidence: str | None = "Sub AutoOpen()",
     archive_path: str | None = "word/vbaProject.bin",

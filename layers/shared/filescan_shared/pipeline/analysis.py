@@ -9,29 +9,29 @@ Publishing (verdict tag, optional quarantine, outcome event) happens after the f
 written and is marked with ``published_at``; a redelivered completion event re-publishes a scan whose
 publication was interrupted, so no finished scan stays untagged.
 
-The report validator (jsonschema) and the triage package (pydantic models, the openai client) are
-imported on first use: only SUCCEEDED jobs need them, and importing them at module level would add
-about 110 ms to every cold start (measured with bench/cold_start.py).
+The report model (its pydantic validators) and the triage package (pydantic models, the openai
+client) are imported on first use: only SUCCEEDED jobs need them, and importing them at module level
+would add about 110 ms to every cold start (measured with bench/cold_start.py).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import enum
-import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from filescan_shared import exit_codes
 from filescan_shared.aws_errors import is_missing_object
 from filescan_shared.batch_events import JobStateDetail
+from filescan_shared.exit_codes import ExitCode
 from filescan_shared.pipeline.cost import FargatePrices, estimate_job_cost
 from filescan_shared.pipeline.job_status import record_attempts
 from filescan_shared.pipeline.outcome import publish_outcome
 from filescan_shared.records import ScanRecord
 from filescan_shared.report.verdict import decide_verdict
+from filescan_shared.report.vocabulary import EngineStatus
 from filescan_shared.repository import ScanRepository
 from filescan_shared.settings import AnalysisSettings, ConfigurationError
 from filescan_shared.severity import Severity, Verdict
@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from mypy_boto3_events import EventBridgeClient
     from mypy_boto3_s3 import S3Client
 
+    from filescan_shared.report.model import Engine, Finding, Report
     from filescan_shared.triage import LlmConfig, TriageInput
 
 MAX_REPORT_BYTES = 64 * 1024**2
@@ -144,7 +145,7 @@ def publish(record: ScanRecord, deps: AnalysisDeps) -> None:
 def _conclude(
     detail: JobStateDetail, record: ScanRecord, deps: AnalysisDeps
 ) -> tuple[ScanState, dict[str, Any], int | None]:
-    unscannable = detail.status == "FAILED" and detail.last_exit_code == exit_codes.UNSCANNABLE
+    unscannable = detail.status == "FAILED" and detail.last_exit_code == ExitCode.UNSCANNABLE
     if detail.status == "FAILED" and not unscannable:
         return (
             ScanState.FAILED,
@@ -156,7 +157,7 @@ def _conclude(
     report, problem, size = _load_report(deps, report_key, record.scan_id)
     if report is None:
         verdict = Verdict.UNSCANNABLE if unscannable else Verdict.ERROR
-        reason = problem if not unscannable else f"scanner exit code {exit_codes.UNSCANNABLE}: {problem}"
+        reason = problem if not unscannable else f"scanner exit code {ExitCode.UNSCANNABLE}: {problem}"
         fields: dict[str, Any] = {
             "verdict": verdict.value,
             "severity": Severity.MEDIUM.label,
@@ -176,23 +177,23 @@ def _conclude(
         summary = misconfigured(triage_input, str(error))
     else:
         summary = triage(triage_input, llm, deadline_seconds=budget)
-    file_facts = report.get("file") or {}
+    file_facts = report.file
     fields = {
         "verdict": decision.verdict.value,
         "severity": summary.final_severity.label,
         "verdict_reasons": list(decision.reasons),
         "report_key": report_key,
-        "findings_count": len(report.get("findings", [])),
+        "findings_count": len(report.findings),
         "top_findings": [_compact(f) for f in _ranked(report)[:TOP_FINDINGS]],
-        "sha256": file_facts.get("sha256"),
-        "mime": file_facts.get("mime"),
-        "size": file_facts.get("size"),
+        "sha256": file_facts.sha256 if file_facts else None,
+        "mime": file_facts.mime if file_facts else None,
+        "size": file_facts.size if file_facts else None,
         "analysis": summary.to_item(),
     }
     return ScanState.COMPLETE, fields, size
 
 
-def _load_report(deps: AnalysisDeps, key: str, scan_id: str) -> tuple[dict[str, Any] | None, str, int | None]:
+def _load_report(deps: AnalysisDeps, key: str, scan_id: str) -> tuple[Report | None, str, int | None]:
     """The validated report, or ``None`` with the reason it cannot be used."""
     try:
         response = deps.s3.get_object(Bucket=deps.settings.reports_bucket, Key=key)
@@ -204,85 +205,80 @@ def _load_report(deps: AnalysisDeps, key: str, scan_id: str) -> tuple[dict[str, 
     if size > MAX_REPORT_BYTES:
         response["Body"].close()
         return None, f"report is {size} bytes, over the {MAX_REPORT_BYTES}-byte limit", size
-    from filescan_shared.report.validate import (  # noqa: PLC0415 - see the module docstring
-        ReportValidationError,
-        validate_report,
-    )
+    from filescan_shared.report.validate import parse_report  # noqa: PLC0415 - see the module docstring
 
     try:
-        report = json.loads(response["Body"].read())
-        validate_report(report)
-    except (ValueError, RecursionError, ReportValidationError) as error:  # deep nesting: RecursionError
+        report = parse_report(response["Body"].read())
+    except (ValueError, RecursionError) as error:  # ReportValidationError is a ValueError
         return None, f"invalid report: {str(error)[:500]}", size
-    if report.get("scan_id") != scan_id:
+    if report.scan_id != scan_id:
         return None, "invalid report: it belongs to another scan", size
     return report, "", size
 
 
 def triage_input_from_report(
-    record: ScanRecord, report: Mapping[str, Any], verdict: Verdict, severity: Severity
+    record: ScanRecord, report: Report, verdict: Verdict, severity: Severity
 ) -> TriageInput:
     """The triage step's view of a report: facts, findings and what limited the scan."""
     from filescan_shared.triage import FileFacts, TriageFinding, TriageInput  # noqa: PLC0415
 
-    file_facts = report.get("file") or {}
-    engines = report.get("engines", [])
-    limited = {hit.get("engine") for hit in report.get("limits_hit", [])}
+    file_facts = report.file
+    limited = {hit.engine for hit in report.limits_hit}
     return TriageInput(
         scan_id=record.scan_id,
         object_key=record.key,
         file=FileFacts(
-            size=int(file_facts.get("size") or 0),
-            sha256=str(file_facts.get("sha256") or ""),
-            mime=file_facts.get("mime"),
+            size=file_facts.size if file_facts else 0,
+            sha256=(file_facts.sha256 if file_facts else None) or "",
+            mime=file_facts.mime if file_facts else None,
         ),
         verdict=verdict,
         severity=severity,
         findings=tuple(
             TriageFinding(
-                engine=f["engine"],
-                rule_id=f["rule_id"],
-                category=f["category"],
-                severity=f["severity"],
-                title=f["title"],
-                archive_path="/".join(f.get("location", {}).get("archive_path") or []) or None,
-                offset=f.get("location", {}).get("offset"),
-                evidence=f.get("evidence"),
+                engine=f.engine,
+                rule_id=f.rule_id,
+                category=f.category,
+                severity=f.severity,
+                title=f.title,
+                archive_path="/".join(f.location.archive_path) or None,
+                offset=f.location.offset,
+                evidence=f.evidence,
             )
             for f in _ranked(report)
         ),
-        limits_hit=tuple(f"{hit['limit']}: {hit['detail']}" for hit in report.get("limits_hit", [])),
-        unscannable_reasons=tuple(report.get("unscannable_reasons", [])),
-        engines_not_run=tuple(e["name"] for e in engines if e.get("status") == "not_run"),
-        engines_errored=tuple(e["name"] for e in engines if _errored(e, limited)),
+        limits_hit=tuple(f"{hit.limit}: {hit.detail}" for hit in report.limits_hit),
+        unscannable_reasons=tuple(report.unscannable_reasons),
+        engines_not_run=tuple(e.name for e in report.engines if e.status is EngineStatus.NOT_RUN),
+        engines_errored=tuple(e.name for e in report.engines if _errored(e, limited)),
     )
 
 
-def _errored(engine: Mapping[str, Any], limited: set[object]) -> bool:
+def _errored(engine: Engine, limited: set[str | None]) -> bool:
     """An engine that failed, or stopped early for a reason the report does not list as a limit.
 
     A ``partial`` engine whose limit is in ``limits_hit`` (the archive engine at its depth or member
     cap) did not err: the summary names the limit instead.
     """
-    status = engine.get("status")
-    return status == "error" or (status == "partial" and engine.get("name") not in limited)
+    return engine.status is EngineStatus.ERROR or (
+        engine.status is EngineStatus.PARTIAL and engine.name not in limited
+    )
 
 
-def _ranked(report: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    findings = [f for f in report.get("findings", []) if isinstance(f, Mapping)]
-    return sorted(findings, key=lambda f: Severity.from_label(f["severity"]), reverse=True)
+def _ranked(report: Report) -> list[Finding]:
+    """Findings, most severe first (the report's order among equals)."""
+    return sorted(report.findings, key=lambda f: f.severity, reverse=True)
 
 
-def _compact(finding: Mapping[str, Any]) -> dict[str, Any]:
-    location = finding.get("location", {})
+def _compact(finding: Finding) -> dict[str, Any]:
     return {
-        "engine": finding["engine"],
-        "rule_id": finding["rule_id"],
-        "category": finding["category"],
-        "severity": finding["severity"],
-        "title": finding["title"],
-        "archive_path": list(location.get("archive_path") or []),
-        "offset": location.get("offset"),
+        "engine": finding.engine,
+        "rule_id": finding.rule_id,
+        "category": finding.category.value,
+        "severity": finding.severity.label,
+        "title": finding.title,
+        "archive_path": list(finding.location.archive_path),
+        "offset": finding.location.offset,
     }
 
 

@@ -1,44 +1,51 @@
-"""Validate a report document against the bundled JSON Schema (draft 2020-12)."""
+"""Parse and validate a report document with the report model (``report.model``).
+
+The model is the contract; ``schema.json`` is generated from it (``report.schema``), so validating
+here and validating against the schema accept the same documents.
+"""
 
 from __future__ import annotations
 
-import functools
-import json
-from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from jsonschema import Draft202012Validator
+if TYPE_CHECKING:
+    from filescan_shared.report.model import Report
+
+MAX_PROBLEMS = 20
 
 
 class ReportValidationError(ValueError):
-    """The report does not match the schema; the message lists every problem with its JSON path."""
-
-
-@functools.cache
-def report_schema() -> dict[str, Any]:
-    """The report JSON Schema."""
-    text = resources.files("filescan_shared.report").joinpath("schema.json").read_text(encoding="utf-8")
-    schema: dict[str, Any] = json.loads(text)
-    return schema
-
-
-@functools.cache
-def _validator() -> Draft202012Validator:
-    # The schema is a constant of this package, checked against the draft 2020-12 metaschema by the
-    # unit tests; re-checking it on every cold start cost ~40 ms of each scan's start-up.
-    return Draft202012Validator(report_schema())
+    """The report does not match the model; the message lists every problem with its JSON path."""
 
 
 def prepare() -> None:
-    """Load the schema and build the validator now (e.g. on a side thread), not on first use."""
-    _validator()
+    """Build the report model's validators now (e.g. on a side thread), not on first use."""
+    import filescan_shared.report.model  # noqa: F401, PLC0415 - importing it builds the validators
+
+
+def parse_report(doc: Any) -> Report:
+    """The typed report of ``doc`` (a parsed JSON document, or its ``bytes``/``str`` text).
+
+    Raises ``ReportValidationError`` naming each violation when it is not a valid report.
+    """
+    from pydantic import ValidationError  # noqa: PLC0415 - see prepare()
+
+    from filescan_shared.report.model import Report  # noqa: PLC0415
+
+    try:
+        if isinstance(doc, bytes | str):
+            return Report.model_validate_json(doc)
+        return Report.model_validate(doc)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'/'.join(str(p) for p in e['loc']) or '<root>'}: {e['msg']}"
+            for e in error.errors(include_url=False)[:MAX_PROBLEMS]
+        )
+        raise ReportValidationError(
+            f"invalid scan report ({error.error_count()} problem(s)): {problems}"
+        ) from None
 
 
 def validate_report(doc: Any) -> None:
     """Raise ``ReportValidationError`` naming each violation when ``doc`` is not a valid report."""
-    errors = sorted(_validator().iter_errors(doc), key=lambda e: list(e.absolute_path))
-    if errors:
-        problems = "; ".join(
-            f"{'/'.join(str(p) for p in e.absolute_path) or '<root>'}: {e.message}" for e in errors[:20]
-        )
-        raise ReportValidationError(f"invalid scan report ({len(errors)} problem(s)): {problems}")
+    parse_report(doc)

@@ -12,10 +12,11 @@ from pydantic import (
     StringConstraints,
 )
 
+from filescan_shared.report.fields import SeverityLabel
+from filescan_shared.report.vocabulary import FindingCategory
 from filescan_shared.severity import Severity, Verdict
 
 SEVERITY_LABELS = tuple(s.label for s in Severity)
-SeverityLabel = Literal["none", "info", "low", "medium", "high", "critical"]
 
 
 def _parse_severity(value: object) -> object:
@@ -39,7 +40,7 @@ class TriageFinding(BaseModel):
 
     engine: str
     rule_id: str
-    category: str
+    category: FindingCategory
     severity: SeverityField
     title: str
     archive_path: str | None = None

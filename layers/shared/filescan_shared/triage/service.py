@@ -5,7 +5,7 @@ import logging
 import time
 from collections.abc import Callable
 
-from filescan_shared.severity import Severity, Verdict
+from filescan_shared.severity import Verdict
 from filescan_shared.triage.claims import LOWER_SEVERITY, forbidden_claims
 from filescan_shared.triage.config import LlmConfig
 from filescan_shared.triage.cost import estimate_cost
@@ -205,7 +205,7 @@ def _answered(
     inp: TriageInput, rules: RulesSummary, answer: TriageAnswer, common: dict[str, object]
 ) -> TriageResult:
     """The result of a valid answer: its words, unless they contradict the verdict."""
-    suggested = Severity.from_label(answer.suggested_severity)
+    suggested = answer.suggested_severity
     merged = merge_severity(inp.severity, suggested)
     # The model's text is displayed to people: make it inert too (control/bidi characters).
     words = FlaggedAnswer(
