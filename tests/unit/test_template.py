@@ -23,6 +23,7 @@ from cfn_flip import load_yaml
 from filescan_local.iam_policies import translate as translate_sam
 from filescan_shared import exit_codes
 from filescan_shared import settings as filescan_settings
+from filescan_shared.api.routes import route_table
 from filescan_shared.pipeline.sizing import size_job
 from filescan_shared.triage.model_profiles import DEFAULT_MODEL
 
@@ -138,16 +139,8 @@ REQUIRED_RESOURCES = {
     **dict.fromkeys(FUNCTIONS.values(), "AWS::Lambda::Function"),
 }
 
-API_ROUTES = {
-    "GET /scans/{scan_id}",
-    "GET /scans",
-    "GET /objects/scan",
-    "GET /scans/{scan_id}/report",
-    "POST /uploads",
-    "POST /scans/{scan_id}/rescan",
-    "POST /rescans",
-    "GET /openapi.json",
-}
+# The routes the API function registers (its Powertools resolver): the template must expose exactly these.
+API_ROUTES = {f"{route.method} {route.path}" for route in route_table()}
 
 
 # ------------------------------------------------------------------------------------------------
