@@ -346,6 +346,7 @@ def test_given_openapi_route_when_fetched_then_a_valid_document_of_every_route(c
         ("GET", "/scans"),
         ("GET", "/objects/scan"),
         ("GET", "/scans/{scan_id}/report"),
+        ("GET", "/scans/{scan_id}/download"),
         ("POST", "/uploads"),
         ("POST", "/scans/{scan_id}/rescan"),
         ("POST", "/rescans"),

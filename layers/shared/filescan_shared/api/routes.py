@@ -23,12 +23,12 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 )
 
 from filescan_shared.api.errors import ApiError, error_body
-from filescan_shared.api.routers import objects, openapi, rescans, scans, uploads
+from filescan_shared.api.routers import downloads, objects, openapi, rescans, scans, uploads
 from filescan_shared.api.routing import JSON
 from filescan_shared.observability import logger
 
 app = APIGatewayHttpResolver(enable_validation=True)
-for _module in (scans, objects, uploads, rescans, openapi):
+for _module in (scans, downloads, objects, uploads, rescans, openapi):
     app.include_router(_module.router)
 
 
