@@ -123,3 +123,42 @@ def test_the_template_gives_every_function_and_the_job_a_role_with_a_distinct_ke
     keys = [role.access_key for role in policies.roles.values()]
     assert len(set(keys)) == len(keys)
     assert PolicySet.from_json(policies.to_json()) == policies
+
+
+def test_tags_sent_with_create_multipart_upload_are_invisible_to_policies() -> None:
+    headers = {"x-amz-tagging": "filescan-verdict=clean"}
+
+    [create] = s3_checks("POST", "/bucket/uploads/a", {"uploads": [""]}, headers, lambda: b"")
+    [put, tagging] = s3_checks("PUT", "/bucket/uploads/a", {}, headers, lambda: b"")
+
+    # Undocumented for CreateMultipartUpload: modelled as unchecked (the worst case for the gate).
+    assert (create.action, create.context) == ("s3:PutObject", {})
+    assert put.context["s3:requestobjecttagkeys"] == ["filescan-verdict"]
+    assert tagging.action == "s3:PutObjectTagging"
+
+
+UPLOADER = "arn:aws:iam::123456789012:role/uploader"
+
+
+@pytest.mark.parametrize("direct_clean_reads", [False, True])
+def test_the_template_lets_only_the_api_read_a_clean_object_unless_direct_reads_are_on(
+    direct_clean_reads: bool,
+) -> None:
+    template = Template.load(overrides={"DirectCleanReads": str(direct_clean_reads).lower()})
+    policies = load_policies(template)
+    bucket = template.physical_name("UploadsBucket")
+    api = policies.roles[policies.function_roles["ApiFunction"]]
+    reader = {"Effect": "Allow", "Action": "s3:GetObject*", "Resource": f"arn:aws:s3:::{bucket}/*"}
+    uploader = Role("Uploader", UPLOADER, parse_policy({"Statement": [reader]}), ())
+
+    def readable(role: Role, tags: dict[str, str]) -> bool:
+        enforcer = Enforcer(policies, object_tags=lambda *_: tags)
+        (check,) = s3_checks("GET", f"/{bucket}/uploads/a.txt", {"versionId": ["v1"]}, {}, lambda: b"")
+        return enforcer.first_denial(role, [check]) is None
+
+    clean = {"filescan-verdict": "clean"}
+    assert readable(uploader, clean) is direct_clean_reads
+    assert not readable(uploader, {})
+    assert readable(api, clean)
+    assert not readable(api, {})
+    assert not readable(api, {"filescan-verdict": "malicious"})
