@@ -65,7 +65,8 @@ def presign_download(
         if is_missing_object(error):
             raise NotFound("the scanned version no longer exists") from None
         if status == 403:
-            raise ApiError("not_released", "the object version is not tagged clean, or is gone") from None
+            message = "the version is not tagged clean (yet: retry if the scan just completed), or is gone"
+            raise ApiError("not_released", message) from None
         raise s3_error(error) from None
     except BotoCoreError as error:
         raise s3_error(error) from None
