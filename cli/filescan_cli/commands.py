@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import shutil
 import sys
 import time
 import urllib.parse
@@ -175,12 +176,17 @@ def cmd_show(args: argparse.Namespace) -> bool:
     return output.fails([scan], args.fail_on) if scan["status"] in output.TERMINAL_STATES else False
 
 
+def _open_link(url: str) -> Any:
+    """The response of a presigned GET the API handed out (only http(s) is followed)."""
+    if urllib.parse.urlsplit(url).scheme not in {"http", "https"}:
+        raise ApiError(0, "bad_link", "the API returned a non-HTTP link")
+    return urllib.request.urlopen(url, timeout=60)  # noqa: S310 - checked above
+
+
 def cmd_report(args: argparse.Namespace) -> bool:
     """Download the scan's report through its presigned URL."""
     link = resolve(args).client(args).get(_scan_path(args.scan_id) + "/report")
-    if urllib.parse.urlsplit(link["url"]).scheme not in {"http", "https"}:
-        raise ApiError(0, "bad_link", "the API returned a non-HTTP report link")
-    with urllib.request.urlopen(link["url"], timeout=60) as response:  # noqa: S310 - checked above
+    with _open_link(link["url"]) as response:
         data = response.read()
     if args.output == "-":
         sys.stdout.buffer.write(data)
@@ -191,6 +197,35 @@ def cmd_report(args: argparse.Namespace) -> bool:
         output.emit_json({"scan_id": args.scan_id, "path": args.output, "bytes": len(data)})
     else:
         print(f"wrote {len(data)} bytes to {args.output}")
+    return False
+
+
+def cmd_download(args: argparse.Namespace) -> bool:
+    """Download a clean file, the exact version scanned, through the API's presigned link.
+
+    Streamed to ``FILE.part`` and renamed once complete (and of the size the API named), so a
+    failed transfer never leaves a truncated ``FILE``.
+    """
+    link = resolve(args).client(args).get(_scan_path(args.scan_id) + "/download")
+    with _open_link(link["url"]) as response:
+        if args.output == "-":
+            shutil.copyfileobj(response, sys.stdout.buffer)
+            sys.stdout.flush()
+            return False
+        target = Path(args.output)
+        partial = target.with_name(target.name + ".part")
+        with partial.open("wb") as sink:
+            shutil.copyfileobj(response, sink)
+    size = partial.stat().st_size
+    if link.get("size") is not None and size != link["size"]:
+        partial.unlink()
+        raise ApiError(0, "short_download", f"got {size} of {link['size']} bytes; nothing written")
+    partial.replace(target)
+    if args.json:
+        fields = {name: link[name] for name in ("scan_id", "key", "version_id")}
+        output.emit_json({**fields, "path": args.output, "bytes": size})
+    else:
+        print(f"wrote {size} bytes of {output.printable(link['key'])} to {output.printable(args.output)}")
     return False
 
 
@@ -224,5 +259,6 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], bool]] = {
     "ls": cmd_ls,
     "show": cmd_show,
     "report": cmd_report,
+    "download": cmd_download,
     "rescan": cmd_rescan,
 }

@@ -1,4 +1,4 @@
-"""The ``filescan`` command: upload files, follow scans, list, show, fetch reports, rescan.
+"""The ``filescan`` command: upload files, follow scans, list, show, fetch reports and clean files, rescan.
 
 Exit codes: 0 ok, 1 error (API, network, AWS), 2 usage, 3 a scan reached the ``--fail-on`` level.
 """
@@ -79,12 +79,16 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("scan_id", metavar="SCAN_ID", type=scan_id)
     report.add_argument("-o", "--output", default="-", help="file to write (default '-': stdout)")
 
+    download = sub.add_parser("download", help="download a clean file (the exact version its scan released)")
+    download.add_argument("scan_id", metavar="SCAN_ID", type=scan_id)
+    download.add_argument("-o", "--output", required=True, help="file to write ('-': stdout)")
+
     rescan = sub.add_parser("rescan", help="scan one object version again, or everything under a prefix")
     rescan.add_argument("scan_id", nargs="?", metavar="SCAN_ID", type=scan_id)
     rescan.add_argument("--prefix", help="rescan every current object under this prefix (bulk)")
     rescan.add_argument("--idempotency-key", help="repeat-safe key: the same key returns the same rescan")
 
-    for child in (upload, status, ls, show, report, rescan):
+    for child in (upload, status, ls, show, report, download, rescan):
         _common(child)
 
     local = sub.add_parser("local", help="the local stack (filescan_local)", add_help=False)

@@ -1,7 +1,8 @@
 """api: the results API behind the HTTP API (payload format 2.0).
 
-Routes, validation, errors and the OpenAPI document live in ``filescan_shared.api.routes``; this
-module only validates the configuration at cold start and hands each request to the resolver.
+Routes live in ``filescan_shared.api.routers`` (one Powertools ``Router`` each), assembled with the
+error contract in ``filescan_shared.api.routes``; this module only validates the configuration at
+cold start and hands each request to the resolver.
 """
 
 from typing import Any

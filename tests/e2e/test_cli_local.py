@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from filescan_local.samples import eicar
-from tests.e2e.conftest import Pipeline, start_pipeline
+from tests.e2e.conftest import Pipeline, start_pipeline, wait_until
 
 pytestmark = pytest.mark.slow
 TOKEN = "cli-e2e-token"  # the local API's bearer token
@@ -61,3 +61,25 @@ def test_given_only_the_api_when_cli_uploads_then_files_are_scanned_to_their_ver
     assert [item["scan"]["status"] for item in uploaded] == ["COMPLETE", "COMPLETE"]
     status, record = token_pipeline.api(f"/scans/{uploaded[1]['scan_id']}")
     assert (status, record["key"]) == (200, uploaded[1]["key"])
+
+    # Reading goes through the API: the clean file's exact version, once its tag is written (the
+    # bucket policy checks it for the API role); the malicious one is never released.
+    clean_out, bad_out = tmp_path / "notes copy.txt", tmp_path / "eicar copy"
+    download = [command[0], "download", "--api-url", api.url, "--token", TOKEN]
+
+    def fetch(scan_id: str, target: Path) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*download, scan_id, "-o", str(target), "--json"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=_api_only_environment(tmp_path),
+            check=False,
+        )
+
+    wait_until(lambda: fetch(uploaded[0]["scan_id"], clean_out).returncode == 0, timeout=60)
+    assert clean_out.read_bytes() == clean.read_bytes()
+    refused = fetch(uploaded[1]["scan_id"], bad_out)
+    assert refused.returncode == 1
+    assert json.loads(refused.stdout)["error"]["code"] == "not_released"
+    assert not bad_out.exists()

@@ -9,12 +9,15 @@ what the roles were granted with what they used.
 from __future__ import annotations
 
 import fnmatch
+import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
+import boto3
 import pytest
+from botocore.exceptions import ClientError
 
-from filescan_local.iam_policies import unused_grants
+from filescan_local.iam_policies import LOCAL_SECRET, Role, unused_grants
 from filescan_local.observe import api_call, scan_records, wait_terminal
 from filescan_local.samples import eicar
 from filescan_local.template import TEMPLATE_PATH
@@ -40,13 +43,48 @@ NOT_OBSERVABLE_LOCALLY = {
     "ScannerJobRole:s3:GetObject@*": "objects named without a version; bulk manifests (array jobs)",
     "AnalysisFunctionRole:s3:GetObject@QuarantineMove": "objects named without a version",
     "ApiFunctionRole:s3:PutObject@PresignUploads": "presigned uploads: the API role signs, clients send",
+    "UploaderRole:*": "a test principal (an uploader with its own read grant), not a role of the stack",
 }
+# An uploader as a deployment might have one: it may write and tag objects and holds its own read
+# grant on the bucket. Only the bucket policy stands between it and the files.
+UPLOADER_ROLE = """
+  UploaderRole:
+    Type: AWS::IAM::Role
+    Properties:
+      AssumeRolePolicyDocument:
+        Statement:
+          - Effect: Allow
+            Principal: { AWS: !Ref AWS::AccountId }
+            Action: sts:AssumeRole
+      Policies:
+        - PolicyName: upload-tag-and-read
+          PolicyDocument:
+            Statement:
+              - Effect: Allow
+                Action: [s3:PutObject, s3:PutObjectTagging, s3:GetObject, s3:GetObjectVersion]
+                Resource: !Sub "${UploadsBucket.Arn}/*"
+"""
 
 
 @pytest.fixture(scope="module")
 def iam_pipeline() -> Iterator[Pipeline]:
-    """A stack with QuarantineMode=move (the move path runs under the analysis role)."""
-    yield from start_pipeline(parameters={"QuarantineMode": "move"})
+    """A stack with QuarantineMode=move (the move path runs under the analysis role) and an uploader."""
+    text = TEMPLATE_PATH.read_text().replace("\nResources:\n", "\nResources:" + UPLOADER_ROLE, 1)
+    yield from start_pipeline(parameters={"QuarantineMode": "move"}, template_text=text)
+
+
+def _uploader_role(pipeline: Pipeline) -> Role:
+    (role,) = [role for role in pipeline.stack.policies.roles.values() if role.logical_id == "UploaderRole"]
+    return role
+
+
+def _uploader(pipeline: Pipeline) -> Any:
+    """An S3 client signing as the uploader role."""
+    role = _uploader_role(pipeline)
+    session = boto3.session.Session(
+        aws_access_key_id=role.access_key, aws_secret_access_key=LOCAL_SECRET, region_name="us-east-1"
+    )
+    return session.client("s3", endpoint_url=pipeline.stack.moto_url)
 
 
 def _ingest_event(pipeline: Pipeline, key: str, version_id: str | None, size: int) -> dict[str, Any]:
@@ -166,6 +204,59 @@ def test_given_the_same_content_again_when_uploaded_then_it_is_a_cache_hit_tagge
     assert _tag(iam_pipeline, keys[1], versions[1]) == "clean"
 
 
+def test_given_a_self_tagged_multipart_upload_when_read_then_only_the_api_serves_it_if_clean(
+    iam_pipeline: Pipeline,
+) -> None:
+    uploader, bucket, key = _uploader(iam_pipeline), iam_pipeline.bucket, "uploads/self tagged clean.txt"
+    parts = [b"harmless line\n" * (5 * 1024 * 1024 // 14 + 1), b"the end\n"]
+    # The uploader tags its own multipart upload clean: nothing documented stops that tag.
+    upload_id = uploader.create_multipart_upload(Bucket=bucket, Key=key, Tagging="filescan-verdict=clean")[
+        "UploadId"
+    ]
+    etags = [
+        uploader.upload_part(Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=n, Body=part)["ETag"]
+        for n, part in enumerate(parts, start=1)
+    ]
+    completed = uploader.complete_multipart_upload(
+        Bucket=bucket,
+        Key=key,
+        UploadId=upload_id,
+        MultipartUpload={"Parts": [{"ETag": e, "PartNumber": n} for n, e in enumerate(etags, start=1)]},
+    )
+    version = completed["VersionId"]
+    scan_id = derive_scan_id(bucket, key, version_id=version)
+    assert _tag(iam_pipeline, key, version) == "clean"
+
+    def direct_read() -> str:
+        try:
+            uploader.get_object(Bucket=bucket, Key=key, VersionId=version)
+        except ClientError as error:
+            return str(error.response["Error"]["Code"])
+        return "read"
+
+    assert direct_read() == "AccessDenied"
+    assert iam_pipeline.api(f"/scans/{scan_id}/download")[0] in {404, 409}  # no verdict yet
+
+    records, _ = _wait_ids(iam_pipeline, [scan_id])
+    assert (records[scan_id]["status"], records[scan_id]["verdict"]) == ("COMPLETE", "clean")
+    _published(iam_pipeline, scan_id)
+
+    assert direct_read() == "AccessDenied"
+    status, link = iam_pipeline.api(f"/scans/{scan_id}/download")
+    assert status == 200, link
+    with urllib.request.urlopen(link["url"], timeout=30) as response:
+        assert response.read() == b"".join(parts)
+
+
+def test_given_a_malicious_file_when_downloaded_then_it_is_not_released(iam_pipeline: Pipeline) -> None:
+    upload = iam_pipeline.put("uploads/bad.txt", eicar())
+    iam_pipeline.wait([upload])
+
+    status, body = iam_pipeline.api(f"/scans/{upload.scan_id}/download")
+
+    assert (status, body["error"]["code"]) == (409, "not_released"), body
+
+
 def test_given_the_pipeline_when_the_sweeper_runs_then_it_reports_what_it_examined(
     iam_pipeline: Pipeline,
 ) -> None:
@@ -218,7 +309,8 @@ def test_given_the_paths_run_above_when_decisions_are_checked_then_each_grant_is
 ) -> None:
     """Runs last: the decisions of this module's paths against every role's grants."""
     decisions = iam_pipeline.stack.iam_decisions()
-    denied = [d for d in decisions if not d["allowed"]]
+    # The uploader's denials are the point of its test; every role of the stack got what it asked.
+    denied = [d for d in decisions if not d["allowed"] and d["role"] != _uploader_role(iam_pipeline).arn]
     assert not denied, denied[:5]
 
     unused = unused_grants(iam_pipeline.stack.policies, decisions)

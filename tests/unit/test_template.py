@@ -23,6 +23,7 @@ from cfn_flip import load_yaml
 from filescan_local.iam_policies import translate as translate_sam
 from filescan_shared import exit_codes
 from filescan_shared import settings as filescan_settings
+from filescan_shared.api.routes import route_table
 from filescan_shared.pipeline.sizing import size_job
 from filescan_shared.triage.model_profiles import DEFAULT_MODEL
 
@@ -75,6 +76,7 @@ FUNCTION_ENV = {
     },
     "ApiFunction": {
         "REPORT_URL_TTL_SECONDS",
+        "DOWNLOAD_URL_TTL_SECONDS",
         "UPLOAD_URL_TTL_SECONDS",
         "MAX_UPLOAD_BYTES",
         "JOB_DEFINITION",
@@ -138,16 +140,8 @@ REQUIRED_RESOURCES = {
     **dict.fromkeys(FUNCTIONS.values(), "AWS::Lambda::Function"),
 }
 
-API_ROUTES = {
-    "GET /scans/{scan_id}",
-    "GET /scans",
-    "GET /objects/scan",
-    "GET /scans/{scan_id}/report",
-    "POST /uploads",
-    "POST /scans/{scan_id}/rescan",
-    "POST /rescans",
-    "GET /openapi.json",
-}
+# The routes the API function registers (its Powertools resolver): the template must expose exactly these.
+API_ROUTES = {f"{route.method} {route.path}" for route in route_table()}
 
 
 # ------------------------------------------------------------------------------------------------
@@ -232,9 +226,12 @@ def of_type(cfn: dict[str, Any], resource_type: str) -> dict[str, dict[str, Any]
     }
 
 
-def policy_statements(cfn: dict[str, Any], logical: str) -> dict[str, dict[str, Any]]:
+def policy_statements(
+    cfn: dict[str, Any], logical: str, *, direct_clean_reads: bool = False
+) -> dict[str, dict[str, Any]]:
     document = cfn["Resources"][logical]["Properties"]["PolicyDocument"]
-    return {statement["Sid"]: statement for statement in as_list(document["Statement"])}
+    resolved = resolve_conditions(document, {"AllowDirectCleanReads": direct_clean_reads})
+    return {statement["Sid"]: statement for statement in as_list(resolved["Statement"])}
 
 
 # ------------------------------------------------------------------------------------------------
@@ -795,6 +792,8 @@ def test_given_parameters_when_defaulted_then_contract_defaults_hold(cfn):
     assert defaults["QuarantineMode"] == "tag"
     assert defaults["QuarantinePrefix"] == "quarantine/"
     assert defaults["ReportUrlTtlSeconds"] == "300"
+    assert defaults["DownloadUrlTtlSeconds"] == "300"
+    assert defaults["DirectCleanReads"] == "false"
     assert defaults["UploadUrlTtlSeconds"] == "900"
     assert defaults["StuckAfterMinutes"] == "30"
     assert defaults["SweepMaxItems"] == "200"
@@ -836,7 +835,9 @@ def test_given_bucket_when_translated_then_it_is_private_versioned_and_tls_only(
         policy for policy in of_type(cfn, "AWS::S3::BucketPolicy").values() if policy["Bucket"] == ref(bucket)
     )
 
-    statements = {statement["Sid"]: statement for statement in policy["PolicyDocument"]["Statement"]}
+    statements = {
+        statement.get("Sid"): statement for statement in as_list(policy["PolicyDocument"]["Statement"])
+    }
 
     assert properties["VersioningConfiguration"] == {"Status": "Enabled"}
     assert all(properties["PublicAccessBlockConfiguration"].values())
@@ -865,6 +866,49 @@ def test_given_uploads_bucket_policy_when_reading_then_only_clean_objects_are_re
             arn_of("EnqueueFunctionRole"),
         ]
     }
+
+
+@pytest.mark.parametrize("direct_clean_reads", [False, True])
+def test_given_uploads_bucket_policy_when_reading_then_only_the_pipeline_and_the_api_read_the_scan_prefix(
+    cfn, direct_clean_reads
+):
+    statements = policy_statements(cfn, "UploadsBucketPolicy", direct_clean_reads=direct_clean_reads)
+
+    if direct_clean_reads:
+        # The opt-in: the tag alone releases a file (the multipart caveat in docs/security.md).
+        assert "ReadsOnlyThroughApi" not in statements
+        return
+    only_api = statements["ReadsOnlyThroughApi"]
+    assert only_api["Effect"] == "Deny"
+    assert only_api["Principal"] == "*"
+    assert set(only_api["Action"]) == {"s3:GetObject", "s3:GetObjectVersion"}
+    assert only_api["Resource"] == {"Fn::Sub": "${UploadsBucket.Arn}/${ScanPrefix}*"}
+    # No tag condition: whoever set the tag, only these roles read; the API role is still held to
+    # the clean tag by ReadGateOnlyCleanObjects (it is not among that statement's exceptions).
+    assert only_api["Condition"] == {
+        "ArnNotEquals": {
+            "aws:PrincipalArn": [
+                arn_of("ScannerJobRole"),
+                arn_of("AnalysisFunctionRole"),
+                arn_of("EnqueueFunctionRole"),
+                arn_of("ApiFunctionRole"),
+            ]
+        }
+    }
+    gate_exceptions = statements["ReadGateOnlyCleanObjects"]["Condition"]["ArnNotEquals"]["aws:PrincipalArn"]
+    assert arn_of("ApiFunctionRole") not in gate_exceptions
+    assert cfn["Parameters"]["DirectCleanReads"]["Default"] == "false"
+
+
+def test_given_api_role_when_presigning_downloads_then_it_reads_versions_of_the_scan_prefix_only(cfn):
+    statements = {s.get("Sid"): s for s in role_statements(cfn, "ApiFunctionRole")}
+
+    download = statements["PresignCleanDownloads"]
+
+    assert download["Effect"] == "Allow"
+    assert as_list(download["Action"]) == ["s3:GetObjectVersion"]
+    assert download["Resource"] == {"Fn::Sub": "${UploadsBucket.Arn}/${ScanPrefix}*"}
+    assert "kms:Decrypt" in as_list(statements["UseFileScanKey"]["Action"])
 
 
 def test_given_uploads_bucket_policy_when_tagging_then_only_the_pipeline_sets_the_verdict_tag(cfn):

@@ -96,6 +96,7 @@ class ApiSettings(CommonSettings):
     """The results API."""
 
     report_url_ttl_seconds: int = Field(default=300, ge=1, le=3600)
+    download_url_ttl_seconds: int = Field(default=300, ge=1, le=3600)
     upload_url_ttl_seconds: int = Field(default=900, ge=1, le=7 * 24 * 3600)
     max_upload_bytes: int = Field(default=5 * 1024**3, gt=0)
     job_queue_standard: str = Field(min_length=1)

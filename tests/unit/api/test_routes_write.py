@@ -13,6 +13,7 @@ import pytest
 from openapi_spec_validator import validate
 
 from filescan_shared.api import rescan
+from filescan_shared.api.routes import route_table
 from filescan_shared.ids import bulk_child_scan_id
 from filescan_shared.repository import ScanRepository
 from tests.unit.pipeline.conftest import seed_scan
@@ -345,8 +346,24 @@ def test_given_openapi_route_when_fetched_then_a_valid_document_of_every_route(c
         ("GET", "/scans"),
         ("GET", "/objects/scan"),
         ("GET", "/scans/{scan_id}/report"),
+        ("GET", "/scans/{scan_id}/download"),
         ("POST", "/uploads"),
         ("POST", "/scans/{scan_id}/rescan"),
         ("POST", "/rescans"),
     }
+    # The resolver's route table (405 answers, the template check) is the same set, plus this document.
+    table = {(route.method, route.path) for route in route_table()}
+    assert table == operations | {("GET", "/openapi.json")}
     assert document["security"] == [{"aws": []}]
+
+
+@pytest.mark.parametrize("route", route_table(), ids=lambda route: f"{route.method} {route.path}")
+def test_given_each_registered_route_when_called_with_another_method_then_405_names_it(call, stack, route):
+    path = route.path.replace("{scan_id}", SCAN_ID)
+    other = "DELETE"
+
+    status, body, headers = call(other, path)
+
+    assert status == 405, body
+    assert route.method in headers["Allow"].split(", ")
+    assert body["error"]["code"] == "method_not_allowed"

@@ -166,6 +166,40 @@ def test_given_report_when_downloaded_then_written_to_file(api_url, stack, capsy
     assert out == '{"scan_id":1}'
 
 
+def test_given_a_clean_scan_when_downloaded_then_that_version_is_written_and_the_key_escaped(
+    api_url, stack, capsys, tmp_path
+):
+    key = "uploads/evil\x1b[2Jname.txt"
+    s3 = boto3.client("s3")
+    version = s3.put_object(Bucket=stack.uploads_bucket, Key=key, Body=b"scanned bytes")["VersionId"]
+    s3.put_object(Bucket=stack.uploads_bucket, Key=key, Body=b"a later, unscanned upload")
+    _complete(stack, verdict="clean", severity="none", top_findings=[], key=key, version_id=version)
+    target = tmp_path / "out.txt"
+
+    code, out, _ = run(capsys, "download", SCAN_ID, "-o", str(target))
+
+    assert code == 0
+    assert target.read_bytes() == b"scanned bytes"
+    assert not (tmp_path / "out.txt.part").exists()
+    assert "\x1b" not in out
+    assert "evil\\x1b[2Jname.txt" in out
+    code, out, _ = run(capsys, "download", SCAN_ID, "-o", str(target), "--json")
+    assert (code, json.loads(out)["version_id"], json.loads(out)["bytes"]) == (0, version, 13)
+
+
+def test_given_a_malicious_scan_when_downloaded_then_exit_1_not_released_and_no_file(
+    api_url, stack, capsys, tmp_path
+):
+    _complete(stack)
+    target = tmp_path / "out.bin"
+
+    code, out, _ = run(capsys, "download", SCAN_ID, "-o", str(target), "--json")
+
+    assert code == 1
+    assert json.loads(out)["error"]["code"] == "not_released"
+    assert not target.exists()
+
+
 def test_given_scan_and_prefix_when_rescanned_then_accepted(api_url, stack, capsys):
     _complete(stack)
     s3 = boto3.client("s3")
@@ -189,7 +223,8 @@ def test_given_api_errors_when_called_then_exit_1_and_json_error(api_url, stack,
 
 
 def test_given_malformed_scan_id_when_run_then_usage_error_naming_the_form(capsys):
-    for argv in (["show", "bad-id"], ["status", "F" * 32], ["report", "../x"], ["rescan", "1234"]):
+    for argv in (["show", "bad-id"], ["status", "F" * 32], ["report", "../x"], ["download", "..", "-o", "x"],
+                 ["rescan", "1234"]):  # fmt: skip
         with pytest.raises(SystemExit) as exit_info:
             main(argv)
         assert exit_info.value.code == 2

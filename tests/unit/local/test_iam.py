@@ -125,3 +125,42 @@ def test_given_the_template_when_policies_load_then_functions_and_the_job_get_ro
     keys = [role.access_key for role in policies.roles.values()]
     assert len(set(keys)) == len(keys)
     assert PolicySet.from_json(policies.to_json()) == policies
+
+
+def test_given_tags_sent_with_create_multipart_upload_when_evaluated_then_policies_see_none() -> None:
+    headers = {"x-amz-tagging": "filescan-verdict=clean"}
+
+    [create] = s3_checks("POST", "/bucket/uploads/a", {"uploads": [""]}, headers, lambda: b"")
+    [put, tagging] = s3_checks("PUT", "/bucket/uploads/a", {}, headers, lambda: b"")
+
+    # Undocumented for CreateMultipartUpload: modelled as unchecked (the worst case for the gate).
+    assert (create.action, create.context) == ("s3:PutObject", {})
+    assert put.context["s3:requestobjecttagkeys"] == ["filescan-verdict"]
+    assert tagging.action == "s3:PutObjectTagging"
+
+
+UPLOADER = "arn:aws:iam::123456789012:role/uploader"
+
+
+@pytest.mark.parametrize("direct_clean_reads", [False, True])
+def test_given_the_template_when_a_clean_object_is_read_then_only_the_api_may_by_default(
+    direct_clean_reads: bool,
+) -> None:
+    template = Template.load(overrides={"DirectCleanReads": str(direct_clean_reads).lower()})
+    policies = load_policies(template)
+    bucket = template.physical_name("UploadsBucket")
+    api = policies.roles[policies.function_roles["ApiFunction"]]
+    reader = {"Effect": "Allow", "Action": "s3:GetObject*", "Resource": f"arn:aws:s3:::{bucket}/*"}
+    uploader = Role("Uploader", UPLOADER, parse_policy({"Statement": [reader]}), ())
+
+    def readable(role: Role, tags: dict[str, str]) -> bool:
+        enforcer = Enforcer(policies, object_tags=lambda *_: tags)
+        (check,) = s3_checks("GET", f"/{bucket}/uploads/a.txt", {"versionId": ["v1"]}, {}, lambda: b"")
+        return enforcer.first_denial(role, [check]) is None
+
+    clean = {"filescan-verdict": "clean"}
+    assert readable(uploader, clean) is direct_clean_reads
+    assert not readable(uploader, {})
+    assert readable(api, clean)
+    assert not readable(api, {})
+    assert not readable(api, {"filescan-verdict": "malicious"})

@@ -21,6 +21,7 @@ ERROR_STATUS = {
     "report_not_found": 404,
     "method_not_allowed": 405,
     "conflict": 409,
+    "not_released": 409,
     "payload_too_large": 413,
     "unsupported_media_type": 415,
     "internal_error": 500,

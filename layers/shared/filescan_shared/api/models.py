@@ -128,6 +128,19 @@ class ReportLink(_ApiModel):
     expires_in: int
 
 
+class DownloadLink(_ApiModel):
+    """A short-lived presigned GET of the exact object version a COMPLETE, clean scan released."""
+
+    scan_id: str
+    bucket: str
+    key: str
+    version_id: str
+    size: int | None = None
+    url: str
+    expires_at: str
+    expires_in: int
+
+
 class RescanAccepted(_ApiModel):
     """A rescan was recorded and its job submitted (or an identical earlier request is returned)."""
 
