@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator, WithJsonSchema
 
 from filescan_shared.ids import object_ref
+from filescan_shared.severity import Severity, Verdict
 from filescan_shared.states import ScanState
 
 _SERIALIZER = TypeSerializer()
@@ -52,35 +53,58 @@ class Attempt(BaseModel):
         return self.stopped_at is not None
 
 
-class ScanRecord(BaseModel):
-    """Everything known about one scan. Only ``repository`` writes it, with conditional updates."""
+def _severity(value: object) -> Severity:
+    if isinstance(value, Severity):
+        return value
+    if isinstance(value, str):
+        return Severity.from_label(value)
+    raise ValueError(f"not a severity: {value!r}")
 
-    model_config = ConfigDict(extra="ignore")
 
-    scan_id: str
-    status: ScanState
-    bucket: str
-    key: str
-    version_id: str | None = None
-    etag: str | None = None
-    sequencer: str | None = None
+def _verdict(value: object) -> Verdict:
+    if isinstance(value, str):
+        return Verdict(value)
+    raise ValueError(f"not a verdict: {value!r}")
+
+
+SeverityLabel = Annotated[
+    Severity,
+    PlainValidator(_severity),
+    PlainSerializer(lambda severity: severity.label, return_type=str, when_used="json"),
+    WithJsonSchema({"type": "string"}),
+]
+"""A severity stored and shown as its lower-case label (``"medium"``); ``Severity`` in code."""
+VerdictName = Annotated[
+    Verdict,
+    PlainValidator(_verdict),
+    PlainSerializer(lambda verdict: verdict.value, return_type=str, when_used="json"),
+    WithJsonSchema({"type": "string"}),
+]
+"""A verdict; the API documents it as a plain string, so a new verdict does not break clients."""
+_OPEN_OBJECTS = {"type": "array", "items": {"type": "object", "additionalProperties": True}}
+AttemptList = Annotated[list[Attempt], WithJsonSchema(_OPEN_OBJECTS)]
+"""Attempts; the API documents them as open objects (Batch may report more about an attempt)."""
+
+
+class ScanFields(BaseModel):
+    """What the pipeline learns about a scan after creating it; a partial update names some of these.
+
+    Unknown names are refused (``extra="forbid"``) and values are validated, so a misspelt or
+    renamed field fails loudly instead of writing an attribute nobody reads.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
     size: int | None = None
     sha256: str | None = None
     """The object's SHA-256 (from its S3 checksum or the report), hex."""
-    created_at: str
-    updated_at: str
-    timestamps: dict[str, str] = Field(default_factory=dict)
-    """When the scan entered each state (state -> ISO time)."""
-    priority: str = "standard"
     job_id: str | None = None
     job_queue: str | None = None
-    attempts: list[Attempt] = Field(default_factory=list)
     skip_reason: str | None = None
     failure_reason: str | None = None
-    verdict: str | None = None
-    severity: str | None = None
+    verdict: VerdictName | None = None
+    severity: SeverityLabel | None = None
     report_key: str | None = None
-    content_key: str | None = None
     cached_from: str | None = None
     """The scan whose result this one reused (content cache), if any."""
     verdict_reasons: list[str] = Field(default_factory=list)
@@ -95,16 +119,47 @@ class ScanRecord(BaseModel):
     quarantine_key: str | None = None
     published_at: str | None = None
     """When the outcome was published (tag + event); unset means publishing is still owed."""
+
+    def merged(self, other: ScanFields) -> ScanFields:
+        """The fields of both updates (``other`` wins where both set one)."""
+        mine, theirs = self.model_dump(exclude_unset=True), other.model_dump(exclude_unset=True)
+        return ScanFields.model_validate(mine | theirs)
+
+    def assignments(self) -> dict[str, Any]:
+        """The fields this update sets, as stored (JSON values); ``None`` means "leave as is"."""
+        data = self.model_dump(mode="json", exclude_unset=True)
+        return {name: value for name, value in data.items() if value is not None}
+
+
+class ScanRecord(ScanFields):
+    """Everything known about one scan. Only ``repository`` writes it, with conditional updates."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    scan_id: str
+    status: ScanState
+    bucket: str
+    key: str
+    version_id: str | None = None
+    etag: str | None = None
+    sequencer: str | None = None
+    created_at: str
+    updated_at: str
+    timestamps: dict[str, str] = Field(default_factory=dict)
+    """When the scan entered each state (state -> ISO time)."""
+    priority: str = "standard"
+    attempts: AttemptList = Field(default_factory=list)
+    content_key: str | None = None
     rescan_of: str | None = None
     """The scan this one re-scans (API rescans), if any."""
     bulk_id: str | None = None
     """The bulk rescan this scan belongs to (one array job per bulk rescan), if any."""
 
     @property
-    def shown_verdict(self) -> str | None:
+    def shown_verdict(self) -> Verdict | None:
         """The verdict, or ``error`` for a FAILED scan recorded without one (as its object's tag says)."""
         if self.verdict is None and self.status is ScanState.FAILED:
-            return "error"
+            return Verdict.ERROR
         return self.verdict
 
     @property

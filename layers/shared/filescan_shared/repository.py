@@ -13,7 +13,7 @@ from boto3.dynamodb.types import TypeSerializer
 from botocore.exceptions import ClientError
 
 from filescan_shared.aws_errors import error_code
-from filescan_shared.records import Attempt, ScanRecord, iso, status_day, to_dynamo, utc_now
+from filescan_shared.records import Attempt, ScanFields, ScanRecord, iso, status_day, to_dynamo, utc_now
 from filescan_shared.states import ScanState
 
 if TYPE_CHECKING:
@@ -74,11 +74,11 @@ class ScanRepository:
         self,
         scan_id: str,
         state: ScanState,
-        fields: dict[str, Any] | None = None,
+        fields: ScanFields | None = None,
         *,
         now: dt.datetime | None = None,
     ) -> bool:
-        """Move the scan to ``state`` and set ``fields``, only if that is forward progress.
+        """Move the scan to ``state`` and set the ``fields`` given, only if that is forward progress.
 
         Returns ``False`` (and changes nothing) when the scan is missing, already at or past ``state``,
         or terminal: the caller treats that as a duplicate or late event.
@@ -98,9 +98,7 @@ class ScanRepository:
             "status_day = :day",
             "#ts.#state = :updated",
         ]
-        for index, (name, value) in enumerate((fields or {}).items()):
-            if value is None:
-                continue
+        for index, (name, value) in enumerate(fields.assignments().items() if fields else ()):
             names[f"#f{index}"] = name
             values[f":f{index}"] = _value(value)
             assignments.append(f"#f{index} = :f{index}")
@@ -122,13 +120,19 @@ class ScanRepository:
             raise
         return True
 
-    def set_fields(self, scan_id: str, fields: dict[str, Any]) -> None:
-        """Set bookkeeping ``fields`` (``None`` values skipped) without touching the state."""
+    def set_fields(self, scan_id: str, fields: ScanFields) -> None:
+        """Set the ``fields`` given (``None`` values skipped) without touching the state."""
+        self._set(scan_id, fields.assignments())
+
+    def touch(self, scan_id: str, moment: dt.datetime) -> None:
+        """Mark a scan as looked at (``updated_at``, ``swept_at``) without changing anything else."""
+        stamp = iso(moment)
+        self._set(scan_id, {"updated_at": stamp, "swept_at": stamp})
+
+    def _set(self, scan_id: str, assignments: dict[str, Any]) -> None:
         names: dict[str, str] = {}
         values: dict[str, Any] = {}
-        for index, (name, value) in enumerate(fields.items()):
-            if value is None:
-                continue
+        for index, (name, value) in enumerate(assignments.items()):
             names[f"#f{index}"] = name
             values[f":f{index}"] = _value(value)
         if not names:

@@ -12,8 +12,8 @@ import boto3
 import pytest
 from openapi_spec_validator import validate
 
-from filescan_shared.api import rescan
 from filescan_shared.ids import bulk_child_scan_id
+from filescan_shared.pipeline import rescan
 from filescan_shared.repository import ScanRepository
 from tests.unit.pipeline.conftest import seed_scan
 

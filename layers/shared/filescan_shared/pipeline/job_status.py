@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 
 from filescan_shared.batch_events import JobStateDetail
+from filescan_shared.records import ScanFields
 from filescan_shared.repository import ScanRepository
 from filescan_shared.states import BATCH_PROGRESS_STATES, ScanState
 
@@ -41,8 +42,7 @@ def apply_job_progress(
     if record is None:
         return StatusOutcome.UNKNOWN_SCAN
     new_attempt = record_attempts(detail, repository=repository, scan_id=scan_id)
-    fields = {"job_id": detail.job_id, "job_queue": detail.job_queue}
-    if repository.advance(scan_id, state, fields):
+    if repository.advance(scan_id, state, ScanFields(job_id=detail.job_id, job_queue=detail.job_queue)):
         return StatusOutcome.ADVANCED
     return StatusOutcome.ATTEMPT_RECORDED if new_attempt else StatusOutcome.STALE
 
