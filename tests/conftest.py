@@ -1,5 +1,19 @@
-"""Fixtures shared by every test suite."""
+"""Fixtures shared by every test suite, and the ``component`` marker.
+
+A test that talks to AWS services (the moto server, through the ``aws`` fixture) is a *component*
+test; the others are fast unit tests (pipeline logic runs on ``tests.support.memory_store``). Both
+run by default; ``pytest -m "not component"`` runs the fast ones alone.
+"""
+
+import pytest
 
 from tests.support.moto_server import aws, moto_url
 
 __all__ = ["aws", "moto_url"]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that uses the moto server as a component test."""
+    for item in items:
+        if "aws" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.component)

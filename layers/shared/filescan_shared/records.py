@@ -1,20 +1,18 @@
-"""The scan record: one item per scan in the scans table, and its DynamoDB encoding."""
+"""The scan record: everything known about one scan, and the typed updates steps make to it.
+
+How a record is stored (its DynamoDB item and index keys) is ``repository.items``'.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
 from typing import Annotated, Any
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator, WithJsonSchema
 
 from filescan_shared.ids import object_ref
 from filescan_shared.severity import Severity, Verdict
 from filescan_shared.states import ScanState
-
-_SERIALIZER = TypeSerializer()
-_DESERIALIZER = TypeDeserializer()
 
 
 def utc_now() -> dt.datetime:
@@ -25,11 +23,6 @@ def utc_now() -> dt.datetime:
 def iso(moment: dt.datetime) -> str:
     """ISO-8601 UTC with milliseconds and a ``Z``: sorts lexicographically in time order."""
     return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-
-
-def status_day(state: ScanState, moment: dt.datetime) -> str:
-    """The ``ByStatus`` index partition: one per state per day, so no partition runs hot."""
-    return f"{state.value}#{moment.astimezone(dt.UTC):%Y-%m-%d}"
 
 
 class Attempt(BaseModel):
@@ -166,39 +159,3 @@ class ScanRecord(ScanFields):
     def object_ref(self) -> str:
         """The ``ByObject`` index key of the scanned object version."""
         return object_ref(self.bucket, self.key, self.version_id)
-
-    def to_item(self) -> dict[str, Any]:
-        """The DynamoDB item (low-level attribute values), index keys included, ``None`` fields dropped."""
-        data = self.model_dump(mode="json", exclude_none=True)
-        data["status_rank"] = self.status.rank
-        data["object_ref"] = self.object_ref
-        data["status_day"] = status_day(self.status, dt.datetime.fromisoformat(self.updated_at))
-        return {name: _SERIALIZER.serialize(to_dynamo(value)) for name, value in data.items()}
-
-    @classmethod
-    def from_item(cls, item: dict[str, Any]) -> ScanRecord:
-        """Decode a DynamoDB item (low-level attribute values)."""
-        plain = {name: from_dynamo(_DESERIALIZER.deserialize(value)) for name, value in item.items()}
-        return cls.model_validate(plain)
-
-
-def to_dynamo(value: Any) -> Any:
-    """Make a JSON-like value storable: floats become Decimals (DynamoDB has no binary floats)."""
-    if isinstance(value, float):
-        return Decimal(str(value))
-    if isinstance(value, dict):
-        return {k: to_dynamo(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [to_dynamo(v) for v in value]
-    return value
-
-
-def from_dynamo(value: Any) -> Any:
-    """Turn DynamoDB Decimals back into ints or floats, recursively."""
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, dict):
-        return {k: from_dynamo(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [from_dynamo(v) for v in value]
-    return value

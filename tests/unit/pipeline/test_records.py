@@ -6,6 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from filescan_shared.records import ScanFields, ScanRecord
+from filescan_shared.repository.items import from_item, to_item
 from filescan_shared.severity import Severity, Verdict
 from filescan_shared.states import ScanState
 
@@ -51,12 +52,12 @@ def test_given_two_updates_when_merged_then_the_second_wins_and_both_are_kept() 
 def test_given_a_record_with_enums_when_stored_then_the_item_holds_the_same_strings_as_before() -> None:
     record = _record(verdict="malicious", severity="critical")
 
-    item = record.to_item()
+    item = to_item(record)
 
     assert item["verdict"] == {"S": "malicious"}
     assert item["severity"] == {"S": "critical"}
     assert item["status"] == {"S": "COMPLETE"}
-    back = ScanRecord.from_item(item)
+    back = from_item(item)
     assert (back.verdict, back.severity) == (Verdict.MALICIOUS, Severity.CRITICAL)
     assert back.status is ScanState.COMPLETE
 

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.json_schema import SkipJsonSchema
 
+from filescan_shared.pipeline.rescan_results import BulkRescan, Rescan
 from filescan_shared.records import ScanRecord
 from filescan_shared.states import ScanState
 
@@ -109,13 +110,8 @@ class ReportLink(_ApiModel):
     expires_in: int
 
 
-class RescanAccepted(_ApiModel):
+class RescanAccepted(_ApiModel, Rescan):
     """A rescan was recorded and its job submitted (or an identical earlier request is returned)."""
-
-    scan_id: str
-    rescan_of: str
-    status: ScanState
-    job_id: str | None = None
 
 
 class BulkRescanRequest(_Strict):
@@ -125,15 +121,8 @@ class BulkRescanRequest(_Strict):
     bucket: str | None = Field(default=None, min_length=3, max_length=63)
 
 
-class BulkRescanAccepted(_ApiModel):
+class BulkRescanAccepted(_ApiModel, BulkRescan):
     """A bulk rescan: one scan per object, one Batch array job (a single job for one object)."""
-
-    bulk_id: str
-    count: int
-    manifest: str
-    job_id: str
-    job_name: str
-    scan_ids: list[str]
 
 
 class ErrorDetail(_ApiModel):

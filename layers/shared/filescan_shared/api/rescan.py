@@ -5,7 +5,6 @@ The work itself (records, manifest, the one submit path) is ``pipeline.rescan``'
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import hashlib
 import uuid
@@ -46,7 +45,7 @@ def rescan_one(scan_id: str, nonce: str, deps: RescanDeps, now: dt.datetime) -> 
         done = rescans.rescan_one(scan_id, nonce, deps, now)
     except RescanRefused as refused:
         raise _api_error(refused) from None
-    return RescanAccepted.model_validate(dataclasses.asdict(done))
+    return RescanAccepted.model_validate(done.model_dump())
 
 
 def bulk_rescan(
@@ -57,7 +56,7 @@ def bulk_rescan(
         done = rescans.bulk_rescan(request.prefix, request.bucket, bulk_id, deps, now)
     except RescanRefused as refused:
         raise _api_error(refused) from None
-    return BulkRescanAccepted.model_validate(dataclasses.asdict(done))
+    return BulkRescanAccepted.model_validate(done.model_dump())
 
 
 def _api_error(refused: RescanRefused) -> ApiError:

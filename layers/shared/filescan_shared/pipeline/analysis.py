@@ -32,7 +32,7 @@ from filescan_shared.pipeline.job_status import record_attempts
 from filescan_shared.pipeline.publish import publish_outcome
 from filescan_shared.records import ScanFields, ScanRecord
 from filescan_shared.report.verdict import decide_verdict
-from filescan_shared.repository import ScanRepository
+from filescan_shared.repository import ScanStore
 from filescan_shared.settings import AnalysisSettings, ConfigurationError
 from filescan_shared.severity import Severity, Verdict
 from filescan_shared.states import ScanState
@@ -63,7 +63,7 @@ class AnalysisOutcome(enum.StrEnum):
 class AnalysisDeps:
     """What analysis talks to; the handler builds it from cached clients, tests from their own."""
 
-    repository: ScanRepository
+    repository: ScanStore
     s3: S3Client
     events: EventBridgeClient
     settings: AnalysisSettings

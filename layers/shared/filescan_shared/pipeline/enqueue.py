@@ -24,7 +24,7 @@ from filescan_shared.aws_errors import is_missing_object
 from filescan_shared.ids import derive_scan_id
 from filescan_shared.pipeline.submit import Submission
 from filescan_shared.records import ScanFields, ScanRecord, iso, utc_now
-from filescan_shared.repository import ScanRepository
+from filescan_shared.repository import ScanStore
 from filescan_shared.settings import EnqueueSettings
 from filescan_shared.severity import Verdict
 from filescan_shared.states import ScanState
@@ -88,7 +88,7 @@ def enqueue_upload(
     upload: UploadedObject,
     *,
     settings: EnqueueSettings,
-    repository: ScanRepository,
+    repository: ScanStore,
     s3: S3Client,
     batch: BatchClient,
     publish: Callable[[ScanRecord], None],
@@ -151,7 +151,7 @@ def _finished(
     outcome: EnqueueOutcome,
     scan_id: str,
     detail: str,
-    repository: ScanRepository,
+    repository: ScanStore,
     publish: Callable[[ScanRecord], None],
 ) -> EnqueueResult:
     """Publish a scan that ended at enqueue time (skipped or cached)."""

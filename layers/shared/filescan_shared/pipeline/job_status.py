@@ -11,7 +11,7 @@ import enum
 
 from filescan_shared.batch_events import JobStateDetail
 from filescan_shared.records import ScanFields
-from filescan_shared.repository import ScanRepository
+from filescan_shared.repository import ScanStore
 from filescan_shared.states import BATCH_PROGRESS_STATES, ScanState
 
 
@@ -26,7 +26,7 @@ class StatusOutcome(enum.StrEnum):
 
 
 def apply_job_progress(
-    detail: JobStateDetail, *, repository: ScanRepository, our_queues: frozenset[str]
+    detail: JobStateDetail, *, repository: ScanStore, our_queues: frozenset[str]
 ) -> StatusOutcome:
     """Record attempts and advance the scan to the job's state if that is progress."""
     scan_id = detail.scan_id
@@ -47,7 +47,7 @@ def apply_job_progress(
     return StatusOutcome.ATTEMPT_RECORDED if new_attempt else StatusOutcome.STALE
 
 
-def record_attempts(detail: JobStateDetail, *, repository: ScanRepository, scan_id: str) -> bool:
+def record_attempts(detail: JobStateDetail, *, repository: ScanStore, scan_id: str) -> bool:
     """Append the event's attempts the record does not hold yet; ``True`` if any was new."""
     added = False
     for attempt in detail.recorded_attempts():

@@ -13,7 +13,7 @@ from botocore.exceptions import ClientError
 
 from filescan_shared.aws_errors import is_missing_object
 from filescan_shared.records import ScanFields, ScanRecord, iso, utc_now
-from filescan_shared.repository import ScanRepository
+from filescan_shared.repository import ScanStore
 from filescan_shared.severity import Verdict
 from filescan_shared.states import ScanState
 
@@ -139,7 +139,7 @@ def publish_outcome(
     *,
     s3: S3Client,
     events: EventBridgeClient,
-    repository: ScanRepository,
+    repository: ScanStore,
     bus_name: str,
     quarantine_mode: Literal["tag", "move"] = "tag",
     quarantine_prefix: str = "",

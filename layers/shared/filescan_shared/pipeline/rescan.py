@@ -27,6 +27,7 @@ from botocore.exceptions import ClientError
 
 from filescan_shared.aws_errors import is_missing_object
 from filescan_shared.ids import batch_job_name, bulk_child_scan_id, bulk_job_name, derive_scan_id
+from filescan_shared.pipeline.rescan_results import BulkRescan, Rescan
 from filescan_shared.pipeline.submit import Submission
 from filescan_shared.records import ScanRecord, iso
 from filescan_shared.settings import ApiSettings
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
     from mypy_boto3_batch import BatchClient
     from mypy_boto3_s3 import S3Client
 
-    from filescan_shared.repository import ScanRepository
+    from filescan_shared.repository import ScanStore
 
 MAX_BULK_OBJECTS = 10_000
 """Objects one bulk rescan may cover; narrow the prefix (or call again per sub-prefix) beyond."""
@@ -73,31 +74,9 @@ class RescanDeps:
     """What rescans use: settings, the scans table, S3 and Batch."""
 
     settings: ApiSettings
-    repository: ScanRepository
+    repository: ScanStore
     s3: S3Client
     batch: BatchClient
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Rescan:
-    """A recorded rescan: the new scan, the one it repeats, where it is and its job."""
-
-    scan_id: str
-    rescan_of: str
-    status: ScanState
-    job_id: str | None
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class BulkRescan:
-    """A bulk rescan: one scan per object, one Batch array job (a single job for one object)."""
-
-    bulk_id: str
-    count: int
-    manifest: str
-    job_id: str
-    job_name: str
-    scan_ids: list[str]
 
 
 def rescan_one(scan_id: str, nonce: str, deps: RescanDeps, now: dt.datetime) -> Rescan:
@@ -128,10 +107,10 @@ def rescan_one(scan_id: str, nonce: str, deps: RescanDeps, now: dt.datetime) -> 
     submission = Submission(deps.repository, deps.batch, deps.settings.job_definition, now)
     existing = submission.open(record)
     if existing is not None:
-        return Rescan(new_id, scan_id, existing.status, existing.job_id)
+        return Rescan(scan_id=new_id, rescan_of=scan_id, status=existing.status, job_id=existing.job_id)
     queue = deps.settings.job_queue_standard
     job_id = submission.submit(record, queue=queue, object_size=record.size or 0)
-    return Rescan(new_id, scan_id, ScanState.SUBMITTED, job_id)
+    return Rescan(scan_id=new_id, rescan_of=scan_id, status=ScanState.SUBMITTED, job_id=job_id)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -195,7 +174,14 @@ def bulk_rescan(
         lambda pair: submission.submitted(pair[0].scan_id, pair[1], queue),
         list(zip(entries, job_ids, strict=True)),
     )
-    return BulkRescan(bulk_id, len(entries), manifest_uri, job_id, name, [entry.scan_id for entry in entries])
+    return BulkRescan(
+        bulk_id=bulk_id,
+        count=len(entries),
+        manifest=manifest_uri,
+        job_id=job_id,
+        job_name=name,
+        scan_ids=[entry.scan_id for entry in entries],
+    )
 
 
 def _current_versions(s3: S3Client, bucket: str, prefix: str) -> list[tuple[str, str | None, int]]:

@@ -25,7 +25,7 @@ from filescan_shared.states import ScanState
 if TYPE_CHECKING:
     from mypy_boto3_batch import BatchClient
 
-    from filescan_shared.repository import ScanRepository
+    from filescan_shared.repository import ScanStore
 
 CLAIM_STALE_AFTER = dt.timedelta(minutes=5)
 """A submit claim older than this belongs to a claimant that died; the next delivery may take over."""
@@ -40,7 +40,7 @@ def new_claim() -> str:
 class Submission:
     """One caller's turn at submitting scan jobs, under its own submit claim."""
 
-    repository: ScanRepository
+    repository: ScanStore
     batch: BatchClient
     job_definition: str
     now: dt.datetime

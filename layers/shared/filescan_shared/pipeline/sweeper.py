@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from filescan_shared.ids import batch_job_name
 from filescan_shared.pipeline.sizing import size_job
 from filescan_shared.records import ScanRecord, utc_now
-from filescan_shared.repository import ScanRepository
+from filescan_shared.repository import ScanStore
 from filescan_shared.settings import SweeperSettings
 from filescan_shared.states import ScanState
 
@@ -74,7 +74,7 @@ class SweepReport:
 
 def sweep(
     *,
-    repository: ScanRepository,
+    repository: ScanStore,
     batch: BatchClient,
     settings: SweeperSettings,
     hand_over: HandOver,
@@ -99,7 +99,7 @@ def _describe(batch: BatchClient, job_ids: Iterable[str]) -> dict[str, dict[str,
 
 @dataclasses.dataclass(frozen=True)
 class _Sweep:
-    repository: ScanRepository
+    repository: ScanStore
     batch: BatchClient
     settings: SweeperSettings
     hand_over: HandOver
