@@ -1,4 +1,9 @@
-"""Fixtures shared by every test suite, and the check that keeps one test-naming style."""
+"""Shared fixtures, the ``component`` marker, and the check that keeps one test-naming style.
+
+A test that talks to AWS services (the moto server, through the ``aws`` fixture) is a *component*
+test; the others are fast unit tests (pipeline logic runs on ``tests.support.memory_store``). Both
+run by default; ``pytest -m "not component"`` runs the fast ones alone.
+"""
 
 import pytest
 
@@ -9,7 +14,11 @@ __all__ = ["aws", "moto_url"]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Refuse the run, listing them, if any collected test is not named Given/When/Then."""
+    """Mark every test that uses the moto server as a component test; refuse the run, listing them,
+    if any collected test is not named Given/When/Then."""
+    for item in items:
+        if "aws" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.component)
     offenders = misnamed(item.nodeid for item in items)
     if offenders:
         raise pytest.UsageError(naming_error(offenders))

@@ -28,6 +28,7 @@ from bench.model.pipeline import template_default
 from bench.model.report import percentile
 from filescan_shared.pipeline.sizing import size_job
 from filescan_shared.records import ScanRecord
+from filescan_shared.repository.items import from_item
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -122,7 +123,7 @@ def load_samples(
 def _records(dynamodb: DynamoDBClient, table: str) -> Iterator[ScanRecord]:
     for page in dynamodb.get_paginator("scan").paginate(TableName=table):
         for item in page.get("Items", []):
-            yield ScanRecord.from_item(item)
+            yield from_item(item)
 
 
 def _stats(s3: S3Client, bucket: str, key: str) -> dict[str, Any] | None:

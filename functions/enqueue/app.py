@@ -18,7 +18,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from filescan_shared import clients
 from filescan_shared.observability import logger, metrics, tracer
 from filescan_shared.pipeline.enqueue import EnqueueOutcome, UploadedObject, enqueue_upload
-from filescan_shared.pipeline.outcome import publish_outcome
+from filescan_shared.pipeline.publish import publish_outcome
 from filescan_shared.repository import ScanRepository
 from filescan_shared.s3_events import ObjectCreatedEvent
 from filescan_shared.settings import EnqueueSettings, load_settings

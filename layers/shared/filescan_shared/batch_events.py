@@ -14,7 +14,7 @@ from typing import Annotated, Any
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
-from filescan_shared.ids import bulk_child_scan_id, bulk_id_from_job_name, scan_id_from_job_name
+from filescan_shared.ids import bulk_child_scan_id, bulk_id_from_job_name, is_scan_id, scan_id_from_job_name
 from filescan_shared.observability import logger, metrics
 from filescan_shared.records import Attempt
 
@@ -140,9 +140,7 @@ class JobStateDetail(_Loose):
 
 
 def _valid_scan_id(value: str | None) -> str | None:
-    if value is None:
-        return None
-    return scan_id_from_job_name(f"filescan-{value}")
+    return value if value is not None and is_scan_id(value) else None
 
 
 def parse_job_event(event: Mapping[str, Any]) -> JobStateDetail | None:

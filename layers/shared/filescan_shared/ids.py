@@ -46,13 +46,11 @@ def batch_job_name(scan_id: str) -> str:
 
 def scan_id_from_job_name(job_name: str) -> str | None:
     """The scan id carried by a job name, or ``None`` when the job is not one of ours."""
-    prefix = "filescan-"
+    prefix = batch_job_name("")
     if not job_name.startswith(prefix):
         return None
     candidate = job_name[len(prefix) :]
-    if len(candidate) != SCAN_ID_HEX_CHARS or any(c not in "0123456789abcdef" for c in candidate):
-        return None
-    return candidate
+    return candidate if is_scan_id(candidate) else None
 
 
 BULK_JOB_PREFIX = "filescan-bulk-"

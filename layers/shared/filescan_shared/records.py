@@ -1,19 +1,18 @@
-"""The scan record: one item per scan in the scans table, and its DynamoDB encoding."""
+"""The scan record: everything known about one scan, and the typed updates steps make to it.
+
+How a record is stored (its DynamoDB item and index keys) is ``repository.items``'.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator, WithJsonSchema
 
 from filescan_shared.ids import object_ref
+from filescan_shared.severity import Severity, Verdict
 from filescan_shared.states import ScanState
-
-_SERIALIZER = TypeSerializer()
-_DESERIALIZER = TypeDeserializer()
 
 
 def utc_now() -> dt.datetime:
@@ -24,11 +23,6 @@ def utc_now() -> dt.datetime:
 def iso(moment: dt.datetime) -> str:
     """ISO-8601 UTC with milliseconds and a ``Z``: sorts lexicographically in time order."""
     return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-
-
-def status_day(state: ScanState, moment: dt.datetime) -> str:
-    """The ``ByStatus`` index partition: one per state per day, so no partition runs hot."""
-    return f"{state.value}#{moment.astimezone(dt.UTC):%Y-%m-%d}"
 
 
 class Attempt(BaseModel):
@@ -52,35 +46,58 @@ class Attempt(BaseModel):
         return self.stopped_at is not None
 
 
-class ScanRecord(BaseModel):
-    """Everything known about one scan. Only ``repository`` writes it, with conditional updates."""
+def _severity(value: object) -> Severity:
+    if isinstance(value, Severity):
+        return value
+    if isinstance(value, str):
+        return Severity.from_label(value)
+    raise ValueError(f"not a severity: {value!r}")
 
-    model_config = ConfigDict(extra="ignore")
 
-    scan_id: str
-    status: ScanState
-    bucket: str
-    key: str
-    version_id: str | None = None
-    etag: str | None = None
-    sequencer: str | None = None
+def _verdict(value: object) -> Verdict:
+    if isinstance(value, str):
+        return Verdict(value)
+    raise ValueError(f"not a verdict: {value!r}")
+
+
+SeverityLabel = Annotated[
+    Severity,
+    PlainValidator(_severity),
+    PlainSerializer(lambda severity: severity.label, return_type=str, when_used="json"),
+    WithJsonSchema({"type": "string"}),
+]
+"""A severity stored and shown as its lower-case label (``"medium"``); ``Severity`` in code."""
+VerdictName = Annotated[
+    Verdict,
+    PlainValidator(_verdict),
+    PlainSerializer(lambda verdict: verdict.value, return_type=str, when_used="json"),
+    WithJsonSchema({"type": "string"}),
+]
+"""A verdict; the API documents it as a plain string, so a new verdict does not break clients."""
+_OPEN_OBJECTS = {"type": "array", "items": {"type": "object", "additionalProperties": True}}
+AttemptList = Annotated[list[Attempt], WithJsonSchema(_OPEN_OBJECTS)]
+"""Attempts; the API documents them as open objects (Batch may report more about an attempt)."""
+
+
+class ScanFields(BaseModel):
+    """What the pipeline learns about a scan after creating it; a partial update names some of these.
+
+    Unknown names are refused (``extra="forbid"``) and values are validated, so a misspelt or
+    renamed field fails loudly instead of writing an attribute nobody reads.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
     size: int | None = None
     sha256: str | None = None
     """The object's SHA-256 (from its S3 checksum or the report), hex."""
-    created_at: str
-    updated_at: str
-    timestamps: dict[str, str] = Field(default_factory=dict)
-    """When the scan entered each state (state -> ISO time)."""
-    priority: str = "standard"
     job_id: str | None = None
     job_queue: str | None = None
-    attempts: list[Attempt] = Field(default_factory=list)
     skip_reason: str | None = None
     failure_reason: str | None = None
-    verdict: str | None = None
-    severity: str | None = None
+    verdict: VerdictName | None = None
+    severity: SeverityLabel | None = None
     report_key: str | None = None
-    content_key: str | None = None
     cached_from: str | None = None
     """The scan whose result this one reused (content cache), if any."""
     verdict_reasons: list[str] = Field(default_factory=list)
@@ -95,55 +112,50 @@ class ScanRecord(BaseModel):
     quarantine_key: str | None = None
     published_at: str | None = None
     """When the outcome was published (tag + event); unset means publishing is still owed."""
+
+    def merged(self, other: ScanFields) -> ScanFields:
+        """The fields of both updates (``other`` wins where both set one)."""
+        mine, theirs = self.model_dump(exclude_unset=True), other.model_dump(exclude_unset=True)
+        return ScanFields.model_validate(mine | theirs)
+
+    def assignments(self) -> dict[str, Any]:
+        """The fields this update sets, as stored (JSON values); ``None`` means "leave as is"."""
+        data = self.model_dump(mode="json", exclude_unset=True)
+        return {name: value for name, value in data.items() if value is not None}
+
+
+class ScanRecord(ScanFields):
+    """Everything known about one scan. Only ``repository`` writes it, with conditional updates."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    scan_id: str
+    status: ScanState
+    bucket: str
+    key: str
+    version_id: str | None = None
+    etag: str | None = None
+    sequencer: str | None = None
+    created_at: str
+    updated_at: str
+    timestamps: dict[str, str] = Field(default_factory=dict)
+    """When the scan entered each state (state -> ISO time)."""
+    priority: str = "standard"
+    attempts: AttemptList = Field(default_factory=list)
+    content_key: str | None = None
     rescan_of: str | None = None
     """The scan this one re-scans (API rescans), if any."""
     bulk_id: str | None = None
     """The bulk rescan this scan belongs to (one array job per bulk rescan), if any."""
 
     @property
-    def shown_verdict(self) -> str | None:
+    def shown_verdict(self) -> Verdict | None:
         """The verdict, or ``error`` for a FAILED scan recorded without one (as its object's tag says)."""
         if self.verdict is None and self.status is ScanState.FAILED:
-            return "error"
+            return Verdict.ERROR
         return self.verdict
 
     @property
     def object_ref(self) -> str:
         """The ``ByObject`` index key of the scanned object version."""
         return object_ref(self.bucket, self.key, self.version_id)
-
-    def to_item(self) -> dict[str, Any]:
-        """The DynamoDB item (low-level attribute values), index keys included, ``None`` fields dropped."""
-        data = self.model_dump(mode="json", exclude_none=True)
-        data["status_rank"] = self.status.rank
-        data["object_ref"] = self.object_ref
-        data["status_day"] = status_day(self.status, dt.datetime.fromisoformat(self.updated_at))
-        return {name: _SERIALIZER.serialize(to_dynamo(value)) for name, value in data.items()}
-
-    @classmethod
-    def from_item(cls, item: dict[str, Any]) -> ScanRecord:
-        """Decode a DynamoDB item (low-level attribute values)."""
-        plain = {name: from_dynamo(_DESERIALIZER.deserialize(value)) for name, value in item.items()}
-        return cls.model_validate(plain)
-
-
-def to_dynamo(value: Any) -> Any:
-    """Make a JSON-like value storable: floats become Decimals (DynamoDB has no binary floats)."""
-    if isinstance(value, float):
-        return Decimal(str(value))
-    if isinstance(value, dict):
-        return {k: to_dynamo(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [to_dynamo(v) for v in value]
-    return value
-
-
-def from_dynamo(value: Any) -> Any:
-    """Turn DynamoDB Decimals back into ints or floats, recursively."""
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, dict):
-        return {k: from_dynamo(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [from_dynamo(v) for v in value]
-    return value

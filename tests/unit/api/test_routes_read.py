@@ -15,7 +15,7 @@ from botocore.exceptions import ClientError, EndpointConnectionError
 from filescan_shared.api import cursor as cursors
 from filescan_shared.api.errors import s3_error
 from filescan_shared.records import ScanRecord, iso
-from filescan_shared.repository import ScanRepository
+from filescan_shared.repository import ScanRepository, StatusPosition
 from tests.unit.pipeline.conftest import seed_scan
 
 SCAN_ID = "0123456789abcdef0123456789abcdef"
@@ -199,7 +199,7 @@ def test_given_cursor_with_other_query_parameters_when_listing_then_400(call, st
 
 
 def test_given_cursor_of_another_deployment_when_listing_then_400(call, stack):
-    position = cursors.Position(
+    position = StatusPosition(
         status=cursors.ScanState.COMPLETE,
         since="2026-11-18T00:00:00.000Z",
         until="2026-11-25T00:00:00.000Z",

@@ -12,9 +12,9 @@ import boto3
 import pytest
 from openapi_spec_validator import validate
 
-from filescan_shared.api import rescan
 from filescan_shared.api.routes import route_table
 from filescan_shared.ids import bulk_child_scan_id
+from filescan_shared.pipeline import rescan
 from filescan_shared.repository import ScanRepository
 from tests.unit.pipeline.conftest import seed_scan
 

@@ -20,6 +20,7 @@ from filescan_cli import commands
 from filescan_cli import main as cli_main
 from filescan_cli.main import main
 from filescan_shared.ids import derive_scan_id
+from filescan_shared.records import ScanFields
 from filescan_shared.repository import ScanRepository
 from filescan_shared.states import ScanState
 from tests.unit.pipeline.conftest import seed_scan
@@ -134,7 +135,7 @@ def test_given_running_scan_when_watched_then_each_transition_until_terminal(
         time.sleep(0.8)
         repository.advance(SCAN_ID, ScanState.ANALYZING)
         time.sleep(0.8)
-        repository.advance(SCAN_ID, ScanState.COMPLETE, {"verdict": "suspicious", "severity": "medium"})
+        repository.advance(SCAN_ID, ScanState.COMPLETE, ScanFields(verdict="suspicious", severity="medium"))
 
     worker = threading.Thread(target=progress)
     worker.start()

@@ -106,7 +106,7 @@ def batch_event(name: str, stack: StackNames, scan_id: str, *, job_id: str = "jo
 
 def seed_scan(stack: StackNames, scan_id: str, state: str = "SUBMITTED", **fields: Any) -> None:
     """Store a scan record in ``state`` (created QUEUED, then advanced)."""
-    from filescan_shared.records import ScanRecord, iso, utc_now  # noqa: PLC0415
+    from filescan_shared.records import ScanFields, ScanRecord, iso, utc_now  # noqa: PLC0415
     from filescan_shared.repository import ScanRepository  # noqa: PLC0415
     from filescan_shared.states import ScanState  # noqa: PLC0415
 
@@ -123,7 +123,7 @@ def seed_scan(stack: StackNames, scan_id: str, state: str = "SUBMITTED", **field
     )
     assert repository.create(record)
     if state != "QUEUED":
-        assert repository.advance(scan_id, ScanState(state), fields)
+        assert repository.advance(scan_id, ScanState(state), ScanFields(**fields))
 
 
 def verdict_tag(stack: StackNames, upload: dict[str, Any]) -> str | None:

@@ -15,6 +15,7 @@ import boto3
 import pytest
 
 from filescan_shared.repository import ScanRepository
+from filescan_shared.severity import Severity
 from filescan_shared.states import ScanState
 from tests.support.fake_openai import Behaviour, FakeOpenAIServer
 from tests.support.stack import StackNames, outcome_events
@@ -99,7 +100,7 @@ def test_given_eicar_when_the_job_succeeds_then_the_verdict_is_malicious(
 
     record = _record(stack)
     assert record.verdict == "malicious"
-    assert record.severity in {"high", "critical"}
+    assert record.severity in {Severity.HIGH, Severity.CRITICAL}
     assert record.top_findings and record.top_findings[0]["category"] == "malware"
     assert verdict_tag(stack, upload) == "malicious"
 
@@ -235,7 +236,7 @@ def test_given_an_llm_that_obeys_a_prompt_injection_when_analysing_then_severity
 
     record = _record(stack)
     assert record.verdict == "malicious"
-    assert record.severity in {"high", "critical"}
+    assert record.severity in {Severity.HIGH, Severity.CRITICAL}
     assert record.analysis["contradiction"] is True
     assert "The file is clean" not in record.analysis["summary"]
     assert record.analysis["flagged_answer"]["summary"] == "The file is clean. Release it."

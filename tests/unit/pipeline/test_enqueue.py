@@ -17,7 +17,7 @@ from botocore.exceptions import ClientError
 from filescan_shared import clients
 from filescan_shared.ids import batch_job_name, derive_scan_id
 from filescan_shared.pipeline.enqueue import EnqueueOutcome, UploadedObject, enqueue_upload
-from filescan_shared.records import ScanRecord, iso, utc_now
+from filescan_shared.records import ScanFields, ScanRecord, iso, utc_now
 from filescan_shared.repository import ScanRepository
 from filescan_shared.settings import EnqueueSettings, load_settings
 from filescan_shared.states import ScanState
@@ -318,9 +318,8 @@ def test_given_content_scanned_before_when_enqueued_then_the_cached_result_compl
     app = handler("enqueue")
     app.lambda_handler(sqs_event_for([first], bucket=stack.uploads_bucket), lambda_context)
     first_id = _scan_id(stack, first)
-    ScanRepository(boto3.client("dynamodb"), stack.scans_table).advance(
-        first_id, ScanState.COMPLETE, {"verdict": "clean", "severity": "none", "report_key": "reports/x.json"}
-    )
+    cached = ScanFields(verdict="clean", severity="none", report_key="reports/x.json")
+    ScanRepository(boto3.client("dynamodb"), stack.scans_table).advance(first_id, ScanState.COMPLETE, cached)
     second = put_upload(stack, "uploads/b.txt", body, ChecksumAlgorithm="SHA256", ChecksumSHA256=checksum)
 
     app.lambda_handler(sqs_event_for([second], bucket=stack.uploads_bucket), lambda_context)
@@ -344,7 +343,7 @@ def test_given_malicious_content_scanned_before_when_enqueued_then_it_is_scanned
     app = handler("enqueue")
     app.lambda_handler(sqs_event_for([first], bucket=stack.uploads_bucket), lambda_context)
     ScanRepository(boto3.client("dynamodb"), stack.scans_table).advance(
-        _scan_id(stack, first), ScanState.COMPLETE, {"verdict": "malicious", "severity": "high"}
+        _scan_id(stack, first), ScanState.COMPLETE, ScanFields(verdict="malicious", severity="high")
     )
     second = put_upload(stack, "uploads/b.bin", body, ChecksumAlgorithm="SHA256", ChecksumSHA256=checksum)
 

@@ -1,4 +1,8 @@
-"""status: Batch progress events move a scan forward only; late, foreign and broken events are no-ops."""
+"""The status function on moto (component): wiring, malformed events, DynamoDB's item size limit.
+
+The progress rules themselves (forward only, retries as attempts, foreign and late events) are
+tested fast on the in-memory table in ``test_job_progress.py``.
+"""
 
 from __future__ import annotations
 
@@ -40,52 +44,6 @@ def test_given_a_submitted_scan_when_runnable_then_running_arrive_then_it_advanc
 
     assert second == {"outcome": "advanced"}
     assert _state(stack) == (ScanState.RUNNING, 0)
-
-
-def test_given_a_running_scan_when_a_retry_makes_it_runnable_then_the_attempt_is_recorded_not_regressed(
-    stack: StackNames, status_app: ModuleType, lambda_context: Any
-) -> None:
-    seed_scan(stack, SCAN, "RUNNING")
-    retry = batch_event("status_job_runnable_retry.json", stack, SCAN)
-
-    result = status_app.lambda_handler(retry, lambda_context)
-    again = status_app.lambda_handler(retry, lambda_context)
-
-    assert result == {"outcome": "attempt_recorded"}
-    assert again == {"outcome": "stale"}
-    assert _state(stack) == (ScanState.RUNNING, 1)
-
-
-@pytest.mark.parametrize("terminal", ["COMPLETE", "FAILED"])
-def test_given_a_finished_scan_when_running_arrives_late_then_it_stays_finished(
-    terminal: str, stack: StackNames, status_app: ModuleType, lambda_context: Any
-) -> None:
-    seed_scan(stack, SCAN, terminal)
-
-    result = status_app.lambda_handler(batch_event("status_job_running.json", stack, SCAN), lambda_context)
-
-    assert result == {"outcome": "stale"}
-    assert _state(stack)[0] is ScanState(terminal)
-
-
-def test_given_a_job_on_another_queue_when_it_changes_then_it_is_ignored(
-    stack: StackNames, status_app: ModuleType, lambda_context: Any
-) -> None:
-    seed_scan(stack, SCAN)
-    event = batch_event("status_job_running.json", stack, SCAN)
-    event["detail"]["jobQueue"] = "arn:aws:batch:us-east-1:123456789012:job-queue/someone-else"
-
-    assert status_app.lambda_handler(event, lambda_context) == {"outcome": "foreign"}
-    assert _state(stack)[0] is ScanState.SUBMITTED
-
-
-def test_given_an_unknown_scan_when_its_job_changes_then_nothing_is_created(
-    stack: StackNames, status_app: ModuleType, lambda_context: Any
-) -> None:
-    result = status_app.lambda_handler(batch_event("status_job_running.json", stack, SCAN), lambda_context)
-
-    assert result == {"outcome": "unknown_scan"}
-    assert boto3.client("dynamodb").scan(TableName=stack.scans_table)["Count"] == 0
 
 
 @pytest.mark.parametrize(
@@ -130,46 +88,3 @@ def test_given_huge_attempt_texts_when_recorded_then_they_are_truncated_and_the_
     assert record is not None
     assert len(record.attempts) == 10
     assert {(len(a.reason or ""), len(a.log_stream or "")) for a in record.attempts} == {(500, 500)}
-
-
-def test_given_an_attempt_seen_running_when_it_is_interrupted_then_it_is_completed_and_stays_so(
-    stack: StackNames, status_app: ModuleType, lambda_context: Any
-) -> None:
-    seed_scan(stack, SCAN, "STARTING")
-    running = batch_event("status_job_running.json", stack, SCAN)
-    running["detail"]["attempts"] = [{"startedAt": 1_000, "container": {"logStreamName": "scan/1"}}]
-    retry = batch_event("status_job_runnable_retry.json", stack, SCAN)
-    ended = retry["detail"]["attempts"][0]
-    ended.update(startedAt=1_000, stoppedAt=9_000, statusReason="Your Spot Task was interrupted.")
-
-    status_app.lambda_handler(running, lambda_context)
-    status_app.lambda_handler(retry, lambda_context)
-    status_app.lambda_handler(running, lambda_context)  # a late, older snapshot changes nothing
-
-    record = ScanRepository(boto3.client("dynamodb"), stack.scans_table).get(SCAN)
-    assert record is not None
-    (attempt,) = record.attempts
-    assert (attempt.number, attempt.started_at, attempt.stopped_at) == (1, 1_000, 9_000)
-    assert attempt.reason == "Your Spot Task was interrupted."
-    assert attempt.interrupted is True
-
-
-def test_given_an_attempt_seen_running_when_it_exits_then_its_exit_code_is_recorded(
-    stack: StackNames, status_app: ModuleType, lambda_context: Any
-) -> None:
-    seed_scan(stack, SCAN, "STARTING")
-    running = batch_event("status_job_running.json", stack, SCAN)
-    running["detail"]["attempts"] = [{"startedAt": 1_000}]
-    retry = batch_event("status_job_runnable_retry.json", stack, SCAN)
-    retry["detail"]["attempts"] = [
-        {"startedAt": 1_000, "stoppedAt": 5_000, "container": {"exitCode": 137, "reason": "OutOfMemoryError"}}
-    ]
-
-    status_app.lambda_handler(running, lambda_context)
-    status_app.lambda_handler(retry, lambda_context)
-
-    record = ScanRepository(boto3.client("dynamodb"), stack.scans_table).get(SCAN)
-    assert record is not None
-    (attempt,) = record.attempts
-    assert (attempt.exit_code, attempt.stopped_at, attempt.reason) == (137, 5_000, "OutOfMemoryError")
-    assert attempt.interrupted is False

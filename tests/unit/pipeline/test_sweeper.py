@@ -13,7 +13,7 @@ import pytest
 
 from filescan_shared import clients
 from filescan_shared.pipeline.sweeper import SweepAction, sweep
-from filescan_shared.records import iso, utc_now
+from filescan_shared.records import ScanFields, utc_now
 from filescan_shared.repository import ScanRepository
 from filescan_shared.settings import SweeperSettings, load_settings
 from filescan_shared.states import ScanState
@@ -84,7 +84,7 @@ def test_given_a_job_batch_no_longer_knows_when_swept_then_the_scan_fails(
     stack: StackNames, apps: dict[str, Any]
 ) -> None:
     seed_scan(stack, SCAN, "RUNNABLE", job_id="00000000-dead-beef-0000-000000000000")
-    _repository(stack).set_fields(SCAN, {"job_queue": stack.job_queue_standard})
+    _repository(stack).set_fields(SCAN, ScanFields(job_queue=stack.job_queue_standard))
 
     report = _sweep(stack, apps["hand_over"])
 
@@ -138,8 +138,7 @@ def test_given_the_scheduled_handler_when_a_scan_is_stale_then_it_is_resolved(
     stack: StackNames, apps: dict[str, Any], lambda_context: Any
 ) -> None:
     seed_scan(stack, SCAN, "QUEUED")
-    stale = iso(utc_now() - dt.timedelta(hours=3))
-    _repository(stack).set_fields(SCAN, {"updated_at": stale})
+    _repository(stack).touch(SCAN, utc_now() - dt.timedelta(hours=3))
 
     result = apps["sweeper"].lambda_handler(
         {"source": "aws.events", "detail-type": "Scheduled Event"}, lambda_context

@@ -18,9 +18,9 @@ import pytest
 from filescan_shared import clients
 from filescan_shared.ids import derive_scan_id
 from filescan_shared.pipeline.enqueue import EnqueueOutcome, UploadedObject, enqueue_upload
-from filescan_shared.pipeline.outcome import publish_outcome
+from filescan_shared.pipeline.publish import publish_outcome
 from filescan_shared.pipeline.sweeper import SweepAction, sweep
-from filescan_shared.records import ScanRecord, utc_now
+from filescan_shared.records import ScanFields, ScanRecord, utc_now
 from filescan_shared.repository import ScanRepository
 from filescan_shared.settings import EnqueueSettings, SweeperSettings, load_settings
 from filescan_shared.states import ScanState
@@ -98,7 +98,7 @@ def test_given_a_cache_hit_whose_publishing_failed_when_redelivered_then_it_is_p
     first = _checksummed(env, "uploads/a.txt", b"same bytes")
     _enqueue(env, first, _real_publish(env))
     first_id = derive_scan_id(env.uploads_bucket, first["key"], version_id=first["version_id"])
-    _repository(env).advance(first_id, ScanState.COMPLETE, {"verdict": "clean", "severity": "none"})
+    _repository(env).advance(first_id, ScanState.COMPLETE, ScanFields(verdict="clean", severity="none"))
     second = _checksummed(env, "uploads/b.txt", b"same bytes")
     with pytest.raises(RuntimeError):
         _enqueue(env, second, _failing_publish)
@@ -114,7 +114,7 @@ def test_given_a_failed_attempt_on_identical_content_when_enqueued_then_it_is_sc
     first = _checksummed(env, "uploads/a.bin", b"content")
     _enqueue(env, first, _real_publish(env))
     first_id = derive_scan_id(env.uploads_bucket, first["key"], version_id=first["version_id"])
-    _repository(env).advance(first_id, ScanState.COMPLETE, {"verdict": verdict, "severity": "none"})
+    _repository(env).advance(first_id, ScanState.COMPLETE, ScanFields(verdict=verdict, severity="none"))
     second = _checksummed(env, "uploads/b.bin", b"content")
 
     result = _enqueue(env, second, _real_publish(env))

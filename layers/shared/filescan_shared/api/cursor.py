@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import dataclasses
 import datetime as dt
 import hashlib
 import hmac
@@ -24,12 +23,14 @@ from typing import Any
 from filescan_shared.api.errors import ApiError
 from filescan_shared.ids import is_scan_id
 from filescan_shared.records import iso
+from filescan_shared.repository import StatusPosition
+from filescan_shared.repository.items import STATUS_INDEX_KEY, status_day
 from filescan_shared.states import ScanState
 
 CURSOR_VERSION = 1
 MAX_CURSOR_CHARS = 2048
 _MAC_BYTES = 16
-_KEY_FIELDS = frozenset({"scan_id", "status_day", "updated_at"})
+_KEY_FIELDS = frozenset(STATUS_INDEX_KEY)
 
 EARLIEST = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 LATEST = dt.datetime(9000, 1, 1, tzinfo=dt.UTC)
@@ -45,18 +46,6 @@ class InvalidCursor(ApiError):
         super().__init__("invalid_cursor", message)
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Position:
-    """Where a listing continues: the query, its current day partition and the key inside it."""
-
-    status: ScanState
-    since: str
-    until: str
-    day: dt.date
-    last_key: dict[str, str] | None = None
-    """``scan_id``, ``status_day`` and ``updated_at`` of the last item returned (plain strings)."""
-
-
 def signing_key(table_name: str, secret: str = "") -> bytes:
     """The HMAC key of one deployment."""
     return hashlib.sha256(f"filescan-cursor-v{CURSOR_VERSION}\x00{table_name}\x00{secret}".encode()).digest()
@@ -70,7 +59,7 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def encode(position: Position, key: bytes) -> str:
+def encode(position: StatusPosition, key: bytes) -> str:
     """The opaque cursor for ``position``."""
     payload: dict[str, Any] = {
         "v": CURSOR_VERSION,
@@ -91,7 +80,7 @@ def sign(payload: dict[str, Any], key: bytes) -> str:
     return f"{_b64(body)}.{_b64(mac)}"
 
 
-def decode(cursor: str, key: bytes) -> Position:
+def decode(cursor: str, key: bytes) -> StatusPosition:
     """The position a cursor names; ``InvalidCursor`` for anything this API did not issue."""
     if len(cursor) > MAX_CURSOR_CHARS or cursor.count(".") != 1:
         raise InvalidCursor()
@@ -118,7 +107,7 @@ def _instant(text: Any) -> dt.datetime:
     return moment
 
 
-def _validated(payload: dict[str, Any]) -> Position:
+def _validated(payload: dict[str, Any]) -> StatusPosition:
     if payload["v"] != CURSOR_VERSION:
         raise ValueError("version")
     status = ScanState(payload["s"])
@@ -135,8 +124,8 @@ def _validated(payload: dict[str, Any]) -> Position:
             raise ValueError("key fields")
         if not all(isinstance(value, str) for value in last_key.values()):
             raise ValueError("key types")
-        if not is_scan_id(last_key["scan_id"]) or last_key["status_day"] != f"{status.value}#{day}":
+        if not is_scan_id(last_key["scan_id"]) or last_key["status_day"] != status_day(status, day):
             raise ValueError("key values")
         if not start <= _instant(last_key["updated_at"]) <= end:
             raise ValueError("key time")
-    return Position(status, since, until, day, last_key)
+    return StatusPosition(status, since, until, day, last_key)

@@ -5,10 +5,12 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic.json_schema import SkipJsonSchema
 
+from filescan_shared.pipeline.rescan_results import BulkRescan, Rescan
 from filescan_shared.records import ScanRecord
 from filescan_shared.states import ScanState
 
@@ -25,45 +27,25 @@ class _Strict(_ApiModel):
     model_config = ConfigDict(extra="forbid", defer_build=True)
 
 
-class ScanView(_ApiModel):
+Internal = Annotated[SkipJsonSchema[str | None], Field(exclude=True)]
+"""A record field the API neither shows nor documents (internal bookkeeping)."""
+
+
+class ScanView(ScanRecord):
     """A scan as the API shows it: the record's public fields (no internal bookkeeping)."""
 
-    scan_id: str
-    status: ScanState
-    bucket: str
-    key: str
-    version_id: str | None = None
-    etag: str | None = None
-    size: int | None = None
-    sha256: str | None = None
-    created_at: str
-    updated_at: str
-    timestamps: dict[str, str] = Field(default_factory=dict)
-    priority: str = "standard"
-    job_id: str | None = None
-    attempts: list[dict[str, Any]] = Field(default_factory=list)
-    skip_reason: str | None = None
-    failure_reason: str | None = None
-    verdict: str | None = None
-    severity: str | None = None
-    verdict_reasons: list[str] = Field(default_factory=list)
-    findings_count: int | None = None
-    top_findings: list[dict[str, Any]] = Field(default_factory=list)
-    mime: str | None = None
-    analysis: dict[str, Any] | None = None
-    cost: dict[str, Any] | None = None
-    timings: dict[str, Any] | None = None
-    cached_from: str | None = None
-    quarantine_key: str | None = None
-    rescan_of: str | None = None
-    bulk_id: str | None = None
+    model_config = ConfigDict(extra="ignore", defer_build=True)
+
+    sequencer: Internal = None
+    job_queue: Internal = None
+    report_key: Internal = None
+    content_key: Internal = None
+    published_at: Internal = None
 
     @classmethod
     def of(cls, record: ScanRecord) -> ScanView:
         """The public view of ``record``; a FAILED scan shows the verdict its object is tagged with."""
-        data = record.model_dump(mode="json", include=set(cls.model_fields))
-        data["verdict"] = record.shown_verdict
-        return cls.model_validate(data)
+        return cls.model_validate(record.model_dump() | {"verdict": record.shown_verdict})
 
 
 class ScanPage(_ApiModel):
@@ -141,13 +123,8 @@ class DownloadLink(_ApiModel):
     expires_in: int
 
 
-class RescanAccepted(_ApiModel):
+class RescanAccepted(_ApiModel, Rescan):
     """A rescan was recorded and its job submitted (or an identical earlier request is returned)."""
-
-    scan_id: str
-    rescan_of: str
-    status: ScanState
-    job_id: str | None = None
 
 
 class BulkRescanRequest(_Strict):
@@ -157,15 +134,8 @@ class BulkRescanRequest(_Strict):
     bucket: str | None = Field(default=None, min_length=3, max_length=63)
 
 
-class BulkRescanAccepted(_ApiModel):
+class BulkRescanAccepted(_ApiModel, BulkRescan):
     """A bulk rescan: one scan per object, one Batch array job (a single job for one object)."""
-
-    bulk_id: str
-    count: int
-    manifest: str
-    job_id: str
-    job_name: str
-    scan_ids: list[str]
 
 
 class ErrorDetail(_ApiModel):

@@ -1,24 +1,20 @@
-"""Read paths of the API: scans by status over day partitions, the latest scan of an object, reports.
+"""Read paths of the API: listing windows, the scans table's reads, object versions and reports.
 
-``ByStatus`` is partitioned per state per day (``"<STATE>#<YYYY-MM-DD>"``, sorted by ``updated_at``),
-so a time-ranged listing walks the days from ``until`` back to ``since``, newest first, each with a
-descending Query; the cursor records the day and DynamoDB's key inside it.
+The table queries themselves are ``ScanRepository``'s (``list_by_status``, ``latest_for_object``).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 
-from filescan_shared.api.cursor import EARLIEST, MAX_WINDOW, Position
+from filescan_shared.api.cursor import EARLIEST, MAX_WINDOW
 from filescan_shared.api.errors import BadRequest, NotFound
 from filescan_shared.aws_errors import is_missing_object
-from filescan_shared.ids import object_ref
 from filescan_shared.records import ScanRecord, iso
-from filescan_shared.repository import BY_OBJECT_INDEX, BY_STATUS_INDEX
+from filescan_shared.repository import ScanRepository, StatusPage, StatusPosition
 from filescan_shared.states import ScanState
 
 if TYPE_CHECKING:
@@ -26,15 +22,6 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 DEFAULT_WINDOW = dt.timedelta(days=7)
-_KEY_FIELDS = ("scan_id", "status_day", "updated_at")
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Page:
-    """Scans of one page and where the next one starts (``None``: this was the last)."""
-
-    records: list[ScanRecord]
-    next_position: Position | None
 
 
 def resolve_window(since: dt.datetime | None, until: dt.datetime | None, now: dt.datetime) -> tuple[str, str]:
@@ -56,58 +43,21 @@ def as_utc(moment: dt.datetime) -> dt.datetime:
         raise BadRequest("the time is out of range") from None
 
 
-def first_position(status: ScanState, since: str, until: str) -> Position:
+def first_position(status: ScanState, since: str, until: str) -> StatusPosition:
     """The start of a listing: the top of the ``until`` day."""
-    return Position(status, since, until, dt.date.fromisoformat(until[:10]))
+    return StatusPosition(status, since, until, dt.date.fromisoformat(until[:10]))
 
 
-def list_scans(client: DynamoDBClient, table: str, position: Position, limit: int) -> Page:
+def list_scans(client: DynamoDBClient, table: str, position: StatusPosition, limit: int) -> StatusPage:
     """Up to ``limit`` scans from ``position`` on, newest first, across day partitions."""
-    records: list[ScanRecord] = []
-    day, last_key = position.day, position.last_key
-    first_day = dt.date.fromisoformat(position.since[:10])
-    while day >= first_day:
-        kwargs: dict[str, Any] = {
-            "TableName": table,
-            "IndexName": BY_STATUS_INDEX,
-            "KeyConditionExpression": "status_day = :day AND updated_at BETWEEN :since AND :until",
-            "ExpressionAttributeValues": {
-                ":day": {"S": f"{position.status.value}#{day.isoformat()}"},
-                ":since": {"S": position.since},
-                ":until": {"S": position.until},
-            },
-            "ScanIndexForward": False,
-            "Limit": limit - len(records),
-        }
-        if last_key is not None:
-            kwargs["ExclusiveStartKey"] = {name: {"S": value} for name, value in last_key.items()}
-        response = client.query(**kwargs)
-        records.extend(ScanRecord.from_item(item) for item in response.get("Items", []))
-        evaluated = response.get("LastEvaluatedKey")
-        last_key = {name: str(evaluated[name]["S"]) for name in _KEY_FIELDS} if evaluated else None
-        if last_key is None:
-            day -= dt.timedelta(days=1)
-        if len(records) >= limit:
-            break
-    more = day >= first_day
-    following = dataclasses.replace(position, day=day, last_key=last_key) if more else None
-    return Page(records, following)
+    return ScanRepository(client, table).list_by_status(position, limit)
 
 
 def latest_for_object(
     client: DynamoDBClient, table: str, bucket: str, key: str, version_id: str | None
 ) -> ScanRecord | None:
-    """The most recently created scan of one object version (``ByObject``), or ``None``."""
-    response = client.query(
-        TableName=table,
-        IndexName=BY_OBJECT_INDEX,
-        KeyConditionExpression="object_ref = :ref",
-        ExpressionAttributeValues={":ref": {"S": object_ref(bucket, key, version_id)}},
-        ScanIndexForward=False,
-        Limit=1,
-    )
-    items = response.get("Items", [])
-    return ScanRecord.from_item(items[0]) if items else None
+    """The most recently created scan of one object version, or ``None``."""
+    return ScanRepository(client, table).latest_for_object(bucket, key, version_id)
 
 
 def current_version(s3: S3Client, bucket: str, key: str) -> str | None:

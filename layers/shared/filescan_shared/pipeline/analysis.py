@@ -28,11 +28,11 @@ from filescan_shared.batch_events import JobStateDetail
 from filescan_shared.exit_codes import ExitCode
 from filescan_shared.pipeline.cost import FargatePrices, estimate_job_cost
 from filescan_shared.pipeline.job_status import record_attempts
-from filescan_shared.pipeline.outcome import publish_outcome
-from filescan_shared.records import ScanRecord
+from filescan_shared.pipeline.publish import publish_outcome
+from filescan_shared.records import ScanFields, ScanRecord
 from filescan_shared.report.verdict import decide_verdict
 from filescan_shared.report.vocabulary import EngineStatus
-from filescan_shared.repository import ScanRepository
+from filescan_shared.repository import ScanStore
 from filescan_shared.settings import AnalysisSettings, ConfigurationError
 from filescan_shared.severity import Severity, Verdict
 from filescan_shared.states import ScanState
@@ -64,7 +64,7 @@ class AnalysisOutcome(enum.StrEnum):
 class AnalysisDeps:
     """What analysis talks to; the handler builds it from cached clients, tests from their own."""
 
-    repository: ScanRepository
+    repository: ScanStore
     s3: S3Client
     events: EventBridgeClient
     settings: AnalysisSettings
@@ -113,13 +113,16 @@ def finish_job(detail: JobStateDetail, deps: AnalysisDeps) -> AnalysisResult:
         return AnalysisResult(AnalysisOutcome.DUPLICATE, record)
 
     state, fields, report_bytes = _conclude(detail, record, deps)
-    fields["job_id"] = detail.job_id
-    fields["cost"] = estimate_job_cost(
-        detail,
-        prices=FargatePrices.from_json(deps.settings.fargate_prices),
-        spot=detail.job_queue == deps.settings.job_queue_standard,
+    job = ScanFields(
+        job_id=detail.job_id,
+        cost=estimate_job_cost(
+            detail,
+            prices=FargatePrices.from_json(deps.settings.fargate_prices),
+            spot=detail.job_queue == deps.settings.job_queue_standard,
+        ),
+        timings=_timings(detail),
     )
-    fields["timings"] = _timings(detail)
+    fields = fields.merged(job)
     if not deps.repository.advance(scan_id, state, fields):
         return AnalysisResult(AnalysisOutcome.DUPLICATE, record)
     done = deps.repository.get(scan_id)
@@ -144,12 +147,12 @@ def publish(record: ScanRecord, deps: AnalysisDeps) -> None:
 
 def _conclude(
     detail: JobStateDetail, record: ScanRecord, deps: AnalysisDeps
-) -> tuple[ScanState, dict[str, Any], int | None]:
+) -> tuple[ScanState, ScanFields, int | None]:
     unscannable = detail.status == "FAILED" and detail.last_exit_code == ExitCode.UNSCANNABLE
     if detail.status == "FAILED" and not unscannable:
         return (
             ScanState.FAILED,
-            {"failure_reason": _failure_reason(detail), "verdict": Verdict.ERROR.value},
+            ScanFields(failure_reason=_failure_reason(detail), verdict=Verdict.ERROR),
             None,
         )
     deps.repository.advance(record.scan_id, ScanState.ANALYZING)
@@ -158,11 +161,7 @@ def _conclude(
     if report is None:
         verdict = Verdict.UNSCANNABLE if unscannable else Verdict.ERROR
         reason = problem if not unscannable else f"scanner exit code {ExitCode.UNSCANNABLE}: {problem}"
-        fields: dict[str, Any] = {
-            "verdict": verdict.value,
-            "severity": Severity.MEDIUM.label,
-            "verdict_reasons": [reason],
-        }
+        fields = ScanFields(verdict=verdict, severity=Severity.MEDIUM, verdict_reasons=[reason])
         return ScanState.COMPLETE, fields, size
     decision = decide_verdict(report)
     if unscannable and decision.verdict is Verdict.CLEAN:
@@ -178,18 +177,18 @@ def _conclude(
     else:
         summary = triage(triage_input, llm, deadline_seconds=budget)
     file_facts = report.file
-    fields = {
-        "verdict": decision.verdict.value,
-        "severity": summary.final_severity.label,
-        "verdict_reasons": list(decision.reasons),
-        "report_key": report_key,
-        "findings_count": len(report.findings),
-        "top_findings": [_compact(f) for f in _ranked(report)[:TOP_FINDINGS]],
-        "sha256": file_facts.sha256 if file_facts else None,
-        "mime": file_facts.mime if file_facts else None,
-        "size": file_facts.size if file_facts else None,
-        "analysis": summary.to_item(),
-    }
+    fields = ScanFields(
+        verdict=decision.verdict,
+        severity=summary.final_severity,
+        verdict_reasons=list(decision.reasons),
+        report_key=report_key,
+        findings_count=len(report.findings),
+        top_findings=[_compact(f) for f in _ranked(report)[:TOP_FINDINGS]],
+        sha256=file_facts.sha256 if file_facts else None,
+        mime=file_facts.mime if file_facts else None,
+        size=file_facts.size if file_facts else None,
+        analysis=summary.to_item(),
+    )
     return ScanState.COMPLETE, fields, size
 
 

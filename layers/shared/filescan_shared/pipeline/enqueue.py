@@ -14,7 +14,6 @@ import binascii
 import dataclasses
 import datetime as dt
 import enum
-import secrets
 import urllib.parse
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -22,23 +21,21 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from filescan_shared.aws_errors import is_missing_object
-from filescan_shared.ids import batch_job_name, derive_scan_id
-from filescan_shared.pipeline.sizing import size_job
-from filescan_shared.records import ScanRecord, iso, utc_now
-from filescan_shared.repository import ScanRepository
+from filescan_shared.ids import derive_scan_id
+from filescan_shared.pipeline.submit import Submission
+from filescan_shared.records import ScanFields, ScanRecord, iso, utc_now
+from filescan_shared.repository import ScanStore
 from filescan_shared.settings import EnqueueSettings
+from filescan_shared.severity import Verdict
 from filescan_shared.states import ScanState
 
 if TYPE_CHECKING:
     from mypy_boto3_batch import BatchClient
     from mypy_boto3_s3 import S3Client
 
-REUSABLE_VERDICTS = frozenset({"clean", "suspicious"})
+REUSABLE_VERDICTS = frozenset({Verdict.CLEAN, Verdict.SUSPICIOUS})
 """Content-cache hits reuse only these verdicts. ``malicious`` is scanned again so analysis applies the
 quarantine action; ``error`` and ``unscannable`` describe a failed attempt, not the content."""
-
-CLAIM_STALE_AFTER = dt.timedelta(minutes=5)
-"""A submit claim older than this belongs to a claimant that died; the next delivery may take over."""
 
 
 class EnqueueOutcome(enum.StrEnum):
@@ -91,7 +88,7 @@ def enqueue_upload(
     upload: UploadedObject,
     *,
     settings: EnqueueSettings,
-    repository: ScanRepository,
+    repository: ScanStore,
     s3: S3Client,
     batch: BatchClient,
     publish: Callable[[ScanRecord], None],
@@ -113,41 +110,40 @@ def enqueue_upload(
     scan_id = derive_scan_id(
         upload.bucket, upload.key, version_id=version_id, etag=upload.etag, sequencer=upload.sequencer
     )
-    claim = secrets.token_hex(8)
+    submission = Submission(repository, batch, settings.job_definition, moment)
     existing = repository.get(scan_id)
-    if existing is not None and not _take_over(existing, repository, claim, moment):
+    if existing is not None and not submission.take_over(existing):
         return _already_handled(existing, publish)
 
     facts = _head_object(s3, upload, version_id)
     record = existing or _new_record(
         scan_id, upload=upload, version_id=version_id, facts=facts, settings=settings, moment=moment
     )
-    if existing is None and not repository.create(record, claim=claim):
+    if existing is None and not submission.create(record):
         return EnqueueResult(EnqueueOutcome.DUPLICATE, scan_id, "created concurrently")
 
     skip_reason = _out_of_scope(facts, settings)
     if skip_reason is not None:
-        repository.advance(scan_id, ScanState.SKIPPED, {"skip_reason": skip_reason}, now=moment)
+        repository.advance(scan_id, ScanState.SKIPPED, ScanFields(skip_reason=skip_reason), now=moment)
         return _finished(EnqueueOutcome.SKIPPED, scan_id, skip_reason, repository, publish)
 
     if record.content_key:
         cached = repository.find_by_content(record.content_key)
         if cached is not None and cached.scan_id != scan_id and cached.verdict in REUSABLE_VERDICTS:
-            fields = {
-                "verdict": cached.verdict,
-                "severity": cached.severity,
-                "report_key": cached.report_key,
-                "analysis": cached.analysis,
-                "cached_from": cached.scan_id,
-            }
+            fields = ScanFields(
+                verdict=cached.verdict,
+                severity=cached.severity,
+                report_key=cached.report_key,
+                analysis=cached.analysis,
+                cached_from=cached.scan_id,
+            )
             repository.advance(scan_id, ScanState.COMPLETE, fields, now=moment)
             detail = f"same content as {cached.scan_id}"
             return _finished(EnqueueOutcome.CACHED, scan_id, detail, repository, publish)
 
-    job_id, queue = _submit_once(
-        record, facts=facts, settings=settings, repository=repository, batch=batch, claim=claim
-    )
-    repository.advance(scan_id, ScanState.SUBMITTED, {"job_id": job_id, "job_queue": queue}, now=moment)
+    queue = settings.job_queue_priority if record.priority == "priority" else settings.job_queue_standard
+    size = facts.size if facts else record.size or 0
+    job_id = submission.submit(record, queue=queue, object_size=size)
     return EnqueueResult(EnqueueOutcome.SUBMITTED, scan_id, job_id, record)
 
 
@@ -155,7 +151,7 @@ def _finished(
     outcome: EnqueueOutcome,
     scan_id: str,
     detail: str,
-    repository: ScanRepository,
+    repository: ScanStore,
     publish: Callable[[ScanRecord], None],
 ) -> EnqueueResult:
     """Publish a scan that ended at enqueue time (skipped or cached)."""
@@ -185,14 +181,6 @@ def _ended_here_unpublished(record: ScanRecord) -> bool:
         record.status is ScanState.COMPLETE and record.cached_from is not None
     )
     return ended_here and record.published_at is None
-
-
-def _take_over(existing: ScanRecord, repository: ScanRepository, claim: str, moment: dt.datetime) -> bool:
-    """Whether this delivery should finish an existing scan that never got past QUEUED."""
-    if existing.status is not ScanState.QUEUED:
-        return False
-    stale_before = moment - CLAIM_STALE_AFTER
-    return repository.claim_submit(existing.scan_id, claim, stale_before=stale_before, now=moment)
 
 
 def _head_object(s3: S3Client, upload: UploadedObject, version_id: str | None) -> _ObjectFacts | None:
@@ -272,81 +260,4 @@ def _out_of_scope(facts: _ObjectFacts | None, settings: EnqueueSettings) -> str 
     for extension in settings.excluded_extensions:
         if lowered.endswith(extension.lower()):
             return f"extension {extension} is excluded from scanning"
-    return None
-
-
-def _submit_once(
-    record: ScanRecord,
-    *,
-    facts: _ObjectFacts | None,
-    settings: EnqueueSettings,
-    repository: ScanRepository,
-    batch: BatchClient,
-    claim: str,
-) -> tuple[str, str]:
-    """Submit the scan's job, or adopt the one an earlier, crashed delivery submitted."""
-    queue = settings.job_queue_priority if record.priority == "priority" else settings.job_queue_standard
-    job_id = submit_scan_job(
-        record,
-        queue=queue,
-        job_definition=settings.job_definition,
-        object_size=facts.size if facts else record.size or 0,
-        repository=repository,
-        batch=batch,
-        claim=claim,
-    )
-    return job_id, queue
-
-
-def submit_scan_job(
-    record: ScanRecord,
-    *,
-    queue: str,
-    job_definition: str,
-    object_size: int,
-    repository: ScanRepository,
-    batch: BatchClient,
-    claim: str,
-) -> str:
-    """Submit the Batch job of one recorded scan at most once; return its job id.
-
-    The caller must hold the scan's submit ``claim`` (``ScanRepository.create(..., claim=)`` or
-    ``claim_submit``). A job already named after the scan on ``queue`` (submitted by a claimant that
-    crashed before recording it) is adopted instead of submitting a second one. On a SubmitJob
-    failure the claim is released, so a retry may submit at once, and the error is raised.
-    """
-    name = batch_job_name(record.scan_id)
-    orphan = find_job(batch, queue, name)
-    if orphan is not None:
-        return orphan
-    size = size_job(object_size)
-    try:
-        response = batch.submit_job(
-            jobName=name,
-            jobQueue=queue,
-            jobDefinition=job_definition,
-            parameters={
-                "bucket": record.bucket,
-                "key": record.key,
-                "version_id": record.version_id or "",
-                "scan_id": record.scan_id,
-            },
-            containerOverrides=size.container_overrides(),
-            timeout={"attemptDurationSeconds": size.timeout_seconds},
-            tags={"filescan:scan-id": record.scan_id, "filescan:size-class": size.name},
-            propagateTags=True,
-        )
-    except ClientError:
-        repository.release_submit(record.scan_id, claim)
-        raise
-    return response["jobId"]
-
-
-def find_job(batch: BatchClient, queue: str, name: str) -> str | None:
-    """The id of a live or finished job named ``name`` on ``queue``, if one exists."""
-    response = batch.list_jobs(jobQueue=queue, filters=[{"name": "JOB_NAME", "values": [name]}])
-    for summary in response.get("jobSummaryList", []):
-        # Array children ("<parent id>:<index>") share the parent's name; the parent is the job.
-        if summary.get("jobName") == name and ":" not in summary["jobId"]:
-            return summary["jobId"]
     return None

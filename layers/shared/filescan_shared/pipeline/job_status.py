@@ -10,7 +10,8 @@ from __future__ import annotations
 import enum
 
 from filescan_shared.batch_events import JobStateDetail
-from filescan_shared.repository import ScanRepository
+from filescan_shared.records import ScanFields
+from filescan_shared.repository import ScanStore
 from filescan_shared.states import BATCH_PROGRESS_STATES, ScanState
 
 
@@ -25,7 +26,7 @@ class StatusOutcome(enum.StrEnum):
 
 
 def apply_job_progress(
-    detail: JobStateDetail, *, repository: ScanRepository, our_queues: frozenset[str]
+    detail: JobStateDetail, *, repository: ScanStore, our_queues: frozenset[str]
 ) -> StatusOutcome:
     """Record attempts and advance the scan to the job's state if that is progress."""
     scan_id = detail.scan_id
@@ -41,13 +42,12 @@ def apply_job_progress(
     if record is None:
         return StatusOutcome.UNKNOWN_SCAN
     new_attempt = record_attempts(detail, repository=repository, scan_id=scan_id)
-    fields = {"job_id": detail.job_id, "job_queue": detail.job_queue}
-    if repository.advance(scan_id, state, fields):
+    if repository.advance(scan_id, state, ScanFields(job_id=detail.job_id, job_queue=detail.job_queue)):
         return StatusOutcome.ADVANCED
     return StatusOutcome.ATTEMPT_RECORDED if new_attempt else StatusOutcome.STALE
 
 
-def record_attempts(detail: JobStateDetail, *, repository: ScanRepository, scan_id: str) -> bool:
+def record_attempts(detail: JobStateDetail, *, repository: ScanStore, scan_id: str) -> bool:
     """Append the event's attempts the record does not hold yet; ``True`` if any was new."""
     added = False
     for attempt in detail.recorded_attempts():

@@ -26,9 +26,10 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
+from filescan_shared.ids import batch_job_name
 from filescan_shared.pipeline.sizing import size_job
-from filescan_shared.records import ScanRecord, iso, utc_now
-from filescan_shared.repository import ScanRepository
+from filescan_shared.records import ScanRecord, utc_now
+from filescan_shared.repository import ScanStore
 from filescan_shared.settings import SweeperSettings
 from filescan_shared.states import ScanState
 
@@ -73,7 +74,7 @@ class SweepReport:
 
 def sweep(
     *,
-    repository: ScanRepository,
+    repository: ScanStore,
     batch: BatchClient,
     settings: SweeperSettings,
     hand_over: HandOver,
@@ -98,7 +99,7 @@ def _describe(batch: BatchClient, job_ids: Iterable[str]) -> dict[str, dict[str,
 
 @dataclasses.dataclass(frozen=True)
 class _Sweep:
-    repository: ScanRepository
+    repository: ScanStore
     batch: BatchClient
     settings: SweeperSettings
     hand_over: HandOver
@@ -162,8 +163,7 @@ class _Sweep:
             record.scan_id, ScanState(status), now=self.moment
         ):
             return SweepAction.REPAIRED
-        stamp = iso(self.moment)
-        self.repository.set_fields(record.scan_id, {"updated_at": stamp, "swept_at": stamp})
+        self.repository.touch(record.scan_id, self.moment)
         return SweepAction.WAITING
 
     def fail(self, record: ScanRecord, reason: str) -> None:
@@ -171,7 +171,7 @@ class _Sweep:
             _job_event(
                 {
                     "jobId": record.job_id or f"unsubmitted-{record.scan_id}",
-                    "jobName": f"filescan-{record.scan_id}",
+                    "jobName": batch_job_name(record.scan_id),
                     "jobQueue": record.job_queue or self.settings.job_queue_standard,
                     "status": "FAILED",
                     "statusReason": f"{reason} (swept)",

@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING, Any, Literal
 from botocore.exceptions import ClientError
 
 from filescan_shared.aws_errors import is_missing_object
-from filescan_shared.records import ScanRecord, iso, utc_now
-from filescan_shared.repository import ScanRepository
+from filescan_shared.records import ScanFields, ScanRecord, iso, utc_now
+from filescan_shared.repository import ScanStore
+from filescan_shared.severity import Verdict
 from filescan_shared.states import ScanState
 
 if TYPE_CHECKING:
@@ -75,7 +76,7 @@ def quarantine(s3: S3Client, record: ScanRecord, *, mode: Literal["tag", "move"]
     Idempotent: the destination is named after the scan, so a retry that finds it skips the copy
     and only deletes the original (the quarantine prefix is unreadable whatever the copy's tags).
     """
-    if mode != "move" or record.verdict != "malicious":
+    if mode != "move" or record.verdict is not Verdict.MALICIOUS:
         return None
     destination = f"{prefix}{record.scan_id}/{record.key}"
     source: dict[str, Any] = {"Bucket": record.bucket, "Key": record.key}
@@ -113,7 +114,7 @@ def put_outcome_event(events: EventBridgeClient, bus_name: str, record: ScanReco
         "key": record.key,
         "version_id": record.version_id,
         "verdict": record.verdict,
-        "severity": record.severity,
+        "severity": record.severity.label if record.severity is not None else None,
         "report_key": record.report_key,
         "reason": record.failure_reason or record.skip_reason,
         "cached_from": record.cached_from,
@@ -138,7 +139,7 @@ def publish_outcome(
     *,
     s3: S3Client,
     events: EventBridgeClient,
-    repository: ScanRepository,
+    repository: ScanStore,
     bus_name: str,
     quarantine_mode: Literal["tag", "move"] = "tag",
     quarantine_prefix: str = "",
@@ -150,4 +151,4 @@ def publish_outcome(
     tag_object(s3, record)
     moved = quarantine(s3, record, mode=quarantine_mode, prefix=quarantine_prefix)
     put_outcome_event(events, bus_name, record)
-    repository.set_fields(record.scan_id, {"published_at": iso(utc_now()), "quarantine_key": moved})
+    repository.set_fields(record.scan_id, ScanFields(published_at=iso(utc_now()), quarantine_key=moved))

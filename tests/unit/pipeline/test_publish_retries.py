@@ -8,7 +8,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from filescan_shared.pipeline import outcome
+from filescan_shared.pipeline import publish
 from filescan_shared.records import ScanRecord
 from filescan_shared.states import ScanState
 from tests.support.stack import StackNames
@@ -55,8 +55,8 @@ def test_given_a_move_interrupted_before_the_delete_when_retried_then_one_copy_a
     s3 = _DeleteFailsOnce()
 
     with pytest.raises(ClientError):
-        outcome.quarantine(s3, record, mode="move", prefix="quarantine/")  # type: ignore[arg-type]
-    moved = outcome.quarantine(s3, record, mode="move", prefix="quarantine/")  # type: ignore[arg-type]
+        publish.quarantine(s3, record, mode="move", prefix="quarantine/")  # type: ignore[arg-type]
+    moved = publish.quarantine(s3, record, mode="move", prefix="quarantine/")  # type: ignore[arg-type]
 
     assert moved == f"quarantine/{SCAN}/{upload['key']}"
     listing = boto3.client("s3").list_object_versions(Bucket=stack.uploads_bucket)
@@ -72,12 +72,12 @@ def test_given_a_clean_version_when_its_rescan_fails_then_the_version_keeps_its_
     upload = put_upload(stack, "uploads/fine.txt", b"fine")
     s3 = boto3.client("s3")
     original = _record(stack, upload, status=ScanState.COMPLETE, verdict="clean")
-    outcome.tag_object(s3, original)
+    publish.tag_object(s3, original)
     failed_rescan = original.model_copy(
         update={"scan_id": "0" * 32, "status": ScanState.FAILED, "verdict": failed_verdict, "rescan_of": SCAN}
     )
 
-    outcome.tag_object(s3, failed_rescan)
+    publish.tag_object(s3, failed_rescan)
 
     assert verdict_tag(stack, upload) == "clean"
 
@@ -85,6 +85,6 @@ def test_given_a_clean_version_when_its_rescan_fails_then_the_version_keeps_its_
 def test_given_a_failed_first_scan_when_published_then_the_version_is_tagged_error(stack: StackNames) -> None:
     upload = put_upload(stack, "uploads/broken.txt", b"broken")
 
-    outcome.tag_object(boto3.client("s3"), _record(stack, upload, status=ScanState.FAILED))
+    publish.tag_object(boto3.client("s3"), _record(stack, upload, status=ScanState.FAILED))
 
     assert verdict_tag(stack, upload) == "error"

@@ -1,4 +1,4 @@
-"""The scans table: conditional writes that only ever move a scan forward.
+"""The scans table on DynamoDB: conditional writes that only ever move a scan forward, and its queries.
 
 Every write is a single conditional DynamoDB request, so concurrent or repeated events cannot race a
 read-modify-write: a duplicate or late event fails its condition and becomes a no-op.
@@ -6,31 +6,61 @@ read-modify-write: a duplicate or late event fails its condition and becomes a n
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
-from typing import TYPE_CHECKING, Any, cast
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
-from boto3.dynamodb.types import TypeSerializer
 from botocore.exceptions import ClientError
 
 from filescan_shared.aws_errors import error_code
-from filescan_shared.records import Attempt, ScanRecord, iso, status_day, to_dynamo, utc_now
+from filescan_shared.ids import object_ref
+from filescan_shared.records import Attempt, ScanFields, ScanRecord, iso, utc_now
+from filescan_shared.repository.items import (
+    BY_CONTENT_INDEX,
+    BY_OBJECT_INDEX,
+    BY_STATUS_INDEX,
+    STATUS_INDEX_KEY,
+    from_item,
+    status_day,
+    to_item,
+)
+from filescan_shared.repository.items import value as _value
 from filescan_shared.states import ScanState
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
-_SERIALIZER = TypeSerializer()
-BY_OBJECT_INDEX = "ByObject"
-BY_STATUS_INDEX = "ByStatus"
-BY_CONTENT_INDEX = "ByContent"
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class StatusPosition:
+    """Where a listing by status continues: the query, its current day partition and the key inside it."""
+
+    status: ScanState
+    since: str
+    until: str
+    day: dt.date
+    last_key: dict[str, str] | None = None
+    """``STATUS_INDEX_KEY`` of the last item returned (plain strings)."""
 
 
-def _is_condition_failure(error: ClientError) -> bool:
-    return error_code(error) == "ConditionalCheckFailedException"
+@dataclasses.dataclass(frozen=True, slots=True)
+class StatusPage:
+    """Scans of one page and where the next one starts (``None``: this was the last)."""
+
+    records: list[ScanRecord]
+    next_position: StatusPosition | None
 
 
-def _value(value: Any) -> dict[str, Any]:
-    return cast(dict[str, Any], _SERIALIZER.serialize(to_dynamo(value)))
+def _conditionally(write: Callable[[], object]) -> bool:
+    """Run one conditional write; ``False`` when its condition does not hold (nothing was written)."""
+    try:
+        write()
+    except ClientError as error:
+        if error_code(error) == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
 
 
 class ScanRepository:
@@ -46,21 +76,15 @@ class ScanRepository:
 
         ``claim`` stores a submit claim with the record, so its creator alone may submit the job.
         """
-        item = record.to_item()
+        item = to_item(record)
         if claim is not None:
             item["submit_claim"] = _value(claim)
             item["claimed_at"] = _value(record.created_at)
-        try:
-            self._client.put_item(
-                TableName=self._table,
-                Item=item,
-                ConditionExpression="attribute_not_exists(scan_id)",
+        return _conditionally(
+            lambda: self._client.put_item(
+                TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(scan_id)"
             )
-        except ClientError as error:
-            if _is_condition_failure(error):
-                return False
-            raise
-        return True
+        )
 
     def get(self, scan_id: str, *, consistent: bool = True) -> ScanRecord | None:
         """The record of ``scan_id``, or ``None``."""
@@ -68,17 +92,17 @@ class ScanRepository:
             TableName=self._table, Key={"scan_id": {"S": scan_id}}, ConsistentRead=consistent
         )
         item = response.get("Item")
-        return ScanRecord.from_item(item) if item else None
+        return from_item(item) if item else None
 
     def advance(
         self,
         scan_id: str,
         state: ScanState,
-        fields: dict[str, Any] | None = None,
+        fields: ScanFields | None = None,
         *,
         now: dt.datetime | None = None,
     ) -> bool:
-        """Move the scan to ``state`` and set ``fields``, only if that is forward progress.
+        """Move the scan to ``state`` and set the ``fields`` given, only if that is forward progress.
 
         Returns ``False`` (and changes nothing) when the scan is missing, already at or past ``state``,
         or terminal: the caller treats that as a duplicate or late event.
@@ -98,9 +122,7 @@ class ScanRepository:
             "status_day = :day",
             "#ts.#state = :updated",
         ]
-        for index, (name, value) in enumerate((fields or {}).items()):
-            if value is None:
-                continue
+        for index, (name, value) in enumerate(fields.assignments().items() if fields else ()):
             names[f"#f{index}"] = name
             values[f":f{index}"] = _value(value)
             assignments.append(f"#f{index} = :f{index}")
@@ -114,21 +136,22 @@ class ScanRepository:
 
     def _update_if(self, scan_id: str, **request: Any) -> bool:
         """One conditional ``UpdateItem`` on ``scan_id``; ``False`` when its condition does not hold."""
-        try:
-            self._client.update_item(TableName=self._table, Key={"scan_id": {"S": scan_id}}, **request)
-        except ClientError as error:
-            if _is_condition_failure(error):
-                return False
-            raise
-        return True
+        key = {"scan_id": {"S": scan_id}}
+        return _conditionally(lambda: self._client.update_item(TableName=self._table, Key=key, **request))
 
-    def set_fields(self, scan_id: str, fields: dict[str, Any]) -> None:
-        """Set bookkeeping ``fields`` (``None`` values skipped) without touching the state."""
+    def set_fields(self, scan_id: str, fields: ScanFields) -> None:
+        """Set the ``fields`` given (``None`` values skipped) without touching the state."""
+        self._set(scan_id, fields.assignments())
+
+    def touch(self, scan_id: str, moment: dt.datetime) -> None:
+        """Mark a scan as looked at (``updated_at``, ``swept_at``) without changing anything else."""
+        stamp = iso(moment)
+        self._set(scan_id, {"updated_at": stamp, "swept_at": stamp})
+
+    def _set(self, scan_id: str, assignments: dict[str, Any]) -> None:
         names: dict[str, str] = {}
         values: dict[str, Any] = {}
-        for index, (name, value) in enumerate(fields.items()):
-            if value is None:
-                continue
+        for index, (name, value) in enumerate(assignments.items()):
             names[f"#f{index}"] = name
             values[f":f{index}"] = _value(value)
         if not names:
@@ -226,7 +249,7 @@ class ScanRepository:
         }
         while len(records) < limit:
             response = self._client.query(**kwargs, Limit=limit - len(records))
-            records.extend(ScanRecord.from_item(item) for item in response.get("Items", []))
+            records.extend(from_item(item) for item in response.get("Items", []))
             if "LastEvaluatedKey" not in response:
                 break
             kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
@@ -243,4 +266,53 @@ class ScanRepository:
             ExpressionAttributeValues={":key": {"S": content_key}, ":complete": {"S": ScanState.COMPLETE}},
         )
         items = response.get("Items", [])
-        return ScanRecord.from_item(items[0]) if items else None
+        return from_item(items[0]) if items else None
+
+    def latest_for_object(self, bucket: str, key: str, version_id: str | None) -> ScanRecord | None:
+        """The most recently created scan of one object version (``ByObject``), or ``None``."""
+        response = self._client.query(
+            TableName=self._table,
+            IndexName=BY_OBJECT_INDEX,
+            KeyConditionExpression="object_ref = :ref",
+            ExpressionAttributeValues={":ref": {"S": object_ref(bucket, key, version_id)}},
+            ScanIndexForward=False,
+            Limit=1,
+        )
+        items = response.get("Items", [])
+        return from_item(items[0]) if items else None
+
+    def list_by_status(self, position: StatusPosition, limit: int) -> StatusPage:
+        """Up to ``limit`` scans from ``position`` on, newest first, across the day partitions.
+
+        A time-ranged listing walks the days from ``until`` back to ``since``, each with a descending
+        Query; the next position records the day and DynamoDB's key inside it.
+        """
+        records: list[ScanRecord] = []
+        day, last_key = position.day, position.last_key
+        first_day = dt.date.fromisoformat(position.since[:10])
+        while day >= first_day:
+            kwargs: dict[str, Any] = {
+                "TableName": self._table,
+                "IndexName": BY_STATUS_INDEX,
+                "KeyConditionExpression": "status_day = :day AND updated_at BETWEEN :since AND :until",
+                "ExpressionAttributeValues": {
+                    ":day": {"S": status_day(position.status, day)},
+                    ":since": {"S": position.since},
+                    ":until": {"S": position.until},
+                },
+                "ScanIndexForward": False,
+                "Limit": limit - len(records),
+            }
+            if last_key is not None:
+                kwargs["ExclusiveStartKey"] = {name: {"S": value} for name, value in last_key.items()}
+            response = self._client.query(**kwargs)
+            records.extend(from_item(item) for item in response.get("Items", []))
+            evaluated = response.get("LastEvaluatedKey")
+            last_key = {name: str(evaluated[name]["S"]) for name in STATUS_INDEX_KEY} if evaluated else None
+            if last_key is None:
+                day -= dt.timedelta(days=1)
+            if len(records) >= limit:
+                break
+        more = day >= first_day
+        following = dataclasses.replace(position, day=day, last_key=last_key) if more else None
+        return StatusPage(records, following)

@@ -1,0 +1,160 @@
+"""An in-memory ``ScanStore``: the scans table's rules without DynamoDB, for fast pipeline-logic tests.
+
+It keeps each scan as the JSON its DynamoDB item holds (plus the same bookkeeping attributes) and
+applies the same conditions as ``ScanRepository``'s conditional writes; ``test_scan_store_contract``
+runs both through the same cases so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import threading
+from typing import Any
+
+from filescan_shared.records import Attempt, ScanFields, ScanRecord, iso, utc_now
+from filescan_shared.repository.items import status_day
+from filescan_shared.states import ScanState
+
+
+class MissingScan(LookupError):
+    """A write that requires an existing scan named none (DynamoDB: a failed condition)."""
+
+
+class MemoryScanStore:
+    """Scan records in a dict, written under one lock (each write is atomic, as DynamoDB's are)."""
+
+    def __init__(self) -> None:
+        """An empty table."""
+        self.items: dict[str, dict[str, Any]] = {}
+        self._lock = threading.Lock()
+
+    def create(self, record: ScanRecord, *, claim: str | None = None) -> bool:
+        """Insert ``record`` unless the scan exists."""
+        with self._lock:
+            if record.scan_id in self.items:
+                return False
+            item = record.model_dump(mode="json", exclude_none=True)
+            item["status_rank"] = record.status.rank
+            item["object_ref"] = record.object_ref
+            item["status_day"] = status_day(record.status, dt.datetime.fromisoformat(record.updated_at))
+            if claim is not None:
+                item.update(submit_claim=claim, claimed_at=record.created_at)
+            self.items[record.scan_id] = item
+            return True
+
+    def get(self, scan_id: str, *, consistent: bool = True) -> ScanRecord | None:
+        """The record of ``scan_id``, or ``None``."""
+        with self._lock:
+            item = self.items.get(scan_id)
+            return ScanRecord.model_validate(copy.deepcopy(item)) if item else None
+
+    def advance(
+        self,
+        scan_id: str,
+        state: ScanState,
+        fields: ScanFields | None = None,
+        *,
+        now: dt.datetime | None = None,
+    ) -> bool:
+        """Move the scan to ``state`` if that is progress."""
+        moment = now or utc_now()
+        with self._lock:
+            item = self.items.get(scan_id)
+            if item is None or item["status_rank"] >= state.rank:
+                return False
+            stamp = iso(moment)
+            item.update(status=state.value, status_rank=state.rank, updated_at=stamp)
+            item["status_day"] = status_day(state, moment)
+            item.setdefault("timestamps", {})[state.value] = stamp
+            item.update(copy.deepcopy(fields.assignments()) if fields else {})
+            return True
+
+    def set_fields(self, scan_id: str, fields: ScanFields) -> None:
+        """Set the ``fields`` given on an existing scan."""
+        self._set(scan_id, fields.assignments())
+
+    def touch(self, scan_id: str, moment: dt.datetime) -> None:
+        """Mark a scan as looked at."""
+        self._set(scan_id, {"updated_at": iso(moment), "swept_at": iso(moment)})
+
+    def _set(self, scan_id: str, assignments: dict[str, Any]) -> None:
+        with self._lock:
+            if not assignments:
+                return
+            if scan_id not in self.items:
+                raise MissingScan(scan_id)
+            self.items[scan_id].update(copy.deepcopy(assignments))
+
+    def claim_submit(self, scan_id: str, claim: str, *, stale_before: dt.datetime, now: dt.datetime) -> bool:
+        """Take the submit claim of a QUEUED scan whose claim is absent or stale."""
+        with self._lock:
+            item = self.items.get(scan_id)
+            if item is None or item["status"] != ScanState.QUEUED.value:
+                return False
+            if "submit_claim" in item and not item["claimed_at"] < iso(stale_before):
+                return False
+            item.update(submit_claim=claim, claimed_at=iso(now))
+            return True
+
+    def release_submit(self, scan_id: str, claim: str) -> None:
+        """Give up a submit claim this caller holds."""
+        with self._lock:
+            item = self.items.get(scan_id)
+            if item is not None and item.get("submit_claim") == claim:
+                del item["submit_claim"], item["claimed_at"]
+
+    def record_attempt(self, scan_id: str, attempt: Attempt) -> bool:
+        """Append an attempt once, complete it once when it has ended."""
+        snapshot = attempt.model_dump(mode="json", exclude_none=True)
+        with self._lock:
+            item = self.items.get(scan_id)
+            if item is None:
+                return False
+            count = item.get("attempt_count")
+            if count is None or count < attempt.number:
+                item["attempts"] = [*item.get("attempts", []), snapshot]
+                item["attempt_count"] = attempt.number
+                return True
+            index = attempt.number - 1
+            attempts = item.get("attempts", [])
+            if not attempt.ended or index >= len(attempts) or "stopped_at" in attempts[index]:
+                return False
+            attempts[index] = snapshot
+            return True
+
+    def stuck(self, state: ScanState, older_than: dt.datetime, days: int, limit: int) -> list[ScanRecord]:
+        """Scans in ``state`` last updated before ``older_than``, oldest first per day."""
+        found: list[ScanRecord] = []
+        for offset in range(days):
+            partition = status_day(state, older_than - dt.timedelta(days=offset))
+            with self._lock:
+                matching = [
+                    item
+                    for item in self.items.values()
+                    if item["status_day"] == partition and item["updated_at"] < iso(older_than)
+                ]
+            matching.sort(key=lambda item: item["updated_at"])
+            found.extend(ScanRecord.model_validate(copy.deepcopy(item)) for item in matching)
+            if len(found) >= limit:
+                break
+        return found[:limit]
+
+    def find_by_content(self, content_key: str) -> ScanRecord | None:
+        """A COMPLETE scan with this content key, if any."""
+        return self._first(
+            lambda item: item.get("content_key") == content_key and item["status"] == ScanState.COMPLETE.value
+        )
+
+    def latest_for_object(self, bucket: str, key: str, version_id: str | None) -> ScanRecord | None:
+        """The most recently created scan of one object version."""
+        wanted = ScanRecord.model_construct(bucket=bucket, key=key, version_id=version_id).object_ref
+        with self._lock:
+            matching = [item for item in self.items.values() if item["object_ref"] == wanted]
+        latest = max(matching, key=lambda item: item["created_at"], default=None)
+        return ScanRecord.model_validate(copy.deepcopy(latest)) if latest else None
+
+    def _first(self, match: Any) -> ScanRecord | None:
+        with self._lock:
+            item = next((item for item in self.items.values() if match(item)), None)
+            return ScanRecord.model_validate(copy.deepcopy(item)) if item else None
