@@ -98,7 +98,9 @@ class ScannerSettings:
     rules_cache_dir: Path | None = dataclasses.field(default_factory=default_rules_cache_dir)
     """Where compiled rule sets are cached (see ``yara_rules.load_rules``); empty disables the cache."""
     download_concurrency: int = 8
-    download_part_bytes: int = 16 * 1024**2
+    """S3 mode: ranged GETs in flight or waiting for the streaming pass (``remote.RemoteObject.window``)."""
+    download_part_bytes: int = 8 * 1024**2
+    """S3 mode: bytes per ranged GET (S3's guidance: 8 or 16 MB); also the streaming pass's chunk."""
     head_rules_bytes: int = 16 * 1024**2
     yara_overlap_bytes: int = 64 * 1024
 

@@ -189,7 +189,7 @@ def test_manifest_mode_picks_array_index(moto_env: dict[str, str], tmp_path: Pat
 
 
 def test_object_in_unversioned_bucket_is_scanned(moto_env: dict[str, str], tmp_path: Path) -> None:
-    """No version id: the download is pinned by ETag (``IfMatch``), which the transfer manager sends."""
+    """No version id: every ranged GET is pinned by ETag (``IfMatch``)."""
     s3 = _client(moto_env)
     s3.create_bucket(Bucket="filescan-unversioned")
     s3.put_object(Bucket="filescan-unversioned", Key="u/eicar.com", Body=_eicar())
@@ -203,15 +203,15 @@ def test_object_in_unversioned_bucket_is_scanned(moto_env: dict[str, str], tmp_p
 MiB = 1024**2
 MEMORY_BUDGET = 256 * MiB
 DOWNLOAD_ALLOWANCE = 64 * MiB
-"""What S3 mode may add to the local scan's peak: boto3, its threads and the download's bounded buffers
-(~35 MiB measured). One stream lane in both scans, so the scan's own peak does not vary with timing."""
+"""What S3 mode may add to the local scan's peak: boto3, its threads and the ranged GETs' bounded
+window (~32 MiB measured). One stream lane in both scans, so the scan's own peak does not vary."""
 
 
 def test_s3_mode_peak_rss_stays_within_budget(moto_env: dict[str, str], tmp_path: Path) -> None:
-    """A 256 MiB object: S3 mode's peak RSS is the local scan's plus a small, bounded download cost.
+    """A 256 MiB object read in place: S3 mode's peak RSS is the local scan's plus a bounded window.
 
-    Before the transfer manager's IO queue was bounded, each download thread's malloc arena kept up
-    to ~25 MiB of queued pieces: +100 MiB here, +200 MiB on 1 GiB (``make bench-scanner-s3``).
+    With one glibc arena per ranged-GET thread the window cost +72 MiB here (``cli._keep_chunk_memory``
+    caps the arenas at two: +32 MiB); ``make bench-scanner-huge`` measures 3 GiB.
     """
     size = 256 * MiB
     big = tmp_path / "big.bin"
