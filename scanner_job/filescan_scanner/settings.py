@@ -65,7 +65,7 @@ _VARS: dict[str, _Var] = {
     "extra_rules_s3_uri": _Var("EXTRA_RULES_S3_URI", _optional_str),
     "rules_cache_dir": _Var("FILESCAN_RULES_CACHE_DIR", _optional_path),
     "download_concurrency": _Var("FILESCAN_DOWNLOAD_CONCURRENCY", int, 1, 64),
-    "download_part_bytes": _Var("FILESCAN_DOWNLOAD_PART_BYTES", int, 5 * 1024**2),
+    "download_part_bytes": _Var("FILESCAN_DOWNLOAD_PART_BYTES", int, 64 * 1024),
     "head_rules_bytes": _Var("FILESCAN_HEAD_RULES_BYTES", int, 4096),
     "yara_overlap_bytes": _Var("FILESCAN_YARA_OVERLAP_BYTES", int, 1024),
     "max_depth": _Var("FILESCAN_MAX_DEPTH", int, 0),
