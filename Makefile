@@ -161,6 +161,10 @@ docker-sam-local: system-deps $(VENV)/.installed $(SAM_VENV)/.installed
 	scripts/base-images lambda
 	$(PY) -m filescan_local.sam_local --sam $(SAM)
 
+.PHONY: bench-scanner-huge
+bench-scanner-huge: system-deps $(VENV)/.installed ## a 3 GiB object scanned in S3 mode, read in place (moto): peak RSS, MiB/s vs download + sha256sum
+	$(PY) bench/bench_scanner_huge.py $(BENCH_ARGS)
+
 .PHONY: bench-scanner-s3
 bench-scanner-s3: system-deps $(VENV)/.installed ## filescan-scan in S3 mode (moto server) vs local mode: MiB/s, peak RSS (64 MiB, 1 GiB, 2 GiB)
 	$(PY) bench/bench_scanner_s3.py $(BENCH_ARGS)
