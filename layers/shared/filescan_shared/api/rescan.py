@@ -96,11 +96,10 @@ def rescan_one(scan_id: str, nonce: str, deps: RescanDeps, now: dt.datetime) -> 
             return RescanAccepted(
                 scan_id=new_id, rescan_of=scan_id, status=existing.status, job_id=existing.job_id
             )
-    queue = deps.settings.job_queue_standard
-    job_id = submit_scan_job(
+    job_id, queue = submit_scan_job(
         record,
-        queue=queue,
-        job_definition=deps.settings.job_definition,
+        queue=deps.settings.job_queue_standard,
+        targets=deps.settings.job_targets,
         object_size=record.size or 0,
         repository=deps.repository,
         batch=deps.batch,
@@ -158,8 +157,7 @@ def bulk_rescan(
     claim = secrets.token_hex(8)
     stamp = iso(now)
     _concurrently(lambda entry: _create(entry, bulk_id, stamp, claim, deps.repository), entries)
-    job_id, job_ids = _submit_bulk(entries, bulk_id, manifest_uri, claim, deps)
-    queue = settings.job_queue_standard
+    job_id, job_ids, queue = _submit_bulk(entries, bulk_id, manifest_uri, claim, deps)
     _concurrently(
         lambda pair: deps.repository.advance(
             pair[0].scan_id, ScanState.SUBMITTED, {"job_id": pair[1], "job_queue": queue}, now=now
@@ -233,42 +231,47 @@ def _create(entry: _Entry, bulk_id: str, stamp: str, claim: str, repository: Sca
 
 def _submit_bulk(
     entries: list[_Entry], bulk_id: str, manifest_uri: str, claim: str, deps: RescanDeps
-) -> tuple[str, list[str]]:
-    """Submit one array job for all entries (or one job for one); return its id and each child's."""
+) -> tuple[str, list[str], str]:
+    """Submit one array job for all entries (or one job for one); return its id, each child's, the queue.
+
+    The largest entry's size class picks the job definition and queue for the whole array.
+    """
     settings = deps.settings
-    queue = settings.job_queue_standard
     largest = max(entry.size for entry in entries)
+    queue = settings.job_targets.queue(size_job(largest), settings.job_queue_standard)
     if len(entries) == 1:
         (entry,) = entries
         record = deps.repository.get(entry.scan_id)
         assert record is not None  # just created
-        job_id = submit_scan_job(
+        job_id, queue = submit_scan_job(
             record,
-            queue=queue,
-            job_definition=settings.job_definition,
+            queue=settings.job_queue_standard,
+            targets=settings.job_targets,
             object_size=largest,
             repository=deps.repository,
             batch=deps.batch,
             claim=claim,
         )
-        return job_id, [job_id]
+        return job_id, [job_id], queue
     name = bulk_job_name(bulk_id)
     job_id = find_job(deps.batch, queue, name) or _submit_array(
         deps.batch,
         settings=settings,
+        queue=queue,
         name=name,
         size=len(entries),
         manifest_uri=manifest_uri,
         largest=largest,
         bulk=bulk_id,
     )
-    return job_id, [f"{job_id}:{index}" for index in range(len(entries))]
+    return job_id, [f"{job_id}:{index}" for index in range(len(entries))], queue
 
 
 def _submit_array(
     batch: BatchClient,
     *,
     settings: ApiSettings,
+    queue: str,
     name: str,
     size: int,
     manifest_uri: str,
@@ -282,8 +285,8 @@ def _submit_array(
     }
     response = batch.submit_job(
         jobName=name,
-        jobQueue=settings.job_queue_standard,
-        jobDefinition=settings.job_definition,
+        jobQueue=queue,
+        jobDefinition=settings.job_targets.definition(sizing),
         arrayProperties={"size": size},
         containerOverrides=overrides,
         timeout={"attemptDurationSeconds": sizing.timeout_seconds},

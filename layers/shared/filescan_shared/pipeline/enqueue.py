@@ -23,7 +23,7 @@ from botocore.exceptions import ClientError
 
 from filescan_shared.aws_errors import is_missing_object
 from filescan_shared.ids import batch_job_name, derive_scan_id
-from filescan_shared.pipeline.sizing import size_job
+from filescan_shared.pipeline.sizing import JobTargets, size_job
 from filescan_shared.records import ScanRecord, iso, utc_now
 from filescan_shared.repository import ScanRepository
 from filescan_shared.settings import EnqueueSettings
@@ -286,45 +286,48 @@ def _submit_once(
 ) -> tuple[str, str]:
     """Submit the scan's job, or adopt the one an earlier, crashed delivery submitted."""
     queue = settings.job_queue_priority if record.priority == "priority" else settings.job_queue_standard
-    job_id = submit_scan_job(
+    return submit_scan_job(
         record,
         queue=queue,
-        job_definition=settings.job_definition,
+        targets=settings.job_targets,
         object_size=facts.size if facts else record.size or 0,
         repository=repository,
         batch=batch,
         claim=claim,
     )
-    return job_id, queue
 
 
 def submit_scan_job(
     record: ScanRecord,
     *,
     queue: str,
-    job_definition: str,
+    targets: JobTargets,
     object_size: int,
     repository: ScanRepository,
     batch: BatchClient,
     claim: str,
-) -> str:
-    """Submit the Batch job of one recorded scan at most once; return its job id.
+) -> tuple[str, str]:
+    """Submit the Batch job of one recorded scan at most once; return its job id and queue.
+
+    The object's size class (``sizing.size_job``) picks the job definition, and the EC2 class its own
+    queue instead of ``queue``.
 
     The caller must hold the scan's submit ``claim`` (``ScanRepository.create(..., claim=)`` or
     ``claim_submit``). A job already named after the scan on ``queue`` (submitted by a claimant that
     crashed before recording it) is adopted instead of submitting a second one. On a SubmitJob
     failure the claim is released, so a retry may submit at once, and the error is raised.
     """
+    size = size_job(object_size)
+    queue = targets.queue(size, queue)
     name = batch_job_name(record.scan_id)
     orphan = find_job(batch, queue, name)
     if orphan is not None:
-        return orphan
-    size = size_job(object_size)
+        return orphan, queue
     try:
         response = batch.submit_job(
             jobName=name,
             jobQueue=queue,
-            jobDefinition=job_definition,
+            jobDefinition=targets.definition(size),
             parameters={
                 "bucket": record.bucket,
                 "key": record.key,
@@ -339,7 +342,7 @@ def submit_scan_job(
     except ClientError:
         repository.release_submit(record.scan_id, claim)
         raise
-    return response["jobId"]
+    return response["jobId"], queue
 
 
 def find_job(batch: BatchClient, queue: str, name: str) -> str | None:
