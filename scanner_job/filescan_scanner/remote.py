@@ -95,7 +95,7 @@ class RemoteObject:
                 data: bytes = self.s3.get_object(**args)["Body"].read()
             except S3_RETRYABLE_DOWNLOAD_ERRORS as exc:
                 if attempt == PART_RETRIES:
-                    raise classify(exc, "GetObject") from exc
+                    raise SourceError(f"GetObject: {type(exc).__name__}: {exc}", unscannable=False) from exc
                 continue
             except (ClientError, BotoCoreError) as exc:
                 raise classify(exc, "GetObject") from exc
@@ -116,9 +116,9 @@ class RemoteObject:
                         break
                 while pending:
                     part = pending.popleft().result()
-                    start = next(offsets, None)
-                    if start is not None:
-                        pending.append(pool.submit(self.get_range, start, self.part_bytes))
+                    following = next(offsets, None)
+                    if following is not None:
+                        pending.append(pool.submit(self.get_range, following, self.part_bytes))
                     yield part
                     del part
             finally:
