@@ -49,7 +49,7 @@ class RemoteObject:
     version_id: str | None
     etag: str | None
     part_bytes: int = 8 * 1024**2
-    window: int = 8
+    window: int = 6
     """Parts in flight or waiting for the reader: the read-ahead, and the memory, of ``parts``."""
 
     @classmethod
@@ -61,7 +61,7 @@ class RemoteObject:
         version_id: str | None,
         *,
         part_bytes: int = 8 * 1024**2,
-        window: int = 8,
+        window: int = 6,
     ) -> RemoteObject:
         """``HeadObject`` the object (``SourceError`` when it is missing or forbidden) and pin it."""
         head = head_object(s3, bucket, key, version_id)
