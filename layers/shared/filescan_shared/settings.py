@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
-from filescan_shared.pipeline.sizing import JobTargets
+from filescan_shared.pipeline.sizing import S3_MAX_OBJECT_BYTES, JobTargets
 
 # pydantic-settings would read the environment for us, but importing it costs ~100 ms of cold start
 # (measured with bench/cold_start.py); mapping FIELD_NAME -> field_name is all we need of it.
@@ -89,7 +89,7 @@ class SubmitSettings(BaseModel):
 class EnqueueSettings(JobTrackingSettings, SubmitSettings):
     """The enqueue function: scope rules, Batch targets and the content-cache key."""
 
-    max_object_bytes: int = Field(default=5 * 1024**3, gt=0)
+    max_object_bytes: int = Field(default=S3_MAX_OBJECT_BYTES, gt=0)
     excluded_extensions: CommaList = ()
     priority_prefixes: CommaList = ()
     scanner_version: str = Field(min_length=1)
