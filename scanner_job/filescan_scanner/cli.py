@@ -50,6 +50,8 @@ environment:
   FILESCAN_RULES_CACHE_DIR: compiled-rules cache (default ~/.cache/filescan/rules; empty: off)
   FILESCAN_CHUNK_BYTES, FILESCAN_MAX_DEPTH, FILESCAN_MAX_MEMBERS, ...: scan limits
   FILESCAN_STREAM_LANES: worker threads of the streaming pass (default: one per CPU, at least 2)
+  FILESCAN_DOWNLOAD_PART_BYTES (8 MiB), FILESCAN_DOWNLOAD_CONCURRENCY (6): S3 mode reads the object
+      in place with ranged GETs of this size, this many ahead (no local copy)
   AWS_BATCH_JOB_ARRAY_INDEX: the manifest line to scan in bulk mode (default 0)
 """
 
