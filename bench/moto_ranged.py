@@ -18,7 +18,7 @@ from moto.s3 import models, responses
 from moto.server import main
 
 _ranged = threading.local()
-_value = models.FakeKey.value
+_value: Any = vars(models.FakeKey)["value"]  # the property object itself
 
 
 class _Slices:
@@ -38,7 +38,7 @@ class _Slices:
 
 
 def _value_or_slices(key: Any) -> Any:
-    return _Slices(key) if getattr(_ranged, "active", False) else _value.fget(key)  # type: ignore[misc]
+    return _Slices(key) if getattr(_ranged, "active", False) else _value.fget(key)
 
 
 _key_response = responses.S3Response.key_response
@@ -58,4 +58,4 @@ models.FakeKey.value = property(_value_or_slices, _value.fset)  # type: ignore[a
 responses.S3Response.key_response = _key_response_ranged  # type: ignore[method-assign]
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    main(sys.argv[1:])
