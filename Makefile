@@ -174,6 +174,10 @@ model: $(VENV)/.installed ## latency and cost model: an upload mix through each 
 rightsizing: $(VENV)/.installed ## per size class, requested vs used vCPU/memory/disk from scan records + reports, and proposals (TABLE=, REPORTS_BUCKET=)
 	$(PY) -m bench.model.rightsizing --table $(TABLE) --reports-bucket $(REPORTS_BUCKET) $(RIGHTSIZING_ARGS)
 
+.PHONY: bench-scanner-huge
+bench-scanner-huge: system-deps $(VENV)/.installed ## a 3 GiB object scanned in S3 mode, read in place (moto): peak RSS, MiB/s vs download + sha256sum
+	$(PY) bench/bench_scanner_huge.py $(BENCH_ARGS)
+
 .PHONY: bench-scanner-s3
 bench-scanner-s3: system-deps $(VENV)/.installed ## filescan-scan in S3 mode (moto server) vs local mode: MiB/s, peak RSS (64 MiB, 1 GiB, 2 GiB)
 	$(PY) bench/bench_scanner_s3.py $(BENCH_ARGS)

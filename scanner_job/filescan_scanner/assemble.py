@@ -167,7 +167,6 @@ def assemble_report(
     started_at: dt.datetime,
     rules_version: str | None,
     unscannable_reasons: list[str] | None = None,
-    download_seconds: float | None = None,
     error: str | None = None,
 ) -> Report:
     """The report, verdict included. ``outcome`` is None when the input was unreadable."""
@@ -219,7 +218,7 @@ def assemble_report(
             bytes=scanned_bytes,
             seconds=round(elapsed, 4),
             scan_seconds=round(scan_seconds, 4),
-            download_seconds=None if download_seconds is None else round(download_seconds, 4),
+            download_seconds=None,  # the object is read in place (remote.py): no download phase
             mib_per_s=round(scanned_bytes / 1024**2 / scan_seconds, 2) if scan_seconds > 0 else None,
             peak_rss_bytes=peak_rss_bytes(),
             cpu_seconds=round(cpu_seconds(), 3),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import shutil
 import time
 import traceback
 from collections.abc import Callable
@@ -13,14 +14,19 @@ from filescan_scanner.analyzers.base import (
     AnalyzerStatus,
     ContentAnalyzer,
     LimitHit,
+    RemoteSource,
     ScanLimits,
     Target,
 )
 from filescan_scanner.analyzers.filetype import FileTypeAnalyzer
 from filescan_scanner.analyzers.registry import CONTENT_ANALYZERS, load_content_analyzer, stream_analyzers
 from filescan_scanner.analyzers.yara_rules import RuleSet
+from filescan_scanner.source import SourceError
 from filescan_scanner.streaming import stream_pass
 from filescan_shared.report.vocabulary import LimitName
+
+SPILL_HEADROOM = 64 * 1024**2
+"""Work-dir space a spilled copy must leave free (extracted members, the report, the rules cache)."""
 
 
 @dataclasses.dataclass
@@ -81,12 +87,22 @@ class ScanEngine:
             except Exception as exc:
                 self._content.append(_Broken(reference.rpartition(":")[2], f"{type(exc).__name__}: {exc}"))
 
-    def scan(self, path: Path, display_name: str) -> ScanOutcome:
-        """Scan ``path`` (named ``display_name`` for reports and extension checks)."""
+    def scan(self, source: Path | RemoteSource, display_name: str) -> ScanOutcome:
+        """Scan a local file or an object read in place (named ``display_name`` for reports).
+
+        ``SourceError`` (a ranged GET failing: throttled, overwritten, deleted) propagates: the caller
+        decides whether the scan is retried or unscannable.
+        """
         started = time.perf_counter()
         run = _Run(self)
-        target = Target(path=path, display_name=display_name, size=path.stat().st_size)
-        run.scan_target(target)
+        if isinstance(source, Path):
+            target = Target(path=source, display_name=display_name, size=source.stat().st_size)
+        else:
+            target = Target(path=None, display_name=display_name, size=source.size, remote=source)
+        try:
+            run.scan_target(target)
+        finally:
+            run.drop_copy()
         return ScanOutcome(run.targets, run.limits_hit, time.perf_counter() - started)
 
 
@@ -100,6 +116,7 @@ class _Run:
         self.member_count = 0
         self.member_bytes = 0
         self._reported: set[str] = set()
+        self._copy: Path | None = None
 
     @property
     def limits(self) -> ScanLimits:
@@ -111,10 +128,30 @@ class _Run:
         """Scratch space for extracted members."""
         return self._engine.work_dir
 
+    def local_copy(self, target: Target) -> Path | LimitHit:
+        """``target.path``, or one spilled copy of the remote target when it fits the work dir."""
+        if target.path is not None:
+            return target.path
+        if self._copy is not None:
+            return self._copy
+        assert target.remote is not None
+        free = shutil.disk_usage(self.work_dir).free
+        if target.size + SPILL_HEADROOM > free:
+            detail = f"a local copy of {target.size} bytes does not fit the work dir ({free} bytes free)"
+            return LimitHit(LimitName.WORK_DIR_BYTES, free, detail, target.location)
+        self._copy = target.remote.copy_to(self.work_dir)
+        return self._copy
+
+    def drop_copy(self) -> None:
+        """Delete the spilled copy, if any."""
+        if self._copy is not None:
+            self._copy.unlink(missing_ok=True)
+            self._copy = None
+
     def scan_nested(self, target: Target) -> None:
         """Scan an extracted member unless a depth, member-count or total-bytes limit forbids it."""
         limits = self.limits
-        if not target.path.resolve().is_relative_to(self.work_dir.resolve()):
+        if target.path is None or not target.path.resolve().is_relative_to(self.work_dir.resolve()):
             raise ValueError("nested targets must live in the work dir")
         if target.depth > limits.max_depth:
             self._limit(
@@ -166,6 +203,8 @@ class _Run:
             return AnalyzerResult(analyzer.name, "unknown", AnalyzerStatus.ERROR, error=analyzer.error)
         try:
             applies = analyzer.applies_to(target)
+        except SourceError:
+            raise
         except Exception as exc:
             return AnalyzerResult(analyzer.name, "unknown", AnalyzerStatus.ERROR, error=_describe(exc))
         if not applies:
@@ -177,6 +216,8 @@ def _timed(call: Callable[[], AnalyzerResult], name: str) -> AnalyzerResult:
     started = time.perf_counter()
     try:
         result = call()
+    except SourceError:
+        raise  # the object itself could not be read: not this analyzer's failure
     except Exception as exc:
         return AnalyzerResult(
             name, "unknown", AnalyzerStatus.ERROR, seconds=time.perf_counter() - started, error=_describe(exc)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from filescan_scanner.source import SourceError, _classify
+from filescan_scanner.source import SourceError, classify
 
 
 class ManifestError(ValueError):
@@ -40,7 +40,7 @@ def _lines(location: str, s3: Any) -> Iterator[str]:
         try:
             body = s3.get_object(Bucket=parsed.netloc, Key=parsed.path.lstrip("/"))["Body"]
         except (ClientError, BotoCoreError) as exc:
-            raise _classify(exc, f"manifest {location}") from exc
+            raise classify(exc, f"manifest {location}") from exc
         yield from io.TextIOWrapper(body, encoding="utf-8")
         return
     try:

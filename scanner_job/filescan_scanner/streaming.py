@@ -8,8 +8,9 @@ feeds each chunk to its analyzers one after the other, chunks in file order. has
 release the GIL on big buffers and TLSH is fed in small slices, so the lanes really run in parallel
 and the most loaded lane sets the pace.
 
-Lane 0 is the main thread: it reads the file (chunks are ``bytes`` straight from ``FileIO.read``: the
-YARA-X binding only accepts ``bytes``, hashlib takes the same object without a copy), hands every
+Lane 0 is the main thread: it reads the file (chunks are ``bytes`` straight from ``FileIO.read``, or
+the parts of an S3 object read in place with ranged GETs, ``remote.py``: the YARA-X binding only
+accepts ``bytes``, hashlib takes the same object without a copy), hands every
 chunk to the worker lanes through bounded queues of ``QUEUE_DEPTH`` chunks, and feeds its own
 analyzers up to ``READ_AHEAD`` chunks behind its reads, so the workers never wait for it. The read
 cost is counted in lane 0's load. At most about ``QUEUE_DEPTH + READ_AHEAD + 1`` chunks are alive at
@@ -220,7 +221,7 @@ def stream_pass(
 
 
 def _read_and_feed(target: Target, chunk_bytes: int, workers: list[_Lane], own: list[_Slot]) -> int:
-    """Read the file, hand each chunk to every worker lane, feed the main thread's own slots.
+    """Read the target, hand each chunk to every worker lane, feed the main thread's own slots.
 
     The main thread reads up to ``READ_AHEAD`` chunks ahead of its own analyzers, so the worker lanes
     are not starved while it works on a chunk; their bounded queues stop it running further ahead.
@@ -229,23 +230,21 @@ def _read_and_feed(target: Target, chunk_bytes: int, workers: list[_Lane], own: 
     read_ahead = READ_AHEAD if workers else 0
     pending: collections.deque[tuple[memoryview, int]] = collections.deque()
     offset = 0
-    with target.path.open("rb", buffering=0) as handle:
-        eof = False
-        while not eof or pending:
-            if not eof:
-                data = handle.read(chunk_bytes)
-                if data:
-                    view = memoryview(data)
-                    for worker in workers:
-                        worker.inbox.put((view, offset))
-                    pending.append((view, offset))
-                    offset += len(data)
-                    del view
-                eof = not data
-                del data
-            if pending and (eof or len(pending) > read_ahead):
-                chunk, at = pending.popleft()
-                for slot in own:
-                    slot.feed(chunk, at)
-                del chunk
+    for data in target.chunks(chunk_bytes):
+        view = memoryview(data)
+        for worker in workers:
+            worker.inbox.put((view, offset))
+        pending.append((view, offset))
+        offset += len(data)
+        del view, data
+        while len(pending) > read_ahead:
+            _feed_own(own, pending)
+    while pending:
+        _feed_own(own, pending)
     return offset
+
+
+def _feed_own(own: list[_Slot], pending: collections.deque[tuple[memoryview, int]]) -> None:
+    chunk, at = pending.popleft()
+    for slot in own:
+        slot.feed(chunk, at)

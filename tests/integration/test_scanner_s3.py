@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,8 @@ from typing import Any
 import boto3
 import pytest
 
+from filescan_scanner.remote import RemoteObject
+from filescan_scanner.source import SourceError
 from filescan_shared.report.validate import validate_report
 
 REPORTS = "filescan-reports"
@@ -201,7 +204,7 @@ def test_given_a_manifest_when_scanned_as_an_array_job_then_its_index_picks_the_
 def test_given_an_unversioned_bucket_when_an_object_is_scanned_then_it_is_pinned_by_etag(
     moto_env: dict[str, str], tmp_path: Path
 ) -> None:
-    """No version id: the download is pinned by ETag (``IfMatch``), which the transfer manager sends."""
+    """No version id: every ranged GET is pinned by ETag (``IfMatch``)."""
     s3 = _client(moto_env)
     s3.create_bucket(Bucket="filescan-unversioned")
     s3.put_object(Bucket="filescan-unversioned", Key="u/eicar.com", Body=_eicar())
@@ -215,17 +218,17 @@ def test_given_an_unversioned_bucket_when_an_object_is_scanned_then_it_is_pinned
 MiB = 1024**2
 MEMORY_BUDGET = 256 * MiB
 DOWNLOAD_ALLOWANCE = 64 * MiB
-"""What S3 mode may add to the local scan's peak: boto3, its threads and the download's bounded buffers
-(~35 MiB measured). One stream lane in both scans, so the scan's own peak does not vary with timing."""
+"""What S3 mode may add to the local scan's peak: boto3, its threads and the ranged GETs' bounded
+window (~32 MiB measured). One stream lane in both scans, so the scan's own peak does not vary."""
 
 
 def test_given_a_256_mib_object_when_scanned_from_s3_then_peak_rss_stays_within_budget(
     moto_env: dict[str, str], tmp_path: Path
 ) -> None:
-    """A 256 MiB object: S3 mode's peak RSS is the local scan's plus a small, bounded download cost.
+    """A 256 MiB object read in place: S3 mode's peak RSS is the local scan's plus a bounded window.
 
-    Before the transfer manager's IO queue was bounded, each download thread's malloc arena kept up
-    to ~25 MiB of queued pieces: +100 MiB here, +200 MiB on 1 GiB (``make bench-scanner-s3``).
+    With one glibc arena per ranged-GET thread the window cost +72 MiB here (``cli._keep_chunk_memory``
+    caps the arenas at two: +32 MiB); ``make bench-scanner-huge`` measures 3 GiB.
     """
     size = 256 * MiB
     big = tmp_path / "big.bin"
@@ -248,3 +251,63 @@ def test_given_a_256_mib_object_when_scanned_from_s3_then_peak_rss_stays_within_
     assert remote["bytes"] == size
     assert remote["peak_rss_bytes"] <= MEMORY_BUDGET
     assert remote["peak_rss_bytes"] - local["peak_rss_bytes"] <= DOWNLOAD_ALLOWANCE, (remote, local)
+
+
+def _same_scan(report: dict[str, Any]) -> dict[str, Any]:
+    """The parts of a report that depend only on the bytes scanned (no timings, ids or identity)."""
+    engines = [{k: e[k] for k in ("name", "status")} for e in report["engines"]]
+    return {
+        "file": report["file"],
+        "verdict": report["verdict"],
+        "findings": report["findings"],
+        "limits_hit": report["limits_hit"],
+        "archive": report.get("archive"),
+        "engines": engines,
+    }
+
+
+def test_given_ranged_streaming_when_scanned_then_the_report_matches_the_local_scan(
+    moto_env: dict[str, str], tmp_path: Path
+) -> None:
+    """A 3 MiB zip read in place in 256 KiB parts: same report as scanning a downloaded copy.
+
+    EICAR straddles a part boundary (the YARA overlap must join the parts), and the zip's central
+    directory and members are read through the seekable ranged reader, not a local copy.
+    """
+    member = bytearray(os.urandom(3 * MiB))
+    member[256 * 1024 - 20 : 256 * 1024 - 20 + len(_eicar())] = _eicar()
+    archive = tmp_path / "sample.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_STORED) as zf:
+        zf.writestr("inner/blob.bin", bytes(member))
+        zf.writestr("inner/eicar.com", _eicar())
+    s3 = _client(moto_env)
+    s3.upload_file(str(archive), UPLOADS, "ranged/sample.zip")
+    downloaded = tmp_path / "downloaded.zip"
+    s3.download_file(UPLOADS, "ranged/sample.zip", str(downloaded))
+    work = tmp_path / "work"
+    work.mkdir()
+    local_report = tmp_path / "local.json"
+    assert _scan(moto_env, work, str(downloaded), "--report", str(local_report)) == 0
+    small_parts = {"FILESCAN_DOWNLOAD_PART_BYTES": str(256 * 1024), "FILESCAN_DOWNLOAD_CONCURRENCY": "3"}
+    args = ("--bucket", UPLOADS, "--key", "ranged/sample.zip", "--scan-id", "ranged")
+    assert _scan(moto_env, work, *args, extra=small_parts) == 0
+    remote = _report(moto_env, "ranged")
+    local = json.loads(local_report.read_text())
+    assert remote["verdict"]["verdict"] == "malicious"
+    assert _same_scan(remote) == _same_scan(local)
+    assert list(work.iterdir()) == []
+
+
+def test_given_an_overwrite_during_a_read_when_scanned_then_it_is_transient_not_mixed(
+    moto_env: dict[str, str],
+) -> None:
+    """Unversioned bucket: a part read after an overwrite fails 412 (transient), never the new bytes."""
+    s3 = _client(moto_env)
+    s3.create_bucket(Bucket="filescan-overwritten")
+    s3.put_object(Bucket="filescan-overwritten", Key="o.bin", Body=b"a" * 4096)
+    remote = RemoteObject.open_version(s3, "filescan-overwritten", "o.bin", None, part_bytes=1024)
+    assert remote.get_range(0, 1024) == b"a" * 1024
+    s3.put_object(Bucket="filescan-overwritten", Key="o.bin", Body=b"b" * 4096)
+    with pytest.raises(SourceError) as caught:
+        remote.get_range(1024, 1024)
+    assert not caught.value.unscannable and "PreconditionFailed" in caught.value.reason

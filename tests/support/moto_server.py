@@ -34,11 +34,11 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def running_moto_server() -> Iterator[str]:
-    """Start ``moto.server`` on a free loopback port; yield its URL; stop it afterwards."""
+def running_moto_server(launcher: list[str] | None = None) -> Iterator[str]:
+    """Start ``moto.server`` (or ``launcher``: same -H/-p) on a free loopback port; yield its URL."""
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        [*(launcher or [sys.executable, "-m", "moto.server"]), "-H", "127.0.0.1", "-p", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

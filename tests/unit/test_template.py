@@ -24,7 +24,7 @@ from filescan_local.iam_policies import translate as translate_sam
 from filescan_shared import exit_codes
 from filescan_shared import settings as filescan_settings
 from filescan_shared.api.routes import route_table
-from filescan_shared.pipeline.sizing import size_job
+from filescan_shared.pipeline.sizing import S3_MAX_OBJECT_BYTES, size_job
 from filescan_shared.triage.model_profiles import DEFAULT_MODEL
 
 REPO = Path(__file__).resolve().parents[2]
@@ -99,6 +99,9 @@ WILDCARD_RESOURCE_ACTIONS = {
 ALLOWED_MANAGED_POLICIES = {
     "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole": "Lambda writes its own logs",
     "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess": "Tracing: Active (X-Ray APIs have no resources)",
+    "arn:aws:iam::aws:policy/service-role/AmazonEC2ContainerServiceforEC2Role": (
+        "The ECS agent on the EC2 compute environments' instances (register, pull, logs)"
+    ),
 }
 
 REQUIRED_RESOURCES = {
@@ -118,6 +121,12 @@ REQUIRED_RESOURCES = {
     "PriorityJobQueue": "AWS::Batch::JobQueue",
     "StandardJobQueue": "AWS::Batch::JobQueue",
     "ScannerJobDefinition": "AWS::Batch::JobDefinition",
+    "ScannerLargeDiskJobDefinition": "AWS::Batch::JobDefinition",
+    "ScannerEc2JobDefinition": "AWS::Batch::JobDefinition",
+    "Ec2SpotComputeEnvironment": "AWS::Batch::ComputeEnvironment",
+    "Ec2OnDemandComputeEnvironment": "AWS::Batch::ComputeEnvironment",
+    "Ec2JobQueue": "AWS::Batch::JobQueue",
+    "Ec2LaunchTemplate": "AWS::EC2::LaunchTemplate",
     "ScannerJobRole": "AWS::IAM::Role",
     "ScannerExecutionRole": "AWS::IAM::Role",
     "ScannerLogGroup": "AWS::Logs::LogGroup",
@@ -398,7 +407,11 @@ def test_given_batch_state_rules_when_matching_then_only_our_queues_reach_the_ri
     ((logical, rule),) = targeting.items()
     pattern = rule["EventPattern"]
     assert pattern["detail-type"] == ["Batch Job State Change"]
-    assert pattern["detail"]["jobQueue"] == [ref("PriorityJobQueue"), ref("StandardJobQueue")]
+    assert pattern["detail"]["jobQueue"] == [
+        ref("PriorityJobQueue"),
+        ref("StandardJobQueue"),
+        ref("Ec2JobQueue"),
+    ]
     assert set(pattern["detail"]["status"]) == statuses
     (target,) = rule["Targets"]
     assert target["RetryPolicy"]["MaximumRetryAttempts"] >= 1
@@ -432,6 +445,13 @@ def test_given_job_queues_when_scheduling_then_priority_outranks_standard_and_st
     assert standard_order == ["SpotComputeEnvironment", "OnDemandComputeEnvironment"]
     assert environments["SpotComputeEnvironment"]["ComputeResources"]["Type"] == "FARGATE_SPOT"
     assert environments["OnDemandComputeEnvironment"]["ComputeResources"]["Type"] == "FARGATE"
+    ec2_order = [
+        entry["ComputeEnvironment"]["Ref"]
+        for entry in sorted(
+            queues["Ec2JobQueue"]["Properties"]["ComputeEnvironmentOrder"], key=lambda e: e["Order"]
+        )
+    ]
+    assert ec2_order == ["Ec2SpotComputeEnvironment", "Ec2OnDemandComputeEnvironment"]
     for environment in environments.values():
         assert environment["Type"] == "MANAGED"
         assert environment["ComputeResources"]["Subnets"] == {
@@ -482,7 +502,7 @@ def test_given_job_definition_when_submitted_then_command_takes_ref_parameters(c
     assert job["Type"] == "container"
     assert job["PlatformCapabilities"] == ["FARGATE"]
     assert job["PropagateTags"] is True
-    assert job["Timeout"] == {"AttemptDurationSeconds": size_job(2**63).timeout_seconds}
+    assert job["Timeout"] == {"AttemptDurationSeconds": size_job(8 * 1024**3).timeout_seconds}
     assert container["Image"] == {
         "Fn::If": [
             "HasScannerImage",
@@ -626,18 +646,29 @@ def test_given_roles_when_translated_then_all_live_under_the_stack_path_named_by
     assert pipeline == {
         "Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/filescan/${AWS::StackName}/*"
     }
-    for role in of_type(cfn, "AWS::IAM::Role").values():
-        assert role["Path"] == {"Fn::Sub": "/filescan/${AWS::StackName}/"}
+    for logical, role in of_type(cfn, "AWS::IAM::Role").items():
+        # The EC2 instances' agent role is kept off the key's path: it never needs the key.
+        expected = (
+            "/filescan-instances/${AWS::StackName}/"
+            if logical == "Ec2InstanceRole"
+            else "/filescan/${AWS::StackName}/"
+        )
+        assert role["Path"] == {"Fn::Sub": expected}
     assert statements["AccountRootAdministers"]["Principal"] == {
         "AWS": {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}
     }
 
 
 def test_given_batch_submitters_when_translated_then_submit_job_names_queues_and_definition(cfn):
-    job_definition_any_revision = {
-        "Fn::Sub": "arn:${AWS::Partition}:batch:${AWS::Region}:${AWS::AccountId}"
-        ":job-definition/${AWS::StackName}-scanner:*"
-    }
+    any_revision = [
+        {
+            "Fn::Sub": "arn:${AWS::Partition}:batch:${AWS::Region}:${AWS::AccountId}"
+            f":job-definition/${{AWS::StackName}}-scanner{suffix}:*"
+        }
+        for suffix in ("", "-large-disk", "-ec2")
+    ]
+    job_definition_any_revision = any_revision[0]
+    definitions = ("ScannerJobDefinition", "ScannerLargeDiskJobDefinition", "ScannerEc2JobDefinition")
 
     for role in ("EnqueueFunctionRole", "ApiFunctionRole"):
         submit = [
@@ -649,12 +680,15 @@ def test_given_batch_submitters_when_translated_then_submit_job_names_queues_and
         resources = as_list(statement["Resource"])
         assert ref("ScannerJobDefinition") in resources
         assert job_definition_any_revision in resources
-        assert ref("StandardJobQueue") in resources
+        assert ref("StandardJobQueue") in resources and ref("Ec2JobQueue") in resources
+        assert all(ref(definition) in resources for definition in definitions)
+        assert all(revision in resources for revision in any_revision)
         assert set(map(str, resources)) <= {
             str(ref("StandardJobQueue")),
             str(ref("PriorityJobQueue")),
-            str(ref("ScannerJobDefinition")),
-            str(job_definition_any_revision),
+            str(ref("Ec2JobQueue")),
+            *(str(ref(definition)) for definition in definitions),
+            *map(str, any_revision),
         }
     # The sweeper never submits: terminal outcomes go through analysis, overdue jobs are terminated.
     assert "batch:SubmitJob" not in actions_granted(cfn, "SweeperFunctionRole")
@@ -779,7 +813,7 @@ def test_given_parameters_when_defaulted_then_contract_defaults_hold(cfn):
     defaults = {name: str(parameter.get("Default")) for name, parameter in parameters.items()}
 
     assert defaults["ScanPrefix"] == "uploads/"
-    assert defaults["MaxObjectBytes"] == str(5 * 1024**3)
+    assert defaults["MaxObjectBytes"] == str(S3_MAX_OBJECT_BYTES)
     assert defaults["MaxUploadBytes"] == str(5 * 1024**3)
     assert defaults["PriorityPrefixes"] == "uploads/priority/"
     assert defaults["ExcludedExtensions"] == ""
@@ -1066,8 +1100,8 @@ BREAKAGES = {
         "          Arn: !GetAtt NoSuchQueue.Arn\n",
     ),
     "job definition has an invalid property": (
-        "      PlatformCapabilities: [FARGATE]\n",
-        "      PlatformCapabilities: [FARGATE]\n      NotAProperty: true\n",
+        "      PlatformCapabilities: [EC2]\n",
+        "      PlatformCapabilities: [EC2]\n      NotAProperty: true\n",
     ),
 }
 
@@ -1091,3 +1125,35 @@ def test_given_broken_copy_when_cfn_lint_runs_then_it_fails(tmp_path, breakage):
 
     assert result.returncode != 0
     assert "E" in result.stdout
+
+
+def test_given_size_classes_when_fargate_cannot_take_them_then_ec2_spot_and_on_demand_do(cfn):
+    environments = of_type(cfn, "AWS::Batch::ComputeEnvironment")
+    spot = environments["Ec2SpotComputeEnvironment"]["ComputeResources"]
+    on_demand = environments["Ec2OnDemandComputeEnvironment"]["ComputeResources"]
+    definitions = cfn["Resources"]
+
+    assert (spot["Type"], spot["AllocationStrategy"]) == ("SPOT", "SPOT_CAPACITY_OPTIMIZED")
+    assert (on_demand["Type"], on_demand["AllocationStrategy"]) == ("EC2", "BEST_FIT_PROGRESSIVE")
+    assert spot["InstanceTypes"] == on_demand["InstanceTypes"] == ref("Ec2InstanceTypes")
+    assert len(cfn["Parameters"]["Ec2InstanceTypes"]["Default"].split(",")) >= 4  # diversified
+    assert spot["MinvCpus"] == on_demand["MinvCpus"] == 0
+    large = definitions["ScannerLargeDiskJobDefinition"]["Properties"]
+    ec2 = definitions["ScannerEc2JobDefinition"]["Properties"]
+    assert large["ContainerProperties"]["EphemeralStorage"] == {"SizeInGiB": 200}  # Fargate's maximum
+    assert large["Timeout"] == {"AttemptDurationSeconds": size_job(150 * 1024**3).timeout_seconds}
+    assert ec2["PlatformCapabilities"] == ["EC2"]
+    assert ec2["Timeout"] == {"AttemptDurationSeconds": size_job(S3_MAX_OBJECT_BYTES).timeout_seconds}
+    assert any(rule.get("OnStatusReason") == "Host EC2*" for rule in ec2["RetryStrategy"]["EvaluateOnExit"])
+    for definition in (large, ec2):
+        assert (
+            definition["ContainerProperties"]["Command"]
+            == (definitions["ScannerJobDefinition"]["Properties"]["ContainerProperties"]["Command"])
+        )
+    for function in ("EnqueueFunction", "ApiFunction"):
+        environment = cfn["Resources"][function]["Properties"]["Environment"]["Variables"]
+        assert environment["JOB_DEFINITION_LARGE_DISK"] == ref("ScannerLargeDiskJobDefinition")
+        assert environment["JOB_DEFINITION_EC2"] == ref("ScannerEc2JobDefinition")
+    template = cfn["Resources"]["Ec2LaunchTemplate"]["Properties"]["LaunchTemplateData"]
+    assert template["MetadataOptions"]["HttpTokens"] == "required"
+    assert template["BlockDeviceMappings"][0]["Ebs"]["Encrypted"] is True

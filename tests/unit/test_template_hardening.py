@@ -118,7 +118,7 @@ def test_given_job_timeout_when_every_submit_sets_it_then_no_parameter_pretends_
     assert "JOB_TIMEOUT_SECONDS" not in _environment(cfn, "sweeper")
 
 
-@pytest.mark.parametrize("queue", ["PriorityJobQueue", "StandardJobQueue"])
+@pytest.mark.parametrize("queue", ["PriorityJobQueue", "StandardJobQueue", "Ec2JobQueue"])
 def test_given_a_job_stuck_runnable_when_the_limit_passes_then_its_queue_cancels_it(cfn, queue):
     actions = cfn["Resources"][queue]["Properties"]["JobStateTimeLimitActions"]
     limit = cfn["Parameters"]["RunnableTimeLimitSeconds"]
@@ -181,7 +181,7 @@ def _network(sam: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {
         logical: resource
         for logical, resource in sam["Resources"].items()
-        if resource["Type"].startswith("AWS::EC2::")
+        if resource["Type"].startswith("AWS::EC2::") and resource["Type"] != "AWS::EC2::LaunchTemplate"
     }
 
 
@@ -200,7 +200,16 @@ def test_given_create_network_when_true_then_private_subnets_in_two_azs_reach_on
     group = network["ScannerSecurityGroup"]["Properties"]
 
     assert all(resource.get("Condition") == "CreateNetwork" for resource in network.values())
-    assert endpoints == {"s3": "Gateway", "ecr.api": "Interface", "ecr.dkr": "Interface", "logs": "Interface"}
+    assert endpoints == {
+        "s3": "Gateway",
+        "ecr.api": "Interface",
+        "ecr.dkr": "Interface",
+        "logs": "Interface",
+        # the ECS agent of the EC2 compute environments' instances
+        "ecs": "Interface",
+        "ecs-agent": "Interface",
+        "ecs-telemetry": "Interface",
+    }
     assert not {"AWS::EC2::InternetGateway", "AWS::EC2::NatGateway", "AWS::EC2::EIP", "AWS::EC2::Route"} & {
         resource["Type"] for resource in network.values()
     }

@@ -10,6 +10,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
+from filescan_shared.pipeline.sizing import S3_MAX_OBJECT_BYTES, JobTargets
+
 # pydantic-settings would read the environment for us, but importing it costs ~100 ms of cold start
 # (measured with bench/cold_start.py); mapping FIELD_NAME -> field_name is all we need of it.
 
@@ -55,18 +57,39 @@ class JobTrackingSettings(CommonSettings):
 
     job_queue_standard: str = Field(min_length=1)
     job_queue_priority: str = Field(min_length=1)
+    job_queue_ec2: str = ""
+    """The EC2 queue of the largest size class (``pipeline/sizing.py``); empty when not deployed."""
 
     @property
     def job_queues(self) -> frozenset[str]:
         """The ARNs of filescan's job queues."""
-        return frozenset({self.job_queue_standard, self.job_queue_priority})
+        return frozenset(
+            q for q in (self.job_queue_standard, self.job_queue_priority, self.job_queue_ec2) if q
+        )
 
 
-class EnqueueSettings(JobTrackingSettings):
-    """The enqueue function: scope rules, Batch targets and the content-cache key."""
+class SubmitSettings(BaseModel):
+    """Functions that submit scanner jobs: one job definition per disk class, and the EC2 queue."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
 
     job_definition: str = Field(min_length=1)
-    max_object_bytes: int = Field(default=5 * 1024**3, gt=0)
+    job_definition_large_disk: str = ""
+    job_definition_ec2: str = ""
+    job_queue_ec2: str = ""
+
+    @property
+    def job_targets(self) -> JobTargets:
+        """Where each size class runs (``pipeline/sizing.py``)."""
+        return JobTargets(
+            self.job_definition, self.job_definition_large_disk, self.job_definition_ec2, self.job_queue_ec2
+        )
+
+
+class EnqueueSettings(JobTrackingSettings, SubmitSettings):
+    """The enqueue function: scope rules, Batch targets and the content-cache key."""
+
+    max_object_bytes: int = Field(default=S3_MAX_OBJECT_BYTES, gt=0)
     excluded_extensions: CommaList = ()
     priority_prefixes: CommaList = ()
     scanner_version: str = Field(min_length=1)
@@ -92,7 +115,7 @@ class AnalysisSettings(JobTrackingSettings):
     """JSON price table for compute cost estimates; empty = built-in us-east-1 defaults."""
 
 
-class ApiSettings(CommonSettings):
+class ApiSettings(CommonSettings, SubmitSettings):
     """The results API."""
 
     report_url_ttl_seconds: int = Field(default=300, ge=1, le=3600)
@@ -100,7 +123,6 @@ class ApiSettings(CommonSettings):
     upload_url_ttl_seconds: int = Field(default=900, ge=1, le=7 * 24 * 3600)
     max_upload_bytes: int = Field(default=5 * 1024**3, gt=0)
     job_queue_standard: str = Field(min_length=1)
-    job_definition: str = Field(min_length=1)
     cursor_key: str = ""
     """Optional extra secret mixed into the pagination cursors' HMAC key."""
 

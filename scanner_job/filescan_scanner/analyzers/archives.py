@@ -13,7 +13,6 @@ import struct
 import tarfile
 import time
 import zipfile
-from pathlib import Path
 
 from filescan_scanner.analyzers.archive_common import ArchiveWalk
 from filescan_scanner.analyzers.archive_stream import BoundedReader, CorruptDataError, LimitExceededError
@@ -44,10 +43,10 @@ _CORRUPT = (
 )
 
 
-def detect_archive(path: Path) -> str | None:
-    """Return the archive type of the file from its magic bytes (``zip``, ``tar``, ``gzip``...), or None."""
+def detect_archive(target: Target) -> str | None:
+    """Return the archive type of the target from its magic bytes (``zip``, ``tar``, ``gzip``...), or None."""
     try:
-        with path.open("rb") as fp:
+        with target.open() as fp:
             head = fp.read(512)
     except OSError:
         return None
@@ -64,12 +63,12 @@ class ArchiveAnalyzer:
 
     def applies_to(self, target: Target) -> bool:
         """Whether the file's magic bytes say it is a supported (or recognised) archive."""
-        return detect_archive(target.path) is not None
+        return detect_archive(target) is not None
 
     def analyze(self, target: Target, context: ScanContext) -> AnalyzerResult:
         """Walk the archive; every limit hit, encrypted or corrupt member is reported."""
         started = time.monotonic()
-        kind = detect_archive(target.path)
+        kind = detect_archive(target)
         result = AnalyzerResult(self.name, f"python-{platform.python_version()}", AnalyzerStatus.SKIPPED)
         if kind is None:
             result.seconds = time.monotonic() - started
@@ -102,7 +101,7 @@ class ArchiveAnalyzer:
 
     @staticmethod
     def _walk(walk: ArchiveWalk, kind: str) -> None:
-        with walk.target.path.open("rb") as fp:
+        with walk.target.open() as fp:
             if kind == "zip":
                 walk_zip(walk, fp)
             elif kind == "tar":

@@ -5,8 +5,11 @@ Two kinds of analyzer exist:
 * **stream analyzers** see every byte once, chunk by chunk, in the single streaming pass over the file
   (hashes, YARA-X chunked rules, entropy). They must keep bounded state: memory may not grow with the
   file size.
-* **content analyzers** run after the streaming pass on the local file when its type says they apply
-  (archives, PDF, Office, PE/ELF, ClamAV). They read the file themselves, bounded by ``ScanLimits``.
+* **content analyzers** run after the streaming pass when the file's type says they apply (archives,
+  PDF, Office, PE/ELF, ClamAV). They read it themselves through ``Target.open`` (seekable; ranged GETs
+  when the target is an S3 object read in place), bounded by ``ScanLimits``; one that needs a real
+  path (a library that wants a file name, a subprocess) asks ``local_file``, which spills the object to
+  the work dir only when it fits and otherwise records the ``work_dir_bytes`` limit.
 
 An analyzer never raises to stop a scan: the engine catches any exception, records the analyzer as
 ``error`` and goes on (an errored analyzer keeps the verdict from being clean).
@@ -15,6 +18,8 @@ An analyzer never raises to stop a scan: the engine catches any exception, recor
 from __future__ import annotations
 
 import dataclasses
+import io
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -74,12 +79,34 @@ class AnalyzerResult:
     error: str | None = None
 
 
+class RemoteSource(Protocol):
+    """A file read in place, without a local copy (an S3 object: ``remote.RemoteObject``)."""
+
+    @property
+    def size(self) -> int:
+        """Its size in bytes."""
+        ...
+
+    def parts(self) -> Iterator[bytes]:
+        """Every byte once, in order, in bounded pieces (with bounded read-ahead)."""
+        ...
+
+    def open(self) -> io.RawIOBase:
+        """A seekable reader (random access on demand)."""
+        ...
+
+    def copy_to(self, directory: Path) -> Path:
+        """Spill the whole file to a fresh file in ``directory``; return its path."""
+        ...
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class Target:
-    """The thing being analysed: the downloaded file, or an archive member extracted to the work dir."""
+    """The thing being analysed: the file or S3 object, or an archive member extracted to the work dir."""
 
-    path: Path
-    """Local file to read. Never derived from untrusted names (the engine picks it)."""
+    path: Path | None
+    """Local file to read, or None for an object read in place (``remote``). Never derived from
+    untrusted names (the engine picks it)."""
     display_name: str
     """The original name (object key or member name), for extension checks and reports only."""
     size: int
@@ -88,6 +115,27 @@ class Target:
     """0 for the top-level file, n for a member nested n archives deep."""
     mime: str | None = None
     """libmagic MIME type, filled in by the type analyzer before content analyzers run."""
+    remote: RemoteSource | None = None
+    """The object read in place when ``path`` is None."""
+
+    def open(self) -> io.BufferedReader:
+        """A seekable binary reader over the target, local or remote."""
+        if self.remote is not None:
+            return io.BufferedReader(self.remote.open())
+        if self.path is None:
+            raise ValueError("a target needs a path or a remote source")
+        return self.path.open("rb")
+
+    def chunks(self, chunk_bytes: int) -> Iterator[bytes]:
+        """The whole target in order: ``chunk_bytes`` reads of the file, or the remote's parts."""
+        if self.remote is not None:
+            yield from self.remote.parts()
+            return
+        if self.path is None:
+            raise ValueError("a target needs a path or a remote source")
+        with self.path.open("rb", buffering=0) as handle:
+            while data := handle.read(chunk_bytes):
+                yield data
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -143,6 +191,13 @@ class ScanContext(Protocol):
         """A private scratch directory for extracted members; the engine deletes it afterwards."""
         ...
 
+    def local_copy(self, target: Target) -> Path | LimitHit:
+        """``target.path``, or a copy of a remote target in the work dir (made once per scan).
+
+        The copy is made only when it fits; otherwise the ``work_dir_bytes`` limit hit is returned.
+        """
+        ...
+
     def scan_nested(self, target: Target) -> None:
         """Scan an extracted member with the full analyzer set (streaming pass and content analyzers).
 
@@ -186,3 +241,13 @@ class ContentAnalyzer(Protocol):
     def analyze(self, target: Target, context: ScanContext) -> AnalyzerResult:
         """Inspect ``target``, bounded by ``context.limits``; never load the whole file into memory."""
         ...
+
+
+def local_file(target: Target, context: ScanContext, result: AnalyzerResult) -> Path | None:
+    """A local path for an analyzer that needs one; None after recording the limit on ``result``."""
+    copy = context.local_copy(target)
+    if isinstance(copy, LimitHit):
+        result.status = AnalyzerStatus.PARTIAL
+        result.limits_hit.append(copy)
+        return None
+    return copy

@@ -23,6 +23,7 @@ from filescan_scanner.analyzers.base import (
     Location,
     ScanContext,
     Target,
+    local_file,
 )
 from filescan_scanner.text import safe_excerpt
 from filescan_shared.report.vocabulary import FindingCategory, LimitName
@@ -82,8 +83,8 @@ class ClamAvAnalyzer:
                 result.status = AnalyzerStatus.PARTIAL
                 detail = f"ClamAV cannot scan files over {CLAMAV_MAX_FILE} bytes"
                 result.limits_hit.append(LimitHit(LimitName.CLAMAV_MAX_FILESIZE, CLAMAV_MAX_FILE, detail))
-            else:
-                self._scan(target, context, result)
+            elif (path := local_file(target, context, result)) is not None:
+                self._scan(path, target, context, result)
         result.seconds = time.monotonic() - started
         return result
 
@@ -100,7 +101,7 @@ class ClamAvAnalyzer:
                 self._engine_version = "clamav"
         return self._engine_version
 
-    def _command(self, target: Target, context: ScanContext) -> list[str]:
+    def _command(self, path: Path, context: ScanContext) -> list[str]:
         limits = context.limits
         assert self.binary is not None
         scansize = min(limits.max_total_member_bytes, 4095 * 1024 * 1024)
@@ -116,13 +117,13 @@ class ClamAvAnalyzer:
             f"--max-files={limits.max_members}",
             f"--max-recursion={max(limits.max_depth, 1)}",
             "--",
-            str(target.path),
+            str(path),
         ]
 
-    def _scan(self, target: Target, context: ScanContext, result: AnalyzerResult) -> None:
+    def _scan(self, path: Path, target: Target, context: ScanContext, result: AnalyzerResult) -> None:
         try:
             proc = subprocess.run(
-                self._command(target, context), capture_output=True, timeout=self.timeout, check=False
+                self._command(path, context), capture_output=True, timeout=self.timeout, check=False
             )
         except subprocess.TimeoutExpired:
             result.status = AnalyzerStatus.ERROR
@@ -132,7 +133,7 @@ class ClamAvAnalyzer:
             result.status = AnalyzerStatus.ERROR
             result.error = f"clamscan failed to start: {exc}"
             return
-        prefix = str(target.path).encode() + b": "
+        prefix = str(path).encode() + b": "
         for line in proc.stdout.splitlines():
             if line.endswith(b" FOUND"):
                 body = line[len(prefix) :] if line.startswith(prefix) else line.rsplit(b": ", 1)[-1]

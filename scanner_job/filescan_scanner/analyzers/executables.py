@@ -22,6 +22,7 @@ from filescan_scanner.analyzers.base import (
     Location,
     ScanContext,
     Target,
+    local_file,
 )
 from filescan_scanner.text import safe_excerpt
 from filescan_shared.report.vocabulary import FindingCategory, LimitName
@@ -104,18 +105,20 @@ class ExecutableAnalyzer:
 
     def applies_to(self, target: Target) -> bool:
         """Files starting with ``MZ`` or the ELF magic."""
-        return _head(target.path, 4)[:2] == b"MZ" or _head(target.path, 4) == b"\x7fELF"
+        head = _head(target, 4)
+        return head[:2] == b"MZ" or head == b"\x7fELF"
 
     def analyze(self, target: Target, context: ScanContext) -> AnalyzerResult:
         """Collect facts and findings; malformed headers give status ``error`` with the reason."""
         import pefile  # noqa: PLC0415 - imported only when an executable applies
 
         started = time.monotonic()
-        head = _head(target.path, 64)
+        head = _head(target, 64)
         result = AnalyzerResult(self.name, f"pefile-{pefile.__version__}", AnalyzerStatus.OK)
         try:
             if head[:2] == b"MZ":
-                _analyze_pe(target, result)
+                if (path := local_file(target, context, result)) is not None:
+                    _analyze_pe(path, target, result)
             elif head[:4] == b"\x7fELF":
                 _analyze_elf(target, head, result)
             else:
@@ -129,9 +132,9 @@ class ExecutableAnalyzer:
         return result
 
 
-def _head(path: Path, n: int) -> bytes:
+def _head(target: Target, n: int) -> bytes:
     try:
-        with path.open("rb") as fp:
+        with target.open() as fp:
             return fp.read(n)
     except OSError:
         return b""
@@ -142,10 +145,10 @@ def _finding(target: Target, rule: str, severity: Severity, title: str, evidence
     return Finding("executable", rule, FindingCategory.EXECUTABLE, severity, title, where, evidence=evidence)
 
 
-def _analyze_pe(target: Target, result: AnalyzerResult) -> None:
+def _analyze_pe(path: Path, target: Target, result: AnalyzerResult) -> None:
     import pefile  # noqa: PLC0415
 
-    pe = pefile.PE(str(target.path), fast_load=True)
+    pe = pefile.PE(str(path), fast_load=True)
     try:
         fh, oh = pe.FILE_HEADER, pe.OPTIONAL_HEADER
         security = oh.DATA_DIRECTORY[pefile.DIRECTORY_ENTRY["IMAGE_DIRECTORY_ENTRY_SECURITY"]]
@@ -174,7 +177,7 @@ def _sections(pe: pefile.PE, target: Target, facts: dict[str, Any], result: Anal
     sections = []
     packer_names = []
     high_entropy = []
-    with target.path.open("rb") as fp:
+    with target.open() as fp:
         for section in pe.sections[:MAX_LISTED]:
             raw_name = bytes(section.Name).rstrip(b"\x00")
             name = safe_excerpt(raw_name, 40)
@@ -249,7 +252,7 @@ def _analyze_elf(target: Target, head: bytes, result: AnalyzerResult) -> None:
         "type": _ELF_TYPES.get(e_type, str(e_type)),
         "machine": _ELF_MACHINES.get(e_machine, str(e_machine)),
     }
-    with target.path.open("rb") as fp:
+    with target.open() as fp:
         order: Literal["little", "big"] = "little" if endian == "<" else "big"
         ptypes = _table_words(fp, phoff, phentsize, min(phnum, 512), order)
         stypes = _table_words(fp, shoff + 4, shentsize, min(shnum, 4096), order)

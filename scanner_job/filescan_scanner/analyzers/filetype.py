@@ -151,7 +151,7 @@ class FileTypeAnalyzer:
     def analyze(self, target: Target) -> AnalyzerResult:
         """Type ``target`` from its first ``HEAD_BYTES`` bytes."""
         started = time.perf_counter()
-        with target.path.open("rb") as handle:
+        with target.open() as handle:
             head = handle.read(HEAD_BYTES)
         mime = str(self._mime.from_buffer(head)) if head else "application/x-empty"
         description = str(self._describe.from_buffer(head)) if head else "empty"

@@ -21,6 +21,7 @@ from filescan_scanner.analyzers.base import (
     Location,
     ScanContext,
     Target,
+    local_file,
 )
 from filescan_scanner.text import safe_excerpt
 from filescan_shared.report.vocabulary import FindingCategory, LimitName
@@ -36,18 +37,18 @@ _OFFICE_MIME_PREFIXES = (
 MAX_LISTED = 20
 
 
-def is_office(path: Path, size: int, mime: str | None) -> bool:
+def is_office(target: Target) -> bool:
     """Office by MIME type, OLE2 magic, or a zip whose names include OOXML parts."""
-    if mime and mime.startswith(_OFFICE_MIME_PREFIXES):
+    if target.mime and target.mime.startswith(_OFFICE_MIME_PREFIXES):
         return True
     try:
-        with path.open("rb") as fp:
+        with target.open() as fp:
             head = fp.read(8)
             if head == OLE_MAGIC:
                 return True
             if not head.startswith(b"PK\x03\x04"):
                 return False
-            cd = central_directory_size(fp, size)
+            cd = central_directory_size(fp, target.size)
             if cd is None or cd[0] > 65536:
                 return False
             fp.seek(0)
@@ -64,7 +65,7 @@ class OfficeAnalyzer:
 
     def applies_to(self, target: Target) -> bool:
         """Office documents only (see ``is_office``)."""
-        return is_office(target.path, target.size, target.mime)
+        return is_office(target)
 
     def analyze(self, target: Target, context: ScanContext) -> AnalyzerResult:
         """Run olevba within the size cap and map its analysis to findings."""
@@ -77,9 +78,9 @@ class OfficeAnalyzer:
             result.status = AnalyzerStatus.PARTIAL
             detail = f"olevba not run on a document over {cap} bytes"
             result.limits_hit.append(LimitHit(LimitName.OFFICE_MAX_BYTES, cap, detail))
-        else:
+        elif (path := local_file(target, context, result)) is not None:
             try:
-                _run_olevba(target, result)
+                _run_olevba(path, target, result)
             except Exception as exc:  # oletools raises many exception types on malformed input
                 result.status = AnalyzerStatus.ERROR
                 result.error = f"olevba failed: {type(exc).__name__}: {safe_excerpt(str(exc), 200)}"
@@ -87,10 +88,10 @@ class OfficeAnalyzer:
         return result
 
 
-def _run_olevba(target: Target, result: AnalyzerResult) -> None:
+def _run_olevba(path: Path, target: Target, result: AnalyzerResult) -> None:
     from oletools import olevba  # noqa: PLC0415
 
-    parser = olevba.VBA_Parser(str(target.path))
+    parser = olevba.VBA_Parser(str(path))
     try:
         has_vba = bool(parser.detect_vba_macros())
         has_xlm = bool(parser.detect_xlm_macros())

@@ -156,7 +156,7 @@ class PdfAnalyzer:
         if target.mime == "application/pdf":
             return True
         try:
-            with target.path.open("rb") as fp:
+            with target.open() as fp:
                 return b"%PDF-" in fp.read(1024)
         except OSError:
             return False
@@ -170,7 +170,7 @@ class PdfAnalyzer:
         hits: dict[str, _Hits] = {}
         stats = _StreamStats()
         try:
-            with target.path.open("rb") as fp:
+            with target.open() as fp:
                 raw = self._scan_raw(fp, target, context, hits, result)
                 stats.found = len(raw.stream_starts) + raw.streams_dropped
                 if raw.streams_dropped:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from filescan_shared.pipeline.sizing import JobTargets
 from filescan_shared.pipeline.submit import CLAIM_STALE_AFTER, Submission
 from filescan_shared.records import ScanRecord, iso
 from filescan_shared.states import ScanState
@@ -28,7 +29,7 @@ def _record() -> ScanRecord:
 
 
 def _submission(store: MemoryScanStore, now: dt.datetime) -> Submission:
-    return Submission(store, NO_BATCH, "filescan-scan", now)
+    return Submission(store, NO_BATCH, JobTargets("filescan-scan"), now)
 
 
 def test_given_a_new_scan_when_opened_then_this_caller_holds_the_claim() -> None:

@@ -8,7 +8,7 @@ import zlib
 from pathlib import Path
 from typing import Any
 
-from filescan_scanner.analyzers.base import AnalyzerResult, ScanLimits, Target
+from filescan_scanner.analyzers.base import AnalyzerResult, LimitHit, ScanLimits, Target
 
 
 @dataclasses.dataclass
@@ -23,8 +23,12 @@ class FakeContext:
     nested_results: list[AnalyzerResult] = dataclasses.field(default_factory=list)
     keep_bytes: int = 4096
 
+    def local_copy(self, target: Target) -> Path | LimitHit:
+        assert target.path is not None, "the content tests scan local files"
+        return target.path
+
     def scan_nested(self, target: Target) -> None:
-        assert target.path.parent == self.work_dir
+        assert target.path is not None and target.path.parent == self.work_dir
         self.nested.append(target)
         with target.path.open("rb") as fp:
             self.contents.append(fp.read(self.keep_bytes))

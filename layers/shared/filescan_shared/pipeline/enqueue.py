@@ -110,7 +110,7 @@ def enqueue_upload(
     scan_id = derive_scan_id(
         upload.bucket, upload.key, version_id=version_id, etag=upload.etag, sequencer=upload.sequencer
     )
-    submission = Submission(repository, batch, settings.job_definition, moment)
+    submission = Submission(repository, batch, settings.job_targets, moment)
     existing = repository.get(scan_id)
     if existing is not None and not submission.take_over(existing):
         return _already_handled(existing, publish)

@@ -104,7 +104,7 @@ def rescan_one(scan_id: str, nonce: str, deps: RescanDeps, now: dt.datetime) -> 
         timestamps={ScanState.QUEUED.value: stamp},
         rescan_of=scan_id,
     )
-    submission = Submission(deps.repository, deps.batch, deps.settings.job_definition, now)
+    submission = Submission(deps.repository, deps.batch, deps.settings.job_targets, now)
     existing = submission.open(record)
     if existing is not None:
         return Rescan(scan_id=new_id, rescan_of=scan_id, status=existing.status, job_id=existing.job_id)
@@ -155,7 +155,7 @@ def bulk_rescan(
         deps.s3.put_object(
             Bucket=settings.reports_bucket, Key=manifest_key, Body=body, ContentType="application/x-ndjson"
         )
-    submission = Submission(deps.repository, deps.batch, settings.job_definition, now)
+    submission = Submission(deps.repository, deps.batch, settings.job_targets, now)
     stamp = iso(now)
     _concurrently(lambda entry: submission.create(_record(entry, bulk_id, stamp)), entries)
     queue = settings.job_queue_standard
@@ -163,10 +163,10 @@ def bulk_rescan(
     if len(entries) == 1:
         record = deps.repository.get(entries[0].scan_id)
         assert record is not None  # just created
-        job_id = submission.submit_job(record, queue=queue, object_size=largest)
+        job_id, queue = submission.submit_job(record, queue=queue, object_size=largest)
         job_ids, name = [job_id], batch_job_name(record.scan_id)
     else:
-        job_id = submission.submit_array(
+        job_id, queue = submission.submit_array(
             bulk_id, queue=queue, size=len(entries), manifest_uri=manifest_uri, largest=largest
         )
         job_ids, name = [f"{job_id}:{index}" for index in range(len(entries))], bulk_job_name(bulk_id)

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from filescan_shared.ids import batch_job_name, bulk_job_name
-from filescan_shared.pipeline.sizing import size_job
+from filescan_shared.pipeline.sizing import JobTargets, size_job
 from filescan_shared.records import ScanFields, ScanRecord
 from filescan_shared.states import ScanState
 
@@ -42,7 +42,8 @@ class Submission:
 
     repository: ScanStore
     batch: BatchClient
-    job_definition: str
+    targets: JobTargets
+    """The deployment's job definitions per size class, and the EC2 class's queue."""
     now: dt.datetime
     claim: str = dataclasses.field(default_factory=new_claim)
 
@@ -73,7 +74,7 @@ class Submission:
 
     def submit(self, record: ScanRecord, *, queue: str, object_size: int) -> str:
         """Submit (or adopt) the scan's job and record it with the move to SUBMITTED; return its id."""
-        job_id = self.submit_job(record, queue=queue, object_size=object_size)
+        job_id, queue = self.submit_job(record, queue=queue, object_size=object_size)
         self.submitted(record.scan_id, job_id, queue)
         return job_id
 
@@ -83,23 +84,25 @@ class Submission:
             scan_id, ScanState.SUBMITTED, ScanFields(job_id=job_id, job_queue=queue), now=self.now
         )
 
-    def submit_job(self, record: ScanRecord, *, queue: str, object_size: int) -> str:
-        """Submit the Batch job of one recorded scan at most once; return its job id.
+    def submit_job(self, record: ScanRecord, *, queue: str, object_size: int) -> tuple[str, str]:
+        """Submit the Batch job of one recorded scan at most once; return its job id and queue.
 
-        The caller must hold the scan's submit claim. A job already named after the scan on ``queue``
-        is adopted. On a SubmitJob failure the claim is released, so a retry may submit at once, and
-        the error is raised.
+        The object's size class (``sizing.size_job``) picks the job definition, and the EC2 class its
+        own queue instead of ``queue``. The caller must hold the scan's submit claim. A job already
+        named after the scan on that queue is adopted. On a SubmitJob failure the claim is released,
+        so a retry may submit at once, and the error is raised.
         """
+        size = size_job(object_size)
+        queue = self.targets.queue(size, queue)
         name = batch_job_name(record.scan_id)
         orphan = find_job(self.batch, queue, name)
         if orphan is not None:
-            return orphan
-        size = size_job(object_size)
+            return orphan, queue
         try:
             response = self.batch.submit_job(
                 jobName=name,
                 jobQueue=queue,
-                jobDefinition=self.job_definition,
+                jobDefinition=self.targets.definition(size),
                 parameters={
                     "bucket": record.bucket,
                     "key": record.key,
@@ -114,18 +117,22 @@ class Submission:
         except ClientError:
             self.repository.release_submit(record.scan_id, self.claim)
             raise
-        return response["jobId"]
+        return response["jobId"], queue
 
-    def submit_array(self, bulk_id: str, *, queue: str, size: int, manifest_uri: str, largest: int) -> str:
+    def submit_array(
+        self, bulk_id: str, *, queue: str, size: int, manifest_uri: str, largest: int
+    ) -> tuple[str, str]:
         """Submit (or adopt) bulk rescan ``bulk_id``'s array job over a manifest of ``size`` objects.
 
-        Every child is sized like the ``largest`` object (bytes). Returns the array job's id.
+        Every child is sized like the ``largest`` object (bytes), whose class also picks the job
+        definition and queue. Returns the array job's id and queue.
         """
+        sizing = size_job(largest)
+        queue = self.targets.queue(sizing, queue)
         name = bulk_job_name(bulk_id)
         found = find_job(self.batch, queue, name)
         if found is not None:
-            return found
-        sizing = size_job(largest)
+            return found, queue
         overrides: Any = {
             **sizing.container_overrides(),
             "command": ["filescan-scan", "--manifest", manifest_uri],
@@ -133,14 +140,14 @@ class Submission:
         response = self.batch.submit_job(
             jobName=name,
             jobQueue=queue,
-            jobDefinition=self.job_definition,
+            jobDefinition=self.targets.definition(sizing),
             arrayProperties={"size": size},
             containerOverrides=overrides,
             timeout={"attemptDurationSeconds": sizing.timeout_seconds},
             tags={"filescan:bulk-id": bulk_id, "filescan:size-class": sizing.name},
             propagateTags=True,
         )
-        return response["jobId"]
+        return response["jobId"], queue
 
 
 def find_job(batch: BatchClient, queue: str, name: str) -> str | None:

@@ -32,6 +32,8 @@ class LimitName(enum.StrEnum):
     PDF_DECOMPRESSED_BYTES = "pdf_decompressed_bytes"
     PDF_STREAM_BYTES = "pdf_stream_bytes"
     CLAMAV_MAX_FILESIZE = "clamav_max_filesize"
+    WORK_DIR_BYTES = "work_dir_bytes"
+    """An analyzer that needs a local file (pefile, olevba, ClamAV) found no room in the work dir."""
 
     # ClamAV's own limit alerts (``--alert-exceeds-max``), as libclamav 1.x names them. One it adds
     # later is reported as CLAMAV_OTHER_LIMIT, its full name kept in the hit's ``detail``.
