@@ -12,10 +12,13 @@ import boto3
 import pytest
 from openapi_spec_validator import validate
 
+from filescan_shared.api.rescan import bulk_id_for
 from filescan_shared.api.routes import route_table
 from filescan_shared.ids import bulk_child_scan_id
 from filescan_shared.pipeline import rescan
+from filescan_shared.records import ScanRecord, iso, utc_now
 from filescan_shared.repository import ScanRepository
+from filescan_shared.states import ScanState
 from tests.unit.pipeline.conftest import seed_scan
 
 SCAN_ID = "0123456789abcdef0123456789abcdef"
@@ -275,6 +278,32 @@ def test_given_idempotency_key_when_bulk_rescan_is_repeated_then_the_same_bulk(c
     assert first[1] == second[1]
     parents = {job["jobId"] for job in _batch_jobs(stack) if ":" not in job["jobId"]}
     assert parents == {first[1]["job_id"]}
+
+
+def test_given_a_concurrent_bulk_rescan_holding_the_claim_when_repeated_then_409_and_no_job(call, stack):
+    _put_objects(stack, ["uploads/race/a.txt", "uploads/race/b.txt"])
+    bulk_id = bulk_id_for("race-1")
+    stamp = iso(utc_now())
+    # Another request with the same key has just created the first child and holds its claim.
+    in_flight = ScanRecord(
+        scan_id=bulk_child_scan_id(bulk_id, 0),
+        status=ScanState.QUEUED,
+        bucket=stack.uploads_bucket,
+        key="uploads/race/a.txt",
+        created_at=stamp,
+        updated_at=stamp,
+        bulk_id=bulk_id,
+    )
+    assert ScanRepository(boto3.client("dynamodb"), stack.scans_table).create(
+        in_flight, claim="the-other-request"
+    )
+
+    status, body, _ = call(
+        "POST", "/rescans", body={"prefix": "uploads/race/"}, headers={"Idempotency-Key": "race-1"}
+    )
+
+    assert (status, body["error"]["code"]) == (409, "conflict"), body
+    assert _batch_jobs(stack) == []
 
 
 @pytest.mark.parametrize(

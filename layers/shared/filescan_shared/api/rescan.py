@@ -22,6 +22,7 @@ _ERROR_CODES = {
     Refusal.OUT_OF_SCOPE: "bad_request",
     Refusal.NOTHING_TO_RESCAN: "not_found",
     Refusal.TOO_MANY_OBJECTS: "too_many_objects",
+    Refusal.IN_PROGRESS: "conflict",
 }
 
 

@@ -57,6 +57,8 @@ class Refusal(enum.StrEnum):
     """Not the uploads bucket, or a prefix outside the scan prefix."""
     NOTHING_TO_RESCAN = "nothing_to_rescan"
     TOO_MANY_OBJECTS = "too_many_objects"
+    IN_PROGRESS = "in_progress"
+    """Another request with the same Idempotency-Key holds the bulk's submit claim right now."""
 
 
 class RescanRefused(Exception):
@@ -157,7 +159,14 @@ def bulk_rescan(
         )
     submission = Submission(deps.repository, deps.batch, settings.job_targets, now)
     stamp = iso(now)
-    _concurrently(lambda entry: submission.create(_record(entry, bulk_id, stamp)), entries)
+    # The first child's submit claim is the bulk's: only its holder submits, so two concurrent
+    # requests with the same Idempotency-Key cannot both find no job and submit two.
+    first = submission.open(_record(entries[0], bulk_id, stamp))
+    if first is not None and first.status is ScanState.QUEUED:
+        raise RescanRefused(
+            Refusal.IN_PROGRESS, "a bulk rescan with this Idempotency-Key is being submitted: retry shortly"
+        )
+    _concurrently(lambda entry: submission.create(_record(entry, bulk_id, stamp)), entries[1:])
     queue = settings.job_queue_standard
     largest = max(entry.size for entry in entries)
     if len(entries) == 1:
@@ -167,7 +176,12 @@ def bulk_rescan(
         job_ids, name = [job_id], batch_job_name(record.scan_id)
     else:
         job_id, queue = submission.submit_array(
-            bulk_id, queue=queue, size=len(entries), manifest_uri=manifest_uri, largest=largest
+            bulk_id,
+            queue=queue,
+            size=len(entries),
+            manifest_uri=manifest_uri,
+            largest=largest,
+            claimed=entries[0].scan_id,
         )
         job_ids, name = [f"{job_id}:{index}" for index in range(len(entries))], bulk_job_name(bulk_id)
     _concurrently(

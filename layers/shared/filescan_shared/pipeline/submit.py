@@ -120,12 +120,14 @@ class Submission:
         return response["jobId"], queue
 
     def submit_array(
-        self, bulk_id: str, *, queue: str, size: int, manifest_uri: str, largest: int
+        self, bulk_id: str, *, queue: str, size: int, manifest_uri: str, largest: int, claimed: str
     ) -> tuple[str, str]:
         """Submit (or adopt) bulk rescan ``bulk_id``'s array job over a manifest of ``size`` objects.
 
         Every child is sized like the ``largest`` object (bytes), whose class also picks the job
-        definition and queue. Returns the array job's id and queue.
+        definition and queue. Returns the array job's id and queue. The caller holds the submit
+        claim of scan ``claimed`` (the bulk's first child); on a SubmitJob failure it is released,
+        so a retry may submit at once, and the error is raised.
         """
         sizing = size_job(largest)
         queue = self.targets.queue(sizing, queue)
@@ -137,16 +139,20 @@ class Submission:
             **sizing.container_overrides(),
             "command": ["filescan-scan", "--manifest", manifest_uri],
         }
-        response = self.batch.submit_job(
-            jobName=name,
-            jobQueue=queue,
-            jobDefinition=self.targets.definition(sizing),
-            arrayProperties={"size": size},
-            containerOverrides=overrides,
-            timeout={"attemptDurationSeconds": sizing.timeout_seconds},
-            tags={"filescan:bulk-id": bulk_id, "filescan:size-class": sizing.name},
-            propagateTags=True,
-        )
+        try:
+            response = self.batch.submit_job(
+                jobName=name,
+                jobQueue=queue,
+                jobDefinition=self.targets.definition(sizing),
+                arrayProperties={"size": size},
+                containerOverrides=overrides,
+                timeout={"attemptDurationSeconds": sizing.timeout_seconds},
+                tags={"filescan:bulk-id": bulk_id, "filescan:size-class": sizing.name},
+                propagateTags=True,
+            )
+        except ClientError:
+            self.repository.release_submit(claimed, self.claim)
+            raise
         return response["jobId"], queue
 
 
