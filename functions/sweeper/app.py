@@ -1,7 +1,8 @@
 """sweeper (scheduled): scans stuck past their deadline are checked against Batch and resolved.
 
 Terminal outcomes are handed to the analysis function as "Batch Job State Change" events (an
-asynchronous invoke), so one function writes, tags and publishes every finished scan.
+asynchronous invoke), so analysis writes, tags and publishes every scan that had a job, as it does
+for Batch's own events (enqueue ends the scans that never get one: skipped, content-cache hits).
 """
 
 import json

@@ -1,4 +1,4 @@
-"""Read paths of the API: listing windows, the scans table's reads, object versions and reports.
+"""Read paths of the API: listing windows, object versions and reports.
 
 The table queries themselves are ``ScanRepository``'s (``list_by_status``, ``latest_for_object``).
 """

@@ -13,8 +13,9 @@ Scans not updated for longer than their state's deadline are checked against AWS
 * the job is unknown to Batch, or the scan was never submitted -> handed to analysis as a FAILED
   event with the reason, so it ends ``FAILED`` and visible.
 
-Work per run is bounded by ``sweep_max_items``. Analysis alone writes terminal states, tags objects
-and publishes outcomes; the sweeper only describes what it found.
+Work per run is bounded by ``sweep_max_items``. The sweeper writes no terminal state itself: scans
+that ran end through analysis (the FAILED events above), the way every job-backed scan ends; enqueue
+ends the ones that never need a job (skipped, content-cache hits).
 """
 
 from __future__ import annotations
