@@ -17,6 +17,7 @@ from botocore.exceptions import ClientError
 from filescan_shared import clients
 from filescan_shared.ids import batch_job_name, derive_scan_id
 from filescan_shared.pipeline.enqueue import EnqueueOutcome, UploadedObject, enqueue_upload
+from filescan_shared.process_caches import reset_process_caches
 from filescan_shared.records import ScanFields, ScanRecord, iso, utc_now
 from filescan_shared.repository import ScanRepository
 from filescan_shared.settings import EnqueueSettings, load_settings
@@ -248,7 +249,7 @@ def _enqueue_directly(stack: StackNames, upload: dict[str, Any], batch: Any) -> 
         import os  # noqa: PLC0415
 
         os.environ[name] = value
-    load_settings.cache_clear()
+    reset_process_caches()
     return enqueue_upload(
         UploadedObject(stack.uploads_bucket, upload["key"], upload["version_id"], upload["etag"], None, 5),
         settings=load_settings(EnqueueSettings),

@@ -13,6 +13,7 @@ import pytest
 
 from filescan_shared import clients
 from filescan_shared.pipeline.sweeper import SweepAction, sweep
+from filescan_shared.process_caches import reset_process_caches
 from filescan_shared.records import ScanFields, utc_now
 from filescan_shared.repository import ScanRepository
 from filescan_shared.settings import SweeperSettings, load_settings
@@ -124,7 +125,7 @@ def test_given_more_stuck_scans_than_the_budget_when_swept_then_work_is_bounded(
     stack: StackNames, apps: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("SWEEP_MAX_ITEMS", "3")
-    load_settings.cache_clear()
+    reset_process_caches()
     for index in range(5):
         seed_scan(stack, f"{index:032x}", "QUEUED")
 

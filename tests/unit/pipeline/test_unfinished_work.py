@@ -20,6 +20,7 @@ from filescan_shared.ids import derive_scan_id
 from filescan_shared.pipeline.enqueue import EnqueueOutcome, UploadedObject, enqueue_upload
 from filescan_shared.pipeline.publish import publish_outcome
 from filescan_shared.pipeline.sweeper import SweepAction, sweep
+from filescan_shared.process_caches import reset_process_caches
 from filescan_shared.records import ScanFields, ScanRecord, utc_now
 from filescan_shared.repository import ScanRepository
 from filescan_shared.settings import EnqueueSettings, SweeperSettings, load_settings
@@ -35,7 +36,7 @@ def env(stack: StackNames, monkeypatch: pytest.MonkeyPatch) -> StackNames:
     """The functions' environment set for direct calls of the pipeline logic."""
     for name, value in stack.environment().items():
         monkeypatch.setenv(name, value)
-    load_settings.cache_clear()
+    reset_process_caches()
     return stack
 
 
