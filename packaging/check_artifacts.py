@@ -24,7 +24,7 @@ import json, sys
 import app
 assert callable(app.lambda_handler)
 if sys.argv[1] == "analysis":
-    import jsonschema, openai, tiktoken
+    import openai, tiktoken
     from filescan_shared.report.validate import validate_report
     from filescan_shared.triage import tokens
     assert tokens.counter_for("gpt-3.5-turbo").count("hello world") == 2
