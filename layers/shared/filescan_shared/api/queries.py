@@ -1,6 +1,6 @@
 """Read paths of the API: listing windows, object versions and reports.
 
-The table queries themselves are ``ScanRepository``'s (``list_by_status``, ``latest_for_object``).
+The table queries are ``ScanRepository``'s (``list_by_status``, ``latest_for_object``): routes call it.
 """
 
 from __future__ import annotations
@@ -13,12 +13,11 @@ from botocore.exceptions import ClientError
 from filescan_shared.api.cursor import EARLIEST, MAX_WINDOW
 from filescan_shared.api.errors import BadRequest, NotFound
 from filescan_shared.aws_errors import is_missing_object
-from filescan_shared.records import ScanRecord, iso
-from filescan_shared.repository import ScanRepository, StatusPage, StatusPosition
+from filescan_shared.records import iso
+from filescan_shared.repository import StatusPosition
 from filescan_shared.states import ScanState
 
 if TYPE_CHECKING:
-    from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_s3 import S3Client
 
 DEFAULT_WINDOW = dt.timedelta(days=7)
@@ -46,18 +45,6 @@ def as_utc(moment: dt.datetime) -> dt.datetime:
 def first_position(status: ScanState, since: str, until: str) -> StatusPosition:
     """The start of a listing: the top of the ``until`` day."""
     return StatusPosition(status, since, until, dt.date.fromisoformat(until[:10]))
-
-
-def list_scans(client: DynamoDBClient, table: str, position: StatusPosition, limit: int) -> StatusPage:
-    """Up to ``limit`` scans from ``position`` on, newest first, across day partitions."""
-    return ScanRepository(client, table).list_by_status(position, limit)
-
-
-def latest_for_object(
-    client: DynamoDBClient, table: str, bucket: str, key: str, version_id: str | None
-) -> ScanRecord | None:
-    """The most recently created scan of one object version, or ``None``."""
-    return ScanRepository(client, table).latest_for_object(bucket, key, version_id)
 
 
 def current_version(s3: S3Client, bucket: str, key: str) -> str | None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from filescan_shared import clients
-from filescan_shared.api import downloads, queries
+from filescan_shared.api import downloads
 from filescan_shared.api.errors import ApiError, NotFound
 from filescan_shared.api.models import DownloadLink
 from filescan_shared.api.routing import ScanIdPath, new_router, repository, responses, settings
@@ -25,9 +25,7 @@ def download_link(scan_id: ScanIdPath) -> DownloadLink:
         raise NotFound(f"no scan {scan_id}")
     latest = None
     if record.version_id:
-        latest = queries.latest_for_object(
-            clients.dynamodb(), config.scans_table, record.bucket, record.key, record.version_id
-        )
+        latest = repository().latest_for_object(record.bucket, record.key, record.version_id)
     refusal = downloads.refusal(record, latest, config.uploads_bucket, config.scan_prefix)
     if refusal is not None:
         raise ApiError("not_released", refusal)

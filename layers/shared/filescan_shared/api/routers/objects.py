@@ -11,7 +11,7 @@ from filescan_shared import clients
 from filescan_shared.api import queries
 from filescan_shared.api.errors import NotFound, s3_error
 from filescan_shared.api.models import ScanView
-from filescan_shared.api.routing import CONTROL_FREE, new_router, responses, settings
+from filescan_shared.api.routing import CONTROL_FREE, new_router, repository, responses, settings
 
 router = new_router()
 
@@ -36,16 +36,15 @@ def object_scan(
 ) -> ScanView:
     """The most recent scan of ``bucket/key`` (its current version unless ``version_id`` is given)."""
     config = settings()
-    client = clients.dynamodb()
     record = None
     if version_id is not None:
-        record = queries.latest_for_object(client, config.scans_table, bucket, key, version_id)
+        record = repository().latest_for_object(bucket, key, version_id)
     elif bucket == config.uploads_bucket and key.startswith(config.scan_prefix):
         try:
             current = queries.current_version(clients.s3(), bucket, key)
         except (ClientError, BotoCoreError) as error:
             raise s3_error(error) from None
-        record = queries.latest_for_object(client, config.scans_table, bucket, key, current)
+        record = repository().latest_for_object(bucket, key, current)
     if record is None:
         raise NotFound("no scan of this object")
     return ScanView.of(record)

@@ -60,7 +60,7 @@ def list_scans(
     else:
         start, end = queries.resolve_window(since, until, utc_now())
         position = queries.first_position(status or ScanState.COMPLETE, start, end)
-    page = queries.list_scans(clients.dynamodb(), config.scans_table, position, limit)
+    page = repository().list_by_status(position, limit)
     following = cursors.encode(page.next_position, key) if page.next_position else None
     return ScanPage(
         items=[ScanView.of(record) for record in page.records],
