@@ -9,6 +9,7 @@ import pytest
 
 from bench.model.rightsizing import Resources, main, propose
 from filescan_shared.records import ScanRecord
+from filescan_shared.repository.items import to_item
 from filescan_shared.states import ScanState
 from tests.support.stack import StackNames, provision
 
@@ -32,7 +33,7 @@ def _scan(
         report_key=report_key,
         **fields,
     )
-    boto3.client("dynamodb").put_item(TableName=names.scans_table, Item=record.to_item())
+    boto3.client("dynamodb").put_item(TableName=names.scans_table, Item=to_item(record))
     if stats is not None:
         body = json.dumps({"schema_version": "1.0", "stats": stats})
         boto3.client("s3").put_object(Bucket=names.reports_bucket, Key=report_key, Body=body)
