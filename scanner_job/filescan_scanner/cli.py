@@ -85,13 +85,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def validate_report(report: dict[str, Any]) -> None:
-    """Validate the report document with the report model (pydantic is imported on first use)."""
-    from filescan_shared.report.validate import validate_report as validate  # noqa: PLC0415
-
-    validate(report)
-
-
 def _warm_up() -> threading.Thread:
     """Import what only the end of a scan needs on a side thread, while the file is being scanned.
 
@@ -309,7 +302,6 @@ def _run(job: _Job, settings: ScannerSettings, work_dir: Path, s3: Any | None) -
         started_at=started,
         rules_version=rules.version,
     )
-    validate_report(report)
     _write_report(report, job.destination, s3)
     _log_scanned(report)
     return ExitCode.SCANNED
@@ -365,7 +357,6 @@ def _unscannable(  # noqa: PLR0917
         rules_version=rules_version,
         unscannable_reasons=[reason],
     )
-    validate_report(report)
     try:
         _write_report(report, job.destination, s3)
     except Exception:
