@@ -1,6 +1,10 @@
 """Deterministic identifiers: the same object version always maps to the same scan."""
 
 import hashlib
+import re
+
+ENGINE_NAME_PATTERN = r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$"
+"""Engine names: lower-case letters, digits and hyphens, 2-32 characters (they end up in job names)."""
 
 SCAN_ID_HEX_CHARS = 32
 """128 bits of SHA-256: collision-free in practice, short enough for Batch job names (<= 128 chars)."""
@@ -45,12 +49,29 @@ def batch_job_name(scan_id: str) -> str:
 
 
 def scan_id_from_job_name(job_name: str) -> str | None:
-    """The scan id carried by a job name, or ``None`` when the job is not one of ours."""
+    """The scan id carried by a job name (a scan's or one of its engines'), or ``None`` if not ours."""
+    return _split_job_name(job_name)[0]
+
+
+def engine_from_job_name(job_name: str) -> str | None:
+    """The engine a scan job's name names (``filescan`` for the plain name), or ``None`` if not ours."""
+    return _split_job_name(job_name)[1]
+
+
+def _split_job_name(job_name: str) -> tuple[str, str] | tuple[None, None]:
     prefix = batch_job_name("")
     if not job_name.startswith(prefix):
-        return None
-    candidate = job_name[len(prefix) :]
-    return candidate if is_scan_id(candidate) else None
+        return None, None
+    scan_id = job_name[len(prefix) : len(prefix) + SCAN_ID_HEX_CHARS]
+    rest = job_name[len(prefix) + SCAN_ID_HEX_CHARS :]
+    if not is_scan_id(scan_id):
+        return None, None
+    if rest == "":
+        return scan_id, "filescan"
+    engine = rest[1:]
+    if rest.startswith("-") and re.fullmatch(ENGINE_NAME_PATTERN, engine):
+        return scan_id, engine
+    return None, None
 
 
 BULK_JOB_PREFIX = "filescan-bulk-"
@@ -85,3 +106,14 @@ def bulk_id_from_job_name(job_name: str) -> str | None:
         return None
     candidate = job_name[len(BULK_JOB_PREFIX) :]
     return candidate if is_scan_id(candidate) else None
+
+
+def engine_job_name(scan_id: str, engine: str) -> str:
+    """The Batch ``jobName`` of engine ``engine``'s job for a scan (``filescan-<scan_id>-<engine>``).
+
+    filescan's own engine keeps the plain ``batch_job_name``, so single-engine deployments and jobs
+    submitted before engines existed map back exactly as before.
+    """
+    if engine == "filescan":
+        return batch_job_name(scan_id)
+    return f"{batch_job_name(scan_id)}-{engine}"
