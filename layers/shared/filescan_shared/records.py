@@ -6,6 +6,7 @@ How a record is stored (its DynamoDB item and index keys) is ``repository.items`
 from __future__ import annotations
 
 import datetime as dt
+import enum
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator, WithJsonSchema
@@ -79,6 +80,50 @@ AttemptList = Annotated[list[Attempt], WithJsonSchema(_OPEN_OBJECTS)]
 """Attempts; the API documents them as open objects (Batch may report more about an attempt)."""
 
 
+class EngineJobState(enum.StrEnum):
+    """Where one engine's job is. Only moves forward (``SUBMITTED < RUNNING < SUCCEEDED | FAILED``)."""
+
+    SUBMITTED = "submitted"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    """The job ended with one of the engine's ``ok`` or ``unscannable`` exit codes (output may be read)."""
+    FAILED = "failed"
+    """The job failed every attempt, timed out, or could not be submitted."""
+
+    @property
+    def terminal(self) -> bool:
+        """Whether the engine's job is finished (the fan-in waits for every engine to be terminal)."""
+        return self in {EngineJobState.SUCCEEDED, EngineJobState.FAILED}
+
+
+class EngineRun(BaseModel):
+    """One engine's job for one scan, as the scan record tracks it (``ScanRecord.engines[name]``)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    state: EngineJobState
+    required: bool = True
+    job_id: str | None = None
+    job_queue: str | None = None
+    attempts: int = 0
+    interruptions: int = 0
+    """Attempts that ended because Spot capacity was reclaimed."""
+    escalated_at: str | None = None
+    """When the job was resubmitted to the on-demand queue after too many Spot interruptions."""
+    exit_code: int | None = None
+    duration_seconds: float | None = None
+    cost: dict[str, Any] | None = None
+    outcome: str | None = None
+    """After analysis: the engine's ``EngineRunStatus`` (succeeded, unscannable, failed, timed_out)."""
+    verdict: VerdictName | None = None
+    severity: SeverityLabel | None = None
+    read_by: str | None = None
+    """``report``, ``mapping``, ``llm`` or ``none`` (``engines.results.ReadBy``)."""
+    findings_count: int | None = None
+    top_findings: list[dict[str, Any]] = Field(default_factory=list)
+    reasons: list[str] = Field(default_factory=list)
+
+
 class ScanFields(BaseModel):
     """What the pipeline learns about a scan after creating it; a partial update names some of these.
 
@@ -112,6 +157,8 @@ class ScanFields(BaseModel):
     quarantine_key: str | None = None
     published_at: str | None = None
     """When the outcome was published (tag + event); unset means publishing is still owed."""
+    engines: dict[str, EngineRun] | None = None
+    """Every enabled engine's job for this scan, by engine name (fan-out/fan-in)."""
 
     def merged(self, other: ScanFields) -> ScanFields:
         """The fields of both updates (``other`` wins where both set one)."""
