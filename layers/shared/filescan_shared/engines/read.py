@@ -51,6 +51,14 @@ MAX_FINDINGS = 1000
 """Findings kept per engine; more are counted in the reasons (and the result cannot be clean)."""
 MAX_LINE_CHARS = 65_536
 """Longer lines of a text or JSON-lines output are cut before matching (and the reading is incomplete)."""
+MAX_LINES = 10_000
+"""Non-blank lines of a text or JSON-lines output read; the rest is not (and the reading is incomplete).
+
+JMESPath is evaluated by a pure-Python interpreter: a filter over 100,000 records takes seconds
+(measured on the development machine), so the parsed output is kept to what a Lambda reads in well
+under a second. clamscan prints a line per scanned file, yara a line per rule and string match."""
+MAX_VALUES = 500_000
+"""JSON values (objects, arrays, scalars) a parsed output may hold; a bigger one is not evaluated."""
 MAX_REASONS = 10
 
 # The report model's limits (report.model.Finding, Location): a longer string fails validation.
@@ -263,6 +271,8 @@ def _read_mapped(engine: str, mapping: FindingMapping, head: bytes) -> _Reading:
     incomplete: list[str] = []
     try:
         document = _parse(text, mapping, incomplete)
+    except _TooBigError as error:
+        return _Reading(ReadBy.NONE, incomplete=[*incomplete, f"output too big to evaluate: {error}"])
     except _PARSE_ERRORS as error:
         return _Reading(ReadBy.NONE, incomplete=[f"output is not {mapping.parse}: {_error_text(error)}"])
     try:
@@ -292,23 +302,63 @@ def _error_text(error: BaseException) -> str:
     return _bounded(f"{type(error).__name__}: {error}", 300)
 
 
+class _TooBigError(ValueError):
+    """The parsed output holds more values than the reader evaluates."""
+
+
 def _parse(text: str, mapping: FindingMapping, incomplete: list[str]) -> object:
     if mapping.parse is OutputFormat.JSON:
-        return json.loads(text)
-    lines, cut = _lines(text)
+        document: object = json.loads(text)
+    else:
+        lines = _lines(text, incomplete)
+        if mapping.parse is OutputFormat.JSONL:
+            document = [_json_line(line) for line in lines]
+        elif mapping.text is None:  # the catalogue requires a pattern for text; a guard, not a path
+            raise ValueError("no line pattern")
+        else:
+            document = _text_records(lines, mapping.text)
+    if _exceeds(document, MAX_VALUES):
+        raise _TooBigError(f"more than {MAX_VALUES} values: not evaluated")
+    return document
+
+
+def _lines(text: str, incomplete: list[str]) -> list[str]:
+    """The first ``MAX_LINES`` non-blank lines, each cut at ``MAX_LINE_CHARS`` (both noted)."""
+    lines: list[str] = []
+    cut = 0
+    start = 0
+    while start < len(text) and len(lines) < MAX_LINES:
+        end = text.find("\n", start)
+        end = len(text) if end < 0 else end
+        line = text[start:end].removesuffix("\r")
+        start = end + 1
+        if not line.strip():
+            continue
+        if len(line) > MAX_LINE_CHARS:
+            cut += 1
+            line = line[:MAX_LINE_CHARS]
+        lines.append(line)
     if cut:
         incomplete.append(f"{cut} line(s) longer than {MAX_LINE_CHARS} characters cut")
-    if mapping.parse is OutputFormat.JSONL:
-        return [_json_line(line) for line in lines]
-    if mapping.text is None:  # the catalogue requires a pattern for text; a guard, not a path
-        raise ValueError("no line pattern")
-    return _text_records(lines, mapping.text)
+    if text[start:].strip():
+        incomplete.append(f"only the first {MAX_LINES} lines read")
+    return lines
 
 
-def _lines(text: str) -> tuple[list[str], int]:
-    lines = [line.removesuffix("\r") for line in text.split("\n")]
-    cut = sum(1 for line in lines if len(line) > MAX_LINE_CHARS)
-    return [line[:MAX_LINE_CHARS] for line in lines if line.strip()], cut
+def _exceeds(document: object, budget: int) -> bool:
+    """Whether ``document`` holds more than ``budget`` values (stops counting there)."""
+    pending = [document]
+    seen = 0
+    while pending:
+        value = pending.pop()
+        seen += 1
+        if seen > budget:
+            return True
+        if isinstance(value, dict):
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)
+    return False
 
 
 def _json_line(line: str) -> object:
@@ -327,11 +377,18 @@ def _text_records(lines: list[str], parse: TextParse) -> list[dict[str, object]]
         if detail and records:
             details = records[-1].setdefault("details", [])
             if isinstance(details, list):
-                details.append(detail.groupdict())
+                details.append(
+                    {name: value for name, value in detail.groupdict().items() if value is not None}
+                )
             continue
         match = line_pattern.match(line)
-        records.append(dict(match.groupdict()) if match else {"unparsed": line})
+        records.append(_present(match.groupdict()) if match else {"unparsed": line})
     return records
+
+
+def _present(groups: dict[str, str | None]) -> dict[str, object]:
+    """The groups that matched (a group that did not is absent, which JMESPath reads as null)."""
+    return {name: value for name, value in groups.items() if value is not None}
 
 
 class _FieldReader:
