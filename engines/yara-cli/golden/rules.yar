@@ -4,6 +4,7 @@ rule Filescan_Test_EICAR : test malware
         description = "EICAR anti-virus test file"
         severity = "high"
         category = "malware"
+        title = "EICAR test file (yara-cli golden rules)"
     strings:
         $eicar = "EICAR-STANDARD-ANTIVIRUS-TEST-FILE"
         $sig = { 58 35 4F 21 50 25 40 41 50 }
