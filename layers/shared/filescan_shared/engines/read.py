@@ -26,7 +26,7 @@ import dataclasses
 import functools
 import json
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Protocol
 
 import jmespath
@@ -377,9 +377,7 @@ def _text_records(lines: list[str], parse: TextParse) -> list[dict[str, object]]
         if detail and records:
             details = records[-1].setdefault("details", [])
             if isinstance(details, list):
-                details.append(
-                    {name: value for name, value in detail.groupdict().items() if value is not None}
-                )
+                details.append(_present(detail.groupdict()))
             continue
         match = line_pattern.match(line)
         records.append(_present(match.groupdict()) if match else {"unparsed": line})
@@ -427,26 +425,25 @@ class _FieldReader:
         )
 
     def _severity(self, value: object) -> Severity:
-        label = _as_text(value)
-        if label is None:
-            return self.mapping.default_severity
-        if label in self.mapping.severity_map:
-            return self.mapping.severity_map[label]
-        try:
-            return Severity.from_label(label.lower())
-        except ValueError:
-            return self.mapping.default_severity
+        m = self.mapping
+        return _lookup(value, m.severity_map, Severity.from_label, m.default_severity)
 
     def _category(self, value: object) -> FindingCategory:
-        label = _as_text(value)
-        if label is None:
-            return self.mapping.default_category
-        if label in self.mapping.category_map:
-            return self.mapping.category_map[label]
-        try:
-            return FindingCategory(label.lower())
-        except ValueError:
-            return self.mapping.default_category
+        m = self.mapping
+        return _lookup(value, m.category_map, FindingCategory, m.default_category)
+
+
+def _lookup[T](value: object, table: Mapping[str, T], parse: Callable[[str], T], default: T) -> T:
+    """``value``'s label looked up in the mapping's ``table``, else parsed as a name, else ``default``."""
+    label = _as_text(value)
+    if label is None:
+        return default
+    if label in table:
+        return table[label]
+    try:
+        return parse(label.lower())
+    except ValueError:
+        return default
 
 
 def _as_text(value: object) -> str | None:
