@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -481,3 +483,15 @@ def test_given_a_bad_line_pattern_when_the_catalogue_is_validated_then_it_fails_
 ) -> None:
     with pytest.raises(ValueError, match=words):
         spec({**TEXT_MAPPING, "text": text})
+
+
+def test_given_a_fresh_interpreter_when_the_reader_is_imported_then_no_llm_module_is_loaded() -> None:
+    probe = (
+        "import sys, filescan_shared.engines.read, filescan_shared.engines.verdict;"
+        "llm = ('filescan_shared.triage', 'openai', 'tiktoken');"
+        "print(sorted(m for m in sys.modules if m.startswith(llm)))"
+    )
+
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+
+    assert loaded.strip() == "[]"

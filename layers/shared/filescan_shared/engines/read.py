@@ -39,7 +39,6 @@ from filescan_shared.report.model import Finding, Location
 from filescan_shared.report.verdict import decide_verdict
 from filescan_shared.report.vocabulary import FindingCategory
 from filescan_shared.severity import Severity, Verdict
-from filescan_shared.triage.text import escape_controls
 
 if TYPE_CHECKING:
     from jmespath.parser import ParsedResult
@@ -486,14 +485,22 @@ def _bounded(text: str, limit: int) -> str:
     layer's ``triage.text.escape_controls``, which keeps printable Unicode (names in other scripts
     stay readable) and makes everything that could change how text is laid out or read inert.
     """
-    escaped = escape_controls(text[: limit + 1])
+    escaped = _escape(text[: limit + 1])
     return escaped if len(escaped) <= limit else escaped[: limit - len(_ELLIPSIS)] + _ELLIPSIS
 
 
 def _excerpt(output: bytes) -> str:
     """The beginning of the raw output as text: UTF-8 (bad bytes replaced), controls escaped but newlines."""
     text = output[:RAW_OUTPUT_EXCERPT_CHARS].decode("utf-8", "replace")
-    return "\n".join(escape_controls(line) for line in text.split("\n"))[:RAW_OUTPUT_EXCERPT_CHARS]
+    return "\n".join(_escape(line) for line in text.split("\n"))[:RAW_OUTPUT_EXCERPT_CHARS]
+
+
+def _escape(text: str) -> str:
+    # Imported here: the triage package's __init__ loads the LLM triage models, which a handler
+    # importing this module at a cold start must not pay for (tests/unit/test_cold_import.py).
+    from filescan_shared.triage.text import escape_controls  # noqa: PLC0415
+
+    return escape_controls(text)
 
 
 # --- the LLM -------------------------------------------------------------------------------------
