@@ -5,13 +5,20 @@ from __future__ import annotations
 import json
 import re
 import time
+import unicodedata
 from decimal import Decimal
 
 from filescan_shared.engines.catalogue import EngineSpec, ImageSource, OutputFormat
 from filescan_shared.report.vocabulary import FindingCategory
 from filescan_shared.severity import Severity
 from filescan_shared.triage.config import LlmConfig
-from filescan_shared.triage.engine_reader import LlmReading, make_engine_reader, minimised_lines
+from filescan_shared.triage.engine_reader import (
+    SYSTEM_PROMPT,
+    LlmReading,
+    make_engine_reader,
+    minimised_lines,
+)
+from filescan_shared.triage.text import escape_controls
 from tests.support.fake_openai import Behaviour, FakeOpenAIServer, engine_finding, fenced_engine_lines
 from tests.unit.triage.triage_helpers import llm_config
 
@@ -284,3 +291,29 @@ def test_given_noisy_text_when_minimised_then_controls_are_escaped_long_lines_cu
     lines = list(minimised_lines(text))
 
     assert lines == [" a b", "", "\\u0000c\\u001b[0m\\u2028d", "x" * 1000 + "...[+500 chars]"]
+
+
+def test_given_every_code_point_escape_controls_would_escape_when_checked_then_none_takes_the_fast_path() -> (
+    None
+):
+    escaped = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}
+
+    fast = [
+        hex(c) for c in range(0x110000) if unicodedata.category(chr(c)) in escaped and chr(c).isprintable()
+    ]
+
+    assert fast == []  # so escape_controls may return a printable string as it is
+    assert escape_controls("plain text, ünïcödé") == "plain text, ünïcödé"
+
+
+def test_given_a_model_in_json_mode_when_read_then_the_prompt_carries_the_shape_and_the_answer_is_validated(
+    server: FakeOpenAIServer,
+) -> None:
+    reading = read(llm_config(server, model="local-llama"), "/x: Eicar-Test-Signature FOUND\n")
+
+    body = server.last_request.body
+    assert body is not None
+    assert body["response_format"] == {"type": "json_object"}
+    assert '"found_nothing"' in SYSTEM_PROMPT and '"archive_path"' in SYSTEM_PROMPT
+    assert [f.rule_id for f in reading.findings] == ["Eicar-Test-Signature"]
+    assert reading.cost_usd is None  # no price for that model
