@@ -14,11 +14,13 @@ from filescan_shared.severity import Severity
 from filescan_shared.triage.config import LlmConfig
 from filescan_shared.triage.engine_reader import (
     SYSTEM_PROMPT,
+    Chunker,
     LlmReading,
     make_engine_reader,
     minimised_lines,
 )
 from filescan_shared.triage.text import escape_controls
+from filescan_shared.triage.tokens import Utf8ByteCounter
 from tests.support.fake_openai import Behaviour, FakeOpenAIServer, engine_finding, fenced_engine_lines
 from tests.unit.triage.triage_helpers import llm_config
 
@@ -317,3 +319,18 @@ def test_given_a_model_in_json_mode_when_read_then_the_prompt_carries_the_shape_
     assert '"found_nothing"' in SYSTEM_PROMPT and '"archive_path"' in SYSTEM_PROMPT
     assert [f.rule_id for f in reading.findings] == ["Eicar-Test-Signature"]
     assert reading.cost_usd is None  # no price for that model
+
+
+def test_given_lines_longer_than_the_room_when_chunked_then_each_is_cut_to_fit_and_chunking_ends() -> None:
+    counter = Utf8ByteCounter()
+    spec = vendor_spec()
+    roomy = Chunker(spec, counter, 100_000)
+    chunker = Chunker(spec, counter, roomy.max_prompt_tokens - roomy.room + 40)  # room for 40 tokens
+    lines = ["\\u0000" * 300, "é" * 500, "x" * 41, "short"]
+
+    chunks = list(chunker.chunks(iter(lines)))
+
+    cut = [line for chunk in chunks for line in chunk.lines]
+    assert len(cut) == 4 and cut[-1] == "short"
+    assert all(counter.count(line + "\n") <= chunker.room == 40 for line in cut)
+    assert all(line.endswith("chars]") for line in cut[:3])

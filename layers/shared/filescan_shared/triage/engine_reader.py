@@ -207,10 +207,13 @@ class Chunker:
     def fit(self, line: str) -> tuple[str, int]:
         """The line (cut further if even alone it exceeds the room) and its token count."""
         tokens = self.counter.count(line + "\n")
-        while tokens > self.room:
-            line = truncate(line, max(1, len(line) * self.room // (tokens + 1)))
-            tokens = self.counter.count(line + "\n")
-        return line, tokens
+        keep = len(line)
+        fitted = line
+        while tokens > self.room and keep > 0:
+            keep = keep * self.room // (tokens + 1)  # strictly shorter each time: the loop ends
+            fitted = truncate(line, keep)
+            tokens = self.counter.count(fitted + "\n")
+        return fitted, tokens
 
     def chunks(self, lines: Iterator[str]) -> Iterator[Chunk]:
         """Greedy chunks in order; a chunk's lines' summed counts never exceed the room."""
