@@ -334,3 +334,23 @@ def test_given_lines_longer_than_the_room_when_chunked_then_each_is_cut_to_fit_a
     assert len(cut) == 4 and cut[-1] == "short"
     assert all(counter.count(line + "\n") <= chunker.room == 40 for line in cut)
     assert all(line.endswith("chars]") for line in cut[:3])
+
+
+def test_given_an_engine_with_a_mapping_or_a_filescan_report_when_read_then_no_request_and_a_problem(
+    server: FakeOpenAIServer,
+) -> None:
+    mapping = {"parse": "text", "text": {"line_pattern": "(?P<sig>.+) FOUND"}, "findings": "@"}
+    mapped = vendor_spec(
+        mapping=mapping | {"rule_id": "sig", "title": "sig", "nothing_found": "length(@) == `0`"}
+    )
+    report = vendor_spec(name="filescan", output=OutputFormat.FILESCAN_REPORT, command=["filescan-scan"])
+    reader = make_engine_reader(llm_config(server), deadline_seconds=10)
+
+    readings = [reader(spec, "x: Eicar-Test-Signature FOUND\n") for spec in (mapped, report)]
+
+    assert server.chat_requests == []
+    assert [r.problems for r in readings] == [
+        ["engine vendor-av has a deterministic reader: the LLM does not read it"],
+        ["engine filescan has a deterministic reader: the LLM does not read it"],
+    ]
+    assert not any(r.findings or r.found_nothing for r in readings)

@@ -357,6 +357,9 @@ class _Reader:
 
     def _read(self, spec: EngineSpec, output: str, tally: _Tally) -> None:
         config = self.config
+        if not spec.read_by_llm:  # a mapping or a filescan report is read deterministically, never here
+            tally.problem(f"engine {spec.name} has a deterministic reader: the LLM does not read it")
+            return
         if not config.enabled:
             tally.problem("no LLM is configured to read this engine's output")
             return
