@@ -1,7 +1,7 @@
 """Three engines for fan-out/fan-in tests: filescan plus two engines defined by catalogue data only.
 
 ``alpha`` is required and read by a JMESPath mapping; ``beta`` is optional, has no mapping (the LLM
-would read it) and escalates to on-demand after one Spot interruption. ``FakeBatch`` records what
+would read it) and escalates to on-demand after two Spot interruptions. ``FakeBatch`` records what
 was submitted, answers ListJobs by name, and can fail one engine's SubmitJob.
 """
 
@@ -44,7 +44,7 @@ BETA = {
     "command": ["beta", "{input}", "{output}"],
     "output": "text",
     "required": False,
-    "spot_interruptions_before_on_demand": 1,
+    "spot_interruptions_before_on_demand": 2,
 }
 
 

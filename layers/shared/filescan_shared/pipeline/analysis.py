@@ -55,7 +55,7 @@ if TYPE_CHECKING:
     from mypy_boto3_events import EventBridgeClient
     from mypy_boto3_s3 import S3Client
 
-    from filescan_shared.engines.catalogue import Catalogue
+    from filescan_shared.engines.read import LlmReader
     from filescan_shared.pipeline.engine_plan import EnginePlan
     from filescan_shared.report.model import Engine, Finding, Report
     from filescan_shared.triage import LlmConfig, TriageFinding, TriageInput, TriageResult
@@ -68,7 +68,7 @@ ANALYSIS_CLAIM_STALE_AFTER = dt.timedelta(minutes=16)
 """Longer than a Lambda invocation can run (15 minutes), so only a claimant that died goes stale:
 https://docs.aws.amazon.com/lambda/latest/dg/configuration-timeout.html"""
 
-EngineReaderFactory = Callable[["LlmConfig", float], Any]
+EngineReaderFactory = Callable[["LlmConfig", float], "LlmReader"]
 """Builds the LLM reader of engines without a mapping from the LLM configuration and a deadline
 (seconds); ``triage.engine_reader.make_engine_reader`` in the deployed function."""
 
@@ -103,14 +103,14 @@ class AnalysisDeps:
     remaining_seconds: Callable[[], float]
     batch: BatchClient | None = None
     """Resubmits escalated engine jobs; ``None``: no escalation (the job's failure is recorded)."""
-    catalogue: Catalogue | None = None
-    """The engine catalogue; ``None``: the layer's bundled one."""
+    engines: EnginePlan | None = None
+    """The enabled engines and their catalogue; ``None``: the settings' (the bundled catalogue)."""
     engine_reader: EngineReaderFactory | None = None
     """Builds the LLM reader of engines without a mapping; ``None``: their output is unreadable."""
 
     def engine_plan(self) -> EnginePlan:
-        """The deployment's enabled engines, from this catalogue."""
-        return self.settings.engine_plan(self.catalogue)
+        """The deployment's enabled engines and the catalogue they come from."""
+        return self.engines or self.settings.engine_plan()
 
 
 @dataclasses.dataclass(frozen=True)
