@@ -2,7 +2,7 @@
 
 ``alpha`` is required and read by a JMESPath mapping; ``beta`` is optional, has no mapping (the LLM
 would read it) and escalates to on-demand after two Spot interruptions. ``FakeBatch`` records what
-was submitted, answers ListJobs by name, and can fail one engine's SubmitJob.
+was submitted, answers ListJobs by name and DescribeJobs, and can fail one engine's SubmitJob.
 """
 
 from __future__ import annotations
@@ -86,7 +86,7 @@ class FakeBatch:
         if request["jobName"] in self._fail:
             self._fail.discard(request["jobName"])
             raise ClientError({"Error": {"Code": "TooManyRequestsException", "Message": "Rate"}}, "SubmitJob")
-        job = {**request, "jobId": f"job-{next(self._ids)}"}
+        job = {**request, "jobId": f"job-{next(self._ids)}", "status": "SUBMITTED"}
         self.jobs.append(job)
         return {"jobId": job["jobId"], "jobName": request["jobName"]}
 
@@ -95,6 +95,16 @@ class FakeBatch:
         names = set(filters[0]["values"])
         found = [job for job in self.jobs if job["jobQueue"] == jobQueue and job["jobName"] in names]
         return {"jobSummaryList": [{"jobId": job["jobId"], "jobName": job["jobName"]} for job in found]}
+
+    def describe_jobs(self, *, jobs: list[str]) -> dict[str, Any]:
+        """The jobs Batch still knows among ``jobs``."""
+        return {"jobs": [job for job in self.jobs if job["jobId"] in jobs]}
+
+    def terminate_job(self, *, jobId: str, reason: str) -> None:
+        """Mark a job FAILED with ``reason``."""
+        for job in self.jobs:
+            if job["jobId"] == jobId:
+                job.update(status="FAILED", statusReason=reason)
 
     def named(self, name: str) -> list[dict[str, Any]]:
         """Every job submitted under ``name``."""

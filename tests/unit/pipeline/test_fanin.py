@@ -7,6 +7,7 @@ engine outputs and the outcome events go through the moto server.
 from __future__ import annotations
 
 import concurrent.futures
+import datetime as dt
 import itertools
 import json
 from collections.abc import Iterator
@@ -15,15 +16,17 @@ from typing import Any
 import boto3
 import pytest
 
+from filescan_shared.batch_events import parse_job_event
 from filescan_shared.engines.catalogue import parse_catalogue
 from filescan_shared.ids import engine_job_name
 from filescan_shared.pipeline.analysis import AnalysisDeps, AnalysisOutcome, finish_job
 from filescan_shared.pipeline.engine_plan import EnginePlan, plan_engines
 from filescan_shared.pipeline.sizing import JobTargets
 from filescan_shared.pipeline.submit import Submission
+from filescan_shared.pipeline.sweeper import SweepAction, sweep
 from filescan_shared.process_caches import reset_process_caches
 from filescan_shared.records import EngineJobState, ScanRecord, iso, utc_now
-from filescan_shared.settings import AnalysisSettings, ConfigurationError, load_settings
+from filescan_shared.settings import AnalysisSettings, ConfigurationError, SweeperSettings, load_settings
 from filescan_shared.severity import Verdict
 from filescan_shared.states import ScanState
 from tests.support.memory_store import MemoryScanStore
@@ -320,3 +323,76 @@ def test_given_an_engine_added_by_catalogue_data_only_when_a_scan_runs_then_it_i
     record = pipeline.record()
     assert record.verdict is Verdict.MALICIOUS
     assert record.engines is not None and record.engines["gamma"].top_findings[0]["rule_id"] == "R2"
+
+
+def _sweep(pipeline: Pipeline) -> tuple[Any, list[AnalysisOutcome]]:
+    """One sweep two hours from now; each handed-over event is analysed as the async invoke would."""
+    outcomes: list[AnalysisOutcome] = []
+
+    def hand_over(event: dict[str, Any]) -> None:
+        detail = parse_job_event(event)
+        assert detail is not None
+        outcomes.append(pipeline.finish(detail))
+
+    fake: Any = pipeline.batch
+    report = sweep(
+        repository=pipeline.store,
+        batch=fake,
+        settings=load_settings(SweeperSettings),
+        hand_over=hand_over,
+        now=utc_now() + dt.timedelta(hours=2),
+        engines=pipeline.plan,
+    )
+    return report, outcomes
+
+
+def test_given_every_engine_finished_but_the_claimant_died_when_swept_then_the_scan_is_concluded(
+    pipeline: Pipeline,
+) -> None:
+    now = utc_now()
+    pipeline.store.claim_analysis(SCAN, "died", stale_before=now, now=now)
+    for engine in ("filescan", "alpha", "beta"):
+        assert pipeline.finish(pipeline.succeeded(engine)) in {
+            AnalysisOutcome.WAITING,
+            AnalysisOutcome.IN_PROGRESS,
+        }
+    pipeline.store.items[SCAN]["analysis_claimed_at"] = iso(now - dt.timedelta(hours=1))
+
+    report, outcomes = _sweep(pipeline)
+
+    assert report.actions == {SweepAction.CONCLUDED: 1}
+    assert outcomes == [AnalysisOutcome.COMPLETED]
+    assert pipeline.record().verdict is Verdict.CLEAN
+
+
+def test_given_an_engine_whose_completion_event_was_lost_when_swept_then_its_job_is_handed_over(
+    pipeline: Pipeline,
+) -> None:
+    for engine in ("filescan", "beta"):
+        pipeline.finish(pipeline.succeeded(engine))
+    [alpha_job] = pipeline.batch.named(engine_job_name(SCAN, "alpha"))
+    alpha_job.update(status="SUCCEEDED", attempts=[{"container": {"exitCode": 0}}])
+
+    report, outcomes = _sweep(pipeline)
+
+    assert report.actions == {SweepAction.HANDED_OVER: 1}
+    assert outcomes == [AnalysisOutcome.COMPLETED]
+
+
+def test_given_an_engine_job_batch_no_longer_knows_when_swept_then_that_engine_fails_alone(
+    pipeline: Pipeline,
+) -> None:
+    for engine in ("filescan", "alpha"):
+        pipeline.finish(pipeline.succeeded(engine))
+    pipeline.batch.jobs = [
+        job for job in pipeline.batch.jobs if job["jobName"] != engine_job_name(SCAN, "beta")
+    ]
+
+    report, outcomes = _sweep(pipeline)
+
+    assert report.actions == {SweepAction.FAILED_MISSING: 1}
+    assert outcomes == [AnalysisOutcome.COMPLETED]
+    record = pipeline.record()
+    assert record.engines is not None
+    assert (record.verdict, record.engines["beta"].outcome) == (Verdict.CLEAN, "failed")
+    assert "not found in AWS Batch" in (record.engines["beta"].failure_reason or "")
