@@ -96,6 +96,10 @@ class FakeBatch:
         found = [job for job in self.jobs if job["jobQueue"] == jobQueue and job["jobName"] in names]
         return {"jobSummaryList": [{"jobId": job["jobId"], "jobName": job["jobName"]} for job in found]}
 
+    def fail_next(self, name: str) -> None:
+        """Throttle the next SubmitJob of a job named ``name``."""
+        self._fail.add(name)
+
     def describe_jobs(self, *, jobs: list[str]) -> dict[str, Any]:
         """The jobs Batch still knows among ``jobs``."""
         return {"jobs": [job for job in self.jobs if job["jobId"] in jobs]}

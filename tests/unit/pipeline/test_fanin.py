@@ -396,3 +396,18 @@ def test_given_an_engine_job_batch_no_longer_knows_when_swept_then_that_engine_f
     assert record.engines is not None
     assert (record.verdict, record.engines["beta"].outcome) == (Verdict.CLEAN, "failed")
     assert "not found in AWS Batch" in (record.engines["beta"].failure_reason or "")
+
+
+def test_given_an_escalation_batch_refuses_when_the_job_fails_then_its_failure_is_recorded_instead(
+    pipeline: Pipeline,
+) -> None:
+    pipeline.batch.fail_next(engine_job_name(SCAN, "beta"))
+
+    assert pipeline.finish(pipeline.failed("beta", interrupted=2)) is AnalysisOutcome.WAITING
+
+    record = pipeline.record()
+    assert record.engines is not None
+    assert (record.engines["beta"].state, record.engines["beta"].escalated_at) == (
+        EngineJobState.FAILED,
+        None,
+    )

@@ -6,7 +6,7 @@ engine's run terminal with a conditional write; a duplicate, or an event for a j
 longer tracks, changes nothing. When every engine on the record is terminal, one caller takes the
 *analysis claim* (conditional; stale after ``ANALYSIS_CLAIM_STALE_AFTER``, so a claimant that died
 is replaced by a redelivered event or the sweeper's) and concludes the scan exactly once: the
-fan-in on the table (docs/engines.md says why not a Batch aggregation job).
+fan-in on the table (docs/architecture.md, step 8, says why not a Batch aggregation job).
 
 A single-engine scan (filescan only) concludes as it always did: SUCCEEDED reads the report,
 validates it, derives the verdict deterministically and asks the triage step for a summary (which

@@ -13,7 +13,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from botocore.exceptions import ClientError
+
 from filescan_shared.exit_codes import ExitCode
+from filescan_shared.observability import logger
 from filescan_shared.pipeline.sizing import JobTargets
 from filescan_shared.pipeline.submit import Submission
 from filescan_shared.records import EngineJobState, ScanRecord, iso, utc_now
@@ -35,9 +38,15 @@ def escalate(detail: JobStateDetail, record: ScanRecord, engine: str, deps: Anal
     now = utc_now()
     targets = deps.settings.job_targets or JobTargets("")
     submission = Submission(deps.repository, deps.batch, targets, now, engines=deps.engine_plan())
-    job = submission.submit_engine(
-        record, enabled, queue=deps.settings.job_queue_priority, object_size=record.size or 0
-    )
+    try:
+        job = submission.submit_engine(
+            record, enabled, queue=deps.settings.job_queue_priority, object_size=record.size or 0
+        )
+    except ClientError as error:
+        # Escalation is a second chance, not the job's only outcome: when it cannot be submitted
+        # (no permission, a deleted definition), the job's real failure is recorded instead.
+        logger.warning("escalation failed", scan_id=record.scan_id, engine=engine, error=str(error))
+        return False
     run = (record.engines or {})[engine]
     escalated = run.model_copy(
         update={
