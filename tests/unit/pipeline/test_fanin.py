@@ -20,7 +20,7 @@ from filescan_shared.batch_events import parse_job_event
 from filescan_shared.engines.catalogue import parse_catalogue
 from filescan_shared.ids import engine_job_name
 from filescan_shared.pipeline.analysis import AnalysisDeps, AnalysisOutcome, finish_job
-from filescan_shared.pipeline.engine_plan import EnginePlan, plan_engines
+from filescan_shared.pipeline.engine_plan import EnginePlan, filescan_only, plan_engines
 from filescan_shared.pipeline.sizing import JobTargets
 from filescan_shared.pipeline.submit import Submission
 from filescan_shared.pipeline.sweeper import SweepAction, sweep
@@ -411,3 +411,34 @@ def test_given_an_escalation_batch_refuses_when_the_job_fails_then_its_failure_i
         EngineJobState.FAILED,
         None,
     )
+
+
+def test_given_filescan_alone_when_its_job_succeeds_then_the_scan_concludes_at_once_with_its_engine_row(
+    stack: StackNames, settings: AnalysisSettings
+) -> None:
+    pipeline = Pipeline(stack, settings, filescan_only())
+    pipeline.put_report()
+
+    assert pipeline.finish(pipeline.succeeded("filescan")) is AnalysisOutcome.COMPLETED
+
+    record = pipeline.record()
+    assert record.engines is not None and list(record.engines) == ["filescan"]
+    filescan = record.engines["filescan"]
+    assert (record.verdict, record.report_key) == (Verdict.CLEAN, f"reports/{SCAN}.json")
+    assert (filescan.outcome, filescan.read_by, filescan.verdict) == ("succeeded", "report", Verdict.CLEAN)
+    assert record.cost == filescan.cost and record.timings == filescan.timings
+
+
+def test_given_a_required_engine_that_timed_out_when_concluded_then_its_outcome_says_so(
+    pipeline: Pipeline,
+) -> None:
+    timed_out = pipeline.failed("alpha").model_copy(
+        update={"status_reason": "Job attempt duration exceeded timeout"}
+    )
+    for detail in (pipeline.succeeded("filescan"), timed_out, pipeline.succeeded("beta")):
+        pipeline.finish(detail)
+
+    record = pipeline.record()
+    assert record.engines is not None
+    assert (record.verdict, record.engines["alpha"].outcome) == (Verdict.ERROR, "timed_out")
+    assert any("alpha timed out" in reason for reason in record.verdict_reasons)

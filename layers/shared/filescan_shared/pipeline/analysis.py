@@ -296,13 +296,11 @@ def _conclude(record: ScanRecord, deps: AnalysisDeps) -> tuple[ScanState, ScanFi
 
 def _single_engine_outcome(run: EngineRun, fields: ScanFields) -> EngineRun:
     """The filescan run with the outcome columns of a single-engine scan (its verdict is the scan's)."""
-    if run.state is EngineJobState.FAILED:
-        outcome = "timed_out" if _timed_out(run) else "failed"
-    else:
-        outcome = "unscannable" if run.exit_code == ExitCode.UNSCANNABLE else "succeeded"
+    from filescan_shared.pipeline.fanin import engine_run_status  # noqa: PLC0415 - concluding only
+
     return run.model_copy(
         update={
-            "outcome": outcome,
+            "outcome": engine_run_status(run).value,
             "verdict": fields.verdict,
             "severity": fields.severity,
             "read_by": "report" if fields.report_key else "none",
@@ -311,11 +309,6 @@ def _single_engine_outcome(run: EngineRun, fields: ScanFields) -> EngineRun:
             "reasons": list(fields.verdict_reasons) or ([run.failure_reason] if run.failure_reason else []),
         }
     )
-
-
-def _timed_out(run: EngineRun) -> bool:
-    """Whether Batch stopped the job's last attempt at its timeout."""
-    return "timeout" in (run.failure_reason or "").lower()
 
 
 def _conclude_filescan(

@@ -98,7 +98,7 @@ def _read_engine(
     record: ScanRecord, name: str, run: EngineRun, deps: AnalysisDeps, reader: LlmReader | None
 ) -> tuple[EngineResult, Report | None, int | None]:
     """One engine's normalised result, and the filescan report when the engine writes one."""
-    status = _run_status(run)
+    status = engine_run_status(run)
     spec = _spec(name, deps)
     if spec is None:
         reason = f"engine {name} is not in the engine catalogue: its output cannot be read"
@@ -148,8 +148,13 @@ def _spec(name: str, deps: AnalysisDeps) -> EngineSpec | None:
     return deps.engine_plan().spec(name)
 
 
-def _run_status(run: EngineRun) -> EngineRunStatus:
-    """How the engine's job ended, for its verdict."""
+def engine_run_status(run: EngineRun) -> EngineRunStatus:
+    """How a terminal engine run ended, for its verdict (and its ``outcome`` column).
+
+    Batch terminates an attempt that outlives its timeout
+    (https://docs.aws.amazon.com/batch/latest/userguide/job_timeouts.html); the job's status
+    reason then says so ("Job attempt duration exceeded timeout"), which is what is matched.
+    """
     if run.state is EngineJobState.SUCCEEDED:
         unscannable = run.exit_code == ExitCode.UNSCANNABLE
         return EngineRunStatus.UNSCANNABLE if unscannable else EngineRunStatus.SUCCEEDED
