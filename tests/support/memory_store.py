@@ -16,6 +16,9 @@ from filescan_shared.records import Attempt, EngineJobState, EngineRun, ScanFiel
 from filescan_shared.repository.items import status_day
 from filescan_shared.states import ScanState
 
+_SUBMIT = ("submit_claim", "claimed_at")
+_ANALYSIS = ("analysis_claim", "analysis_claimed_at")
+
 
 class MissingScan(LookupError):
     """A write that requires an existing scan named none (DynamoDB: a failed condition)."""
@@ -88,21 +91,40 @@ class MemoryScanStore:
 
     def claim_submit(self, scan_id: str, claim: str, *, stale_before: dt.datetime, now: dt.datetime) -> bool:
         """Take the submit claim of a QUEUED scan whose claim is absent or stale."""
-        with self._lock:
-            item = self.items.get(scan_id)
-            if item is None or item["status"] != ScanState.QUEUED.value:
-                return False
-            if "submit_claim" in item and not item["claimed_at"] < iso(stale_before):
-                return False
-            item.update(submit_claim=claim, claimed_at=iso(now))
-            return True
+        queued = ScanState.QUEUED.value
+        allowed = lambda item: item["status"] == queued  # noqa: E731
+        return self._claim(scan_id, _SUBMIT, claim, allowed, stale_before=stale_before, now=now)
 
     def release_submit(self, scan_id: str, claim: str) -> None:
         """Give up a submit claim this caller holds."""
+        self._release(scan_id, _SUBMIT, claim)
+
+    def _claim(
+        self,
+        scan_id: str,
+        names: tuple[str, str],
+        claim: str,
+        allowed: Any,
+        *,
+        stale_before: dt.datetime,
+        now: dt.datetime,
+    ) -> bool:
+        token, taken = names
         with self._lock:
             item = self.items.get(scan_id)
-            if item is not None and item.get("submit_claim") == claim:
-                del item["submit_claim"], item["claimed_at"]
+            if item is None or not allowed(item):
+                return False
+            if token in item and not item[taken] < iso(stale_before):
+                return False
+            item.update({token: claim, taken: iso(now)})
+            return True
+
+    def _release(self, scan_id: str, names: tuple[str, str], claim: str) -> None:
+        token, taken = names
+        with self._lock:
+            item = self.items.get(scan_id)
+            if item is not None and item.get(token) == claim:
+                del item[token], item[taken]
 
     def record_engines(self, scan_id: str, runs: dict[str, EngineRun]) -> bool:
         """Record the engines' jobs of a scan with none recorded yet, or still QUEUED."""
@@ -150,21 +172,13 @@ class MemoryScanStore:
         self, scan_id: str, claim: str, *, stale_before: dt.datetime, now: dt.datetime
     ) -> bool:
         """Take the analysis claim of an unfinished scan whose claim is absent or stale."""
-        with self._lock:
-            item = self.items.get(scan_id)
-            if item is None or item["status_rank"] >= ScanState.COMPLETE.rank:
-                return False
-            if "analysis_claim" in item and not item["analysis_claimed_at"] < iso(stale_before):
-                return False
-            item.update(analysis_claim=claim, analysis_claimed_at=iso(now))
-            return True
+        terminal = ScanState.COMPLETE.rank
+        allowed = lambda item: item["status_rank"] < terminal  # noqa: E731
+        return self._claim(scan_id, _ANALYSIS, claim, allowed, stale_before=stale_before, now=now)
 
     def release_analysis(self, scan_id: str, claim: str) -> None:
         """Give up an analysis claim this caller holds."""
-        with self._lock:
-            item = self.items.get(scan_id)
-            if item is not None and item.get("analysis_claim") == claim:
-                del item["analysis_claim"], item["analysis_claimed_at"]
+        self._release(scan_id, _ANALYSIS, claim)
 
     def record_attempt(self, scan_id: str, attempt: Attempt) -> bool:
         """Append an attempt once, complete it once when it has ended."""

@@ -52,6 +52,12 @@ class StatusPage:
     next_position: StatusPosition | None
 
 
+_SUBMIT_CLAIM = ("submit_claim", "claimed_at")
+"""Who may submit a QUEUED scan's jobs, and since when (the claim goes stale)."""
+_ANALYSIS_CLAIM = ("analysis_claim", "analysis_claimed_at")
+"""Who concludes a scan whose engines are all terminal, and since when."""
+
+
 def _conditionally(write: Callable[[], object]) -> bool:
     """Run one conditional write; ``False`` when its condition does not hold (nothing was written)."""
     try:
@@ -167,26 +173,52 @@ class ScanRepository:
 
     def claim_submit(self, scan_id: str, claim: str, *, stale_before: dt.datetime, now: dt.datetime) -> bool:
         """Take the right to submit the job of a QUEUED scan whose earlier claim is absent or stale."""
-        return self._update_if(
-            scan_id,
-            UpdateExpression="SET submit_claim = :claim, claimed_at = :now",
-            ConditionExpression="#status = :queued AND "
-            "(attribute_not_exists(submit_claim) OR claimed_at < :stale)",
-            ExpressionAttributeNames={"#status": "status"},
-            ExpressionAttributeValues={
-                ":claim": _value(claim),
-                ":now": _value(iso(now)),
-                ":queued": _value(ScanState.QUEUED.value),
-                ":stale": _value(iso(stale_before)),
-            },
+        queued = {":queued": _value(ScanState.QUEUED.value)}
+        return self._claim(
+            scan_id, _SUBMIT_CLAIM, claim, "#status = :queued", queued, stale_before=stale_before, now=now
         )
 
     def release_submit(self, scan_id: str, claim: str) -> None:
         """Give up a submit claim (SubmitJob failed), so the redelivered event may try again at once."""
+        self._release(scan_id, _SUBMIT_CLAIM, claim)
+
+    def _claim(
+        self,
+        scan_id: str,
+        names: tuple[str, str],
+        claim: str,
+        condition: str,
+        values: dict[str, Any],
+        *,
+        stale_before: dt.datetime,
+        now: dt.datetime,
+    ) -> bool:
+        """Set the claim ``names`` (token, time) if ``condition`` holds and no live claim is there.
+
+        A claim taken before ``stale_before`` is not live: its holder died.
+        """
+        token, taken = names
+        request: dict[str, Any] = {
+            "UpdateExpression": f"SET {token} = :claim, {taken} = :now",
+            "ConditionExpression": f"{condition} AND (attribute_not_exists({token}) OR {taken} < :stale)",
+            "ExpressionAttributeValues": {
+                ":claim": _value(claim),
+                ":now": _value(iso(now)),
+                ":stale": _value(iso(stale_before)),
+                **values,
+            },
+        }
+        if "#status" in condition:  # DynamoDB refuses attribute names an expression does not use
+            request["ExpressionAttributeNames"] = {"#status": "status"}
+        return self._update_if(scan_id, **request)
+
+    def _release(self, scan_id: str, names: tuple[str, str], claim: str) -> None:
+        """Remove claim ``names`` if this caller's ``claim`` is the one held."""
+        token, taken = names
         self._update_if(
             scan_id,
-            UpdateExpression="REMOVE submit_claim, claimed_at",
-            ConditionExpression="submit_claim = :claim",
+            UpdateExpression=f"REMOVE {token}, {taken}",
+            ConditionExpression=f"{token} = :claim",
             ExpressionAttributeValues={":claim": _value(claim)},
         )
 
@@ -273,27 +305,15 @@ class ScanRepository:
         The fan-in calls this once every engine is terminal: exactly one caller concludes; one
         that died leaves a claim the next event or the sweeper takes over once it is stale.
         """
-        return self._update_if(
-            scan_id,
-            UpdateExpression="SET analysis_claim = :claim, analysis_claimed_at = :now",
-            ConditionExpression="attribute_exists(scan_id) AND status_rank < :terminal AND "
-            "(attribute_not_exists(analysis_claim) OR analysis_claimed_at < :stale)",
-            ExpressionAttributeValues={
-                ":claim": _value(claim),
-                ":now": _value(iso(now)),
-                ":terminal": _value(ScanState.COMPLETE.rank),
-                ":stale": _value(iso(stale_before)),
-            },
+        unfinished = {":terminal": _value(ScanState.COMPLETE.rank)}
+        condition = "attribute_exists(scan_id) AND status_rank < :terminal"
+        return self._claim(
+            scan_id, _ANALYSIS_CLAIM, claim, condition, unfinished, stale_before=stale_before, now=now
         )
 
     def release_analysis(self, scan_id: str, claim: str) -> None:
         """Give up an analysis claim (the conclusion failed), so a retry may conclude at once."""
-        self._update_if(
-            scan_id,
-            UpdateExpression="REMOVE analysis_claim, analysis_claimed_at",
-            ConditionExpression="analysis_claim = :claim",
-            ExpressionAttributeValues={":claim": _value(claim)},
-        )
+        self._release(scan_id, _ANALYSIS_CLAIM, claim)
 
     def record_attempt(self, scan_id: str, attempt: Attempt) -> bool:
         """Record a Batch attempt: append it once, then complete it once when it has ended.
