@@ -41,7 +41,7 @@ from filescan_shared.pipeline.analysis import (
 )
 from filescan_shared.records import EngineJobState, EngineRun, ScanFields, ScanRecord
 from filescan_shared.settings import ConfigurationError
-from filescan_shared.severity import Verdict
+from filescan_shared.severity import Severity, Verdict
 from filescan_shared.states import ScanState
 
 if TYPE_CHECKING:
@@ -239,7 +239,7 @@ def _write_results(record: ScanRecord, results: list[EngineResult], deps: Analys
 
 
 def _triage_input(
-    record: ScanRecord, report: Report | None, findings: list[Finding], verdict: Verdict, severity: Any
+    record: ScanRecord, report: Report | None, findings: list[Finding], verdict: Verdict, severity: Severity
 ) -> TriageInput:
     """The triage step's view: filescan's facts (when it ran) with every engine's findings."""
     from filescan_shared.triage import FileFacts, TriageInput  # noqa: PLC0415 - see analysis' docstring
