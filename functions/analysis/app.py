@@ -116,6 +116,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         settings=settings,
         llm=llm_config,
         remaining_seconds=lambda: context.get_remaining_time_in_millis() / 1000,
+        batch=clients.batch(),
     )
     ignored = screen(detail, deps)
     if ignored is not None:

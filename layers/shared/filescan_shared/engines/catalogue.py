@@ -18,6 +18,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from filescan_shared.ids import ENGINE_NAME_PATTERN
+from filescan_shared.report.fields import SeverityLabel
 from filescan_shared.report.vocabulary import FindingCategory
 from filescan_shared.severity import Severity
 
@@ -88,10 +89,34 @@ class ExitCodes(_Config):
 
 
 class TextParse(_Config):
-    """How text output becomes JSON records before the mapping applies: one regex per line."""
+    """How text output becomes JSON records before the mapping applies: one regex per line.
+
+    Each non-blank line is matched from its start (``re.match``; anchor the end with ``$``). A line
+    matching ``line_pattern`` becomes one object of its named groups; a line matching
+    ``detail_pattern`` is appended (its named groups) to the previous object's ``details`` list (how
+    ``yara -s`` prints a rule's string matches under it); any other line becomes
+    ``{"unparsed": line}``, so output the pattern does not know stays visible to ``nothing_found``.
+    """
 
     line_pattern: Annotated[str, Field(min_length=1, max_length=2000)]
     """A Python regular expression with named groups; each matching line becomes one object."""
+    detail_pattern: Annotated[str, Field(min_length=1, max_length=2000)] | None = None
+    """A regular expression for lines that belong to the object before them (tried first)."""
+
+    @model_validator(mode="after")
+    def _compiles(self) -> TextParse:
+        import re  # noqa: PLC0415 - only catalogue loading compiles patterns
+
+        for pattern in (self.line_pattern, self.detail_pattern):
+            if pattern is None:
+                continue
+            try:
+                compiled = re.compile(pattern)
+            except re.error as error:
+                raise ValueError(f"not a regular expression: {error}") from None
+            if not compiled.groupindex:
+                raise ValueError(f"{pattern!r} has no named group: it would produce empty objects")
+        return self
 
 
 class FindingMapping(_Config):
@@ -111,8 +136,9 @@ class FindingMapping(_Config):
     title: Expression
     severity: Expression | None = None
     """An expression giving a label looked up in ``severity_map`` (or a severity name)."""
-    severity_map: dict[str, Severity] = Field(default_factory=dict)
-    default_severity: Severity = Severity.HIGH
+    severity_map: dict[str, SeverityLabel] = Field(default_factory=dict)
+    """Labels the engine prints -> severities, written as their labels (``high``)."""
+    default_severity: SeverityLabel = Severity.HIGH
     category: Expression | None = None
     category_map: dict[str, FindingCategory] = Field(default_factory=dict)
     default_category: FindingCategory = FindingCategory.MALWARE
