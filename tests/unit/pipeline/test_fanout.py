@@ -146,3 +146,33 @@ def test_given_an_unknown_enabled_engine_when_settings_load_then_the_cold_start_
         assert load_settings(ApiSettings).engine_plan().names == ("filescan",)
     finally:
         load_settings.cache_clear()
+
+
+def test_given_three_engines_when_a_scan_is_rescanned_then_the_rescan_runs_every_engine() -> None:
+    from filescan_shared.pipeline.rescan import RescanDeps, rescan_one  # noqa: PLC0415
+
+    store, batch = MemoryScanStore(), FakeBatch()
+    original = queued_record().model_copy(update={"status": ScanState.COMPLETE})
+    store.create(original, claim="done")
+    settings = ApiSettings.model_validate(
+        {
+            "scans_table": "scans",
+            "uploads_bucket": "uploads",
+            "reports_bucket": "reports",
+            "event_bus_name": "bus",
+            "job_queue_standard": STANDARD,
+            "job_queue_priority": "queue-priority",
+            "job_definition": "arn:jobdef/filescan",
+        }
+    )
+    fake: Any = batch
+    deps = RescanDeps(settings=settings, repository=store, s3=fake, batch=fake, engines=three_engines())
+
+    rescan = rescan_one(SCAN, "nonce-1", deps, T0)
+
+    assert len(batch.named(engine_job_name(rescan.scan_id, "alpha"))) == 1
+    assert len(batch.named(engine_job_name(rescan.scan_id, "beta"))) == 1
+    assert len(batch.named(batch_job_name(rescan.scan_id))) == 1
+    record = store.get(rescan.scan_id)
+    assert record is not None and record.engines is not None
+    assert sorted(record.engines) == ["alpha", "beta", "filescan"]
