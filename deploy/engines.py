@@ -374,6 +374,8 @@ def job_definition(spec: EngineSpec) -> dict[str, Any]:
         "Type": "container",
         "PlatformCapabilities": ["FARGATE"],
         "PropagateTags": True,
+        # Names the engine for whoever reads a job (the local stack; cost reports by tag).
+        "Tags": {"filescan:engine": spec.name},
         # Placeholders: every SubmitJob passes the real values.
         "Parameters": {"bucket": "unset", "key": "unset", "version_id": "", "scan_id": "unset"},
         "Timeout": {"AttemptDurationSeconds": spec.timeout_seconds},

@@ -153,3 +153,18 @@ def test_given_the_repository_template_when_read_then_it_has_every_generated_blo
         begin, end = generator.markers(block)
         assert text.count(begin + "\n") == 1, begin
         assert text.count(end + "\n") == 1, end
+
+
+def test_given_an_engine_outside_the_catalogue_when_enabled_by_default_then_cfn_lint_rejects_it(
+    tmp_path: Path,
+):
+    text = TEMPLATE.read_text(encoding="utf-8")
+    original = "  EnabledEngines:\n    Type: CommaDelimitedList\n    Default: filescan\n"
+    assert text.count(original) == 1
+    path = tmp_path / "template.yaml"
+    path.write_text(text.replace(original, original.replace("Default: filescan", "Default: filescan,nosuch")))
+
+    result = run_cfn_lint(path)
+
+    assert result.returncode != 0
+    assert "E2015" in result.stdout  # Default should be a value within AllowedValues (each member)

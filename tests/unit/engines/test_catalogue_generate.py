@@ -226,6 +226,7 @@ def test_given_a_path_engine_when_generated_then_fetch_engine_collect_share_the_
     assert task["TaskRoleArn"] == {"Fn::GetAtt": ["EngineJobRole", "Arn"]}
     assert task["ExecutionRoleArn"] == {"Fn::GetAtt": ["EngineExecutionRole", "Arn"]}
     assert set(properties["Parameters"]) == {"bucket", "key", "version_id", "scan_id"}
+    assert properties["Tags"] == {"filescan:engine": "clamav"}
 
 
 def test_given_an_engine_when_generated_then_its_retry_strategy_exits_on_deterministic_codes() -> None:
