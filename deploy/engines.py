@@ -446,6 +446,10 @@ def repository() -> dict[str, Any]:
     }
 
 
+def _allow(sid: str, action: str | list[str], resource: Any) -> dict[str, Any]:
+    return {"Sid": sid, "Effect": "Allow", "Action": action, "Resource": resource}
+
+
 def _role(description: str, policy_name: str, statements: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "Type": "AWS::IAM::Role",
@@ -476,35 +480,21 @@ def _role(description: str, policy_name: str, statements: list[dict[str, Any]]) 
 def job_role(catalogue: Catalogue) -> dict[str, Any]:
     """The engine tasks' role: fetch reads the object, collect writes the engine's output."""
     statements = [
-        {
-            "Sid": "ReadUploadsUnderScanPrefix",
-            "Effect": "Allow",
-            "Action": ["s3:GetObject", "s3:GetObjectVersion"],
-            "Resource": {"Fn::Sub": "${UploadsBucket.Arn}/${ScanPrefix}*"},
-        },
-        {
-            "Sid": "WriteEngineOutputs",
-            "Effect": "Allow",
-            "Action": "s3:PutObject",
-            "Resource": {"Fn::Sub": "${ReportsBucket.Arn}/reports/*/engines/*"},
-        },
+        _allow(
+            "ReadUploadsUnderScanPrefix",
+            ["s3:GetObject", "s3:GetObjectVersion"],
+            {"Fn::Sub": "${UploadsBucket.Arn}/${ScanPrefix}*"},
+        ),
+        _allow("WriteEngineOutputs", "s3:PutObject", {"Fn::Sub": "${ReportsBucket.Arn}/reports/*/engines/*"}),
     ]
     if any(single_container(engine) for engine in _others(catalogue)):
         statements.append(
-            {
-                "Sid": "WriteEngineReports",
-                "Effect": "Allow",
-                "Action": "s3:PutObject",
-                "Resource": {"Fn::Sub": "${ReportsBucket.Arn}/reports/*"},
-            }
+            _allow("WriteEngineReports", "s3:PutObject", {"Fn::Sub": "${ReportsBucket.Arn}/reports/*"})
         )
     statements.append(
-        {
-            "Sid": "UseFileScanKey",
-            "Effect": "Allow",
-            "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
-            "Resource": {"Fn::GetAtt": ["FileScanKey", "Arn"]},
-        }
+        _allow(
+            "UseFileScanKey", ["kms:Decrypt", "kms:GenerateDataKey"], {"Fn::GetAtt": ["FileScanKey", "Arn"]}
+        )
     )
     return _role(
         "filescan engine jobs (task role: fetch the object, store the engine's output)",
@@ -533,25 +523,18 @@ def execution_role(catalogue: Catalogue) -> dict[str, Any]:
         elif engine.image.uri is not None and (arn := _uri_repository_arn(engine.image.uri)) is not None:
             repositories.append(arn)
     statements: list[dict[str, Any]] = [
-        {"Sid": "EcrAuthToken", "Effect": "Allow", "Action": "ecr:GetAuthorizationToken", "Resource": "*"},
-        {
-            "Sid": "PullEngineImages",
-            "Effect": "Allow",
-            "Action": ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
-            "Resource": repositories,
-        },
-        {
-            "Sid": "WriteEngineLogs",
-            "Effect": "Allow",
-            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-            "Resource": {"Fn::Sub": "${ScannerLogGroup.Arn}:*"},
-        },
-        {
-            "Sid": "DecryptKmsEncryptedImage",
-            "Effect": "Allow",
-            "Action": "kms:Decrypt",
-            "Resource": {"Fn::GetAtt": ["FileScanKey", "Arn"]},
-        },
+        _allow("EcrAuthToken", "ecr:GetAuthorizationToken", "*"),
+        _allow(
+            "PullEngineImages",
+            ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
+            repositories,
+        ),
+        _allow(
+            "WriteEngineLogs",
+            ["logs:CreateLogStream", "logs:PutLogEvents"],
+            {"Fn::Sub": "${ScannerLogGroup.Arn}:*"},
+        ),
+        _allow("DecryptKmsEncryptedImage", "kms:Decrypt", {"Fn::GetAtt": ["FileScanKey", "Arn"]}),
     ]
     return _role(
         "filescan engine jobs (execution role - image pull and logs)", "pull-images-and-log", statements
@@ -580,22 +563,19 @@ def submit_policy(catalogue: Catalogue) -> dict[str, Any]:
             "PolicyDocument": {
                 "Version": "2012-10-17",
                 "Statement": [
-                    {
-                        # SubmitJob is authorised on both the job queue and the job definition:
-                        # https://docs.aws.amazon.com/batch/latest/userguide/batch-supported-iam-actions-resources.html
-                        "Sid": "SubmitEngineJobs",
-                        "Effect": "Allow",
-                        "Action": "batch:SubmitJob",
-                        "Resource": [{"Ref": "StandardJobQueue"}, {"Ref": "PriorityJobQueue"}, *definitions],
-                    },
-                    {
-                        "Sid": "TagEngineJobs",
-                        "Effect": "Allow",
-                        "Action": "batch:TagResource",
-                        "Resource": {
-                            "Fn::Sub": "arn:${AWS::Partition}:batch:${AWS::Region}:${AWS::AccountId}:job/*"
-                        },
-                    },
+                    # SubmitJob is authorised on both the job queue and the job definition, whose
+                    # ARN carries the revision (hence name:*), as AWS documents:
+                    # https://docs.aws.amazon.com/batch/latest/userguide/iam-example-restrict-job-submission.html
+                    _allow(
+                        "SubmitEngineJobs",
+                        "batch:SubmitJob",
+                        [{"Ref": "StandardJobQueue"}, {"Ref": "PriorityJobQueue"}, *definitions],
+                    ),
+                    _allow(
+                        "TagEngineJobs",
+                        "batch:TagResource",
+                        {"Fn::Sub": "arn:${AWS::Partition}:batch:${AWS::Region}:${AWS::AccountId}:job/*"},
+                    ),
                 ],
             },
         },
