@@ -341,7 +341,9 @@ def containers(spec: EngineSpec) -> list[dict[str, Any]]:
         "Image": _image(spec),
         "Essential": False,
         "Command": command(spec),
-        "DependsOn": [{"ContainerName": first["Name"], "Condition": "SUCCESS"}],
+        # COMPLETE, not SUCCESS: collect (which waits for the engine) must run even when the fetch
+        # failed, to record why (65: the object is gone); it ignores the engine's result then.
+        "DependsOn": [{"ContainerName": first["Name"], "Condition": "COMPLETE"}],
         "Environment": _env(AWS_DEFAULT_REGION={"Ref": "AWS::Region"}),
         "MountPoints": _mount(),
         "ResourceRequirements": _resources(

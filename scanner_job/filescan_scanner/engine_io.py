@@ -40,7 +40,9 @@ from filescan_shared.ids import ENGINE_NAME_PATTERN, is_scan_id
 log = logging.getLogger("filescan.engine_io")
 
 ENGINE_CONTAINER = "engine"
-FETCH_CONTAINER = "fetch"
+FIRST_CONTAINERS = ("fetch", "prepare")
+"""The container that runs before the engine (``fetch`` for ``input: path``, ``prepare`` for s3)."""
+_NOT_RUN = -1
 METADATA_ENV = "ECS_CONTAINER_METADATA_URI_V4"
 METADATA_ATTEMPTS = 5
 PART_BYTES = 8 * 1024**2
@@ -123,10 +125,17 @@ def read_bounded(path: Path, limit: int) -> tuple[bytes | None, bool]:
 def outcome(
     exit_code: int | None, *, ok: set[int], unscannable: set[int], fetch_code: int | None
 ) -> ExitCode:
-    """The exit code collect ends with: what Batch's retry strategy acts on."""
-    if exit_code is None:
-        # The engine never ran: the fetch said why (65: the object is gone), or the task is broken.
+    """The exit code collect ends with: what Batch's retry strategy acts on.
+
+    The engine starts once the fetch *completed* (the job definition's ``COMPLETE`` dependency, so
+    that this container always runs), so a failed fetch decides the outcome whatever the engine did
+    with the missing file: 65 when the object is gone, else a transient failure. ``fetch_code`` is
+    ``None`` when the job has no helper before the engine.
+    """
+    if fetch_code is not None and fetch_code != ExitCode.SCANNED:
         return ExitCode.UNSCANNABLE if fetch_code == ExitCode.UNSCANNABLE else ExitCode.TRANSIENT
+    if exit_code is None:
+        return ExitCode.TRANSIENT  # the engine never ran or never stopped: the task is broken
     if exit_code in ok:
         return ExitCode.SCANNED
     if exit_code in unscannable:
@@ -151,8 +160,11 @@ def collect(
     container = containers.get(ENGINE_CONTAINER, {})
     raw_code = container.get("ExitCode")
     exit_code = int(raw_code) if isinstance(raw_code, int) else None
-    fetch_raw = containers.get(FETCH_CONTAINER, {}).get("ExitCode")
-    fetch_code = int(fetch_raw) if isinstance(fetch_raw, int) else None
+    first = next((containers[name] for name in FIRST_CONTAINERS if name in containers), None)
+    fetch_code = None
+    if first is not None:
+        fetch_raw = first.get("ExitCode")
+        fetch_code = int(fetch_raw) if isinstance(fetch_raw, int) else _NOT_RUN
     base = f"{prefix}{scan_id}/engines/{engine}/"
     data, truncated = read_bounded(output, max_output_bytes)
     output_key = None

@@ -189,7 +189,7 @@ def test_given_a_path_engine_when_generated_then_fetch_engine_collect_share_the_
 
     assert [c["Name"] for c in task["Containers"]] == ["fetch", "engine", "collect"]
     assert [c["Essential"] for c in task["Containers"]] == [False, False, True]
-    assert engine["DependsOn"] == [{"ContainerName": "fetch", "Condition": "SUCCESS"}]
+    assert engine["DependsOn"] == [{"ContainerName": "fetch", "Condition": "COMPLETE"}]
     assert collect["DependsOn"] == [{"ContainerName": "engine", "Condition": "COMPLETE"}]
     assert task["Volumes"] == [{"Name": "filescan"}]
     for container in task["Containers"]:

@@ -224,8 +224,12 @@ def test_given_no_output_file_when_collected_then_the_absence_is_recorded_not_a_
         (2, 0, ExitCode.TRANSIENT),  # not ok, not unscannable: Batch retries
         (137, 0, ExitCode.TRANSIENT),  # killed (out of memory)
         (None, 65, ExitCode.UNSCANNABLE),  # the engine never ran: the object is gone
+        (2, 65, ExitCode.UNSCANNABLE),  # the engine ran on the missing file: the fetch decides
+        (0, 65, ExitCode.UNSCANNABLE),  # ... even when the engine found "nothing"
+        (0, 1, ExitCode.TRANSIENT),  # a failed fetch is never an engine result
+        (0, None, ExitCode.TRANSIENT),  # the fetch never stopped: the task is broken
         (None, 1, ExitCode.TRANSIENT),
-        (None, None, ExitCode.TRANSIENT),
+        (None, 0, ExitCode.TRANSIENT),
     ],
 )
 def test_given_the_engine_exit_code_when_collected_then_collect_exits_as_the_code_means(
@@ -273,3 +277,16 @@ def test_given_the_package_when_installed_then_the_entry_point_and_the_image_wra
     dockerfile = (repo / "scanner_job" / "Dockerfile").read_text()
     assert "exec python -m filescan_scanner.engine_io" in dockerfile
     assert "/usr/local/bin/filescan-engine-io" in dockerfile
+
+
+def test_given_an_s3_engine_when_collected_then_the_prepare_container_stands_where_fetch_would(
+    s3, tmp_path, collect_env
+):
+    collect_env.containers = [
+        {"Name": "prepare", "ExitCode": 0},
+        {"Name": "engine", "ExitCode": 3},
+        {"Name": "collect"},
+    ]
+
+    assert engine_io.main(collect_cli(tmp_path, "--unscannable", "3")) == ExitCode.UNSCANNABLE
+    assert engine_io.outcome(0, ok={0}, unscannable=set(), fetch_code=None) == ExitCode.SCANNED
