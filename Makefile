@@ -62,7 +62,7 @@ lint: $(VENV)/.installed ## ruff and mypy
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 	$(VENV)/bin/python -m filescan_shared.report.schema --check
-	$(VENV)/bin/python deploy/engines.py --check
+	$(VENV)/bin/python -m deploy.engines --check
 
 .PHONY: report-schema
 report-schema: $(VENV)/.installed ## regenerate report/schema.json from the report model (filescan_shared.report.model)
@@ -70,7 +70,7 @@ report-schema: $(VENV)/.installed ## regenerate report/schema.json from the repo
 
 .PHONY: engines
 engines: $(VENV)/.installed ## validate engines/catalogue.yaml; regenerate catalogue.json and template.yaml's engine section (docs/engines.md)
-	$(VENV)/bin/python deploy/engines.py
+	$(VENV)/bin/python -m deploy.engines
 
 .PHONY: check-template
 check-template: $(VENV)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed ## sam validate --lint, cfn-lint, sam build (+ import check), checkov

@@ -39,7 +39,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from deploy.engines import engine_resources_prefix
+from deploy.engine_resources import engine_resources_prefix
 from filescan_shared.engines.catalogue import FILESCAN_ENGINE, Catalogue, bundled_catalogue
 
 REPO = Path(__file__).resolve().parents[1]

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from cfn_flip import load_yaml
 
+from deploy import engine_resources
 from deploy import engines as generator
 from filescan_shared.engines.catalogue import parse_catalogue
 from tests.unit.engines.test_catalogue_generate import FILESCAN, PATH_ENGINE, S3_JSON_ENGINE, SECOND_SCANNER
@@ -105,8 +106,8 @@ def test_given_the_submitting_functions_when_read_then_they_may_submit_each_engi
     policy = cfn["Resources"]["EngineJobSubmitPolicy"]["Properties"]
     statement = statements_of(cfn, "EngineJobSubmitPolicy")["SubmitEngineJobs"]
 
-    assert policy["Roles"] == [{"Ref": role} for role in generator.SUBMITTING_ROLES]
-    for role in generator.SUBMITTING_ROLES:
+    assert policy["Roles"] == [{"Ref": role} for role in engine_resources.SUBMITTING_ROLES]
+    for role in engine_resources.SUBMITTING_ROLES:
         assert cfn["Resources"][role]["Type"] == "AWS::IAM::Role"
     assert statement["Action"] == "batch:SubmitJob"
     # SubmitJob is authorised on the queue and on the job definition: both are named.

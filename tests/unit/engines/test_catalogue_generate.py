@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
+from deploy import engine_resources
 from deploy import engines as generator
 from filescan_shared.engines.catalogue import BUNDLED_CATALOGUE, parse_catalogue
 
@@ -69,7 +70,7 @@ def run(tmp_path: Path, catalogue: Path, *extra: str) -> int:
 
 
 def generated(*entries: dict[str, Any]) -> dict[str, Any]:
-    return generator.resources(parse_catalogue({"engines": list(entries)}))
+    return engine_resources.resources(parse_catalogue({"engines": list(entries)}))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -90,7 +91,7 @@ def test_given_the_catalogue_json_when_read_then_it_is_the_sorted_dump_of_the_ya
 def test_given_the_makefile_when_read_then_lint_runs_the_check_and_engines_regenerates() -> None:
     makefile = (generator.REPO / "Makefile").read_text(encoding="utf-8")
     lint = makefile.split("\nlint:", 1)[1].split("\n\n", 1)[0]
-    assert "deploy/engines.py --check" in lint
+    assert "-m deploy.engines --check" in lint
     assert "\nengines:" in makefile
 
 
@@ -177,9 +178,9 @@ def test_given_a_template_without_markers_when_generated_then_it_says_which_mark
 # ------------------------------------------------------------------------------------------------
 def test_given_only_filescan_when_generated_then_no_engine_resources_and_an_empty_definition_map() -> None:
     catalogue = parse_catalogue({"engines": [FILESCAN]})
-    assert generator.resources(catalogue) == {}
-    assert generator.environment(catalogue)["ENGINE_JOB_DEFINITIONS"] == "{}"
-    assert generator.parameters(catalogue)["EnabledEngines"]["AllowedValues"] == ["filescan"]
+    assert engine_resources.resources(catalogue) == {}
+    assert engine_resources.environment(catalogue)["ENGINE_JOB_DEFINITIONS"] == "{}"
+    assert engine_resources.parameters(catalogue)["EnabledEngines"]["AllowedValues"] == ["filescan"]
 
 
 def test_given_a_path_engine_when_generated_then_fetch_engine_collect_share_the_volume_in_order() -> None:
@@ -291,7 +292,7 @@ def test_given_a_built_engine_when_generated_then_its_image_is_the_tag_parameter
     None
 ):
     catalogue = parse_catalogue({"engines": [FILESCAN, PATH_ENGINE]})
-    task = generator.resources(catalogue)["EngineClamavJobDefinition"]["Properties"]["EcsProperties"]
+    task = engine_resources.resources(catalogue)["EngineClamavJobDefinition"]["Properties"]["EcsProperties"]
     engine = task["TaskProperties"][0]["Containers"][1]
 
     assert engine["Image"] == {
@@ -301,15 +302,18 @@ def test_given_a_built_engine_when_generated_then_its_image_is_the_tag_parameter
             {"Fn::Sub": "${EngineClamavRepository.RepositoryUri}:${ScannerVersion}"},
         ]
     }
-    assert generator.parameters(catalogue)["EngineClamavImageTag"]["Default"] == ""
-    assert "EngineClamavHasImageTag" in generator.conditions(catalogue)
-    assert generator.environment(catalogue)["ENGINE_JOB_DEFINITIONS"] == {
+    assert engine_resources.parameters(catalogue)["EngineClamavImageTag"]["Default"] == ""
+    assert "EngineClamavHasImageTag" in engine_resources.conditions(catalogue)
+    assert engine_resources.environment(catalogue)["ENGINE_JOB_DEFINITIONS"] == {
         "Fn::Sub": '{"clamav": "${EngineClamavJobDefinition}"}'
     }
-    assert set(generator.outputs(catalogue)) == {"EngineClamavRepositoryUri", "EngineClamavJobDefinitionArn"}
+    assert set(engine_resources.outputs(catalogue)) == {
+        "EngineClamavRepositoryUri",
+        "EngineClamavJobDefinitionArn",
+    }
 
 
 def test_given_engine_names_when_turned_into_logical_ids_then_they_are_camel_case() -> None:
-    assert generator.logical_name("yara-cli") == "YaraCli"
-    assert generator.logical_name("clamav") == "Clamav"
-    assert generator.logical_name("a1-b2-c3") == "A1B2C3"
+    assert engine_resources.logical_name("yara-cli") == "YaraCli"
+    assert engine_resources.logical_name("clamav") == "Clamav"
+    assert engine_resources.logical_name("a1-b2-c3") == "A1B2C3"
