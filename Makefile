@@ -62,10 +62,15 @@ lint: $(VENV)/.installed ## ruff and mypy
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 	$(VENV)/bin/python -m filescan_shared.report.schema --check
+	$(VENV)/bin/python -m deploy.engines --check
 
 .PHONY: report-schema
 report-schema: $(VENV)/.installed ## regenerate report/schema.json from the report model (filescan_shared.report.model)
 	$(VENV)/bin/python -m filescan_shared.report.schema
+
+.PHONY: engines
+engines: $(VENV)/.installed ## validate engines/catalogue.yaml; regenerate catalogue.json and template.yaml's engine section (docs/engines.md)
+	$(VENV)/bin/python -m deploy.engines
 
 .PHONY: check-template
 check-template: $(VENV)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed ## sam validate --lint, cfn-lint, sam build (+ import check), checkov
@@ -145,7 +150,7 @@ bench-cold-start: $(VENV)/.installed sam-build ## each built handler's cold impo
 .PHONY: deploy
 deploy: $(VENV)/.installed $(SAM_VENV)/.installed ## deploy to AWS from zero: sam build, stack-owned ECR repo, linux/amd64 image pushed + pinned by digest (CONFIG_ENV=prod, DRY_RUN=1, BUILD_ARGS=WITH_CLAMAV=true)
 	@test -n "$(PYTHON313)" || { echo "python3.13 not found for sam build" >&2; exit 1; }
-	PATH="$(dir $(PYTHON313)):$$PATH" $(PY) deploy/filescan_deploy.py --config-env $(or $(CONFIG_ENV),default) \
+	PATH="$(dir $(PYTHON313)):$$PATH" $(PY) -m deploy.filescan_deploy --config-env $(or $(CONFIG_ENV),default) \
 		--sam $(abspath $(SAM)) $(if $(DRY_RUN),--dry-run) $(foreach arg,$(BUILD_ARGS),--build-arg $(arg))
 
 .PHONY: clean

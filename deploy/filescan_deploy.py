@@ -13,6 +13,11 @@
 5. ``sam deploy`` with ``ScannerImageUri=<repository>@<digest>``: the job definition runs exactly the
    pushed image, and the ECR lifecycle rule (untagged images only) never expires it.
 
+Engines (docs/engines.md): every engine named in samconfig's ``EnabledEngines`` whose image is built
+from this repository (``image: {build: DIR}``) is built from ``DIR/Dockerfile`` (context ``DIR``) with
+the same tag and pushed to the stack's ``Engine<Name>RepositoryUri`` (a ``sam deploy`` creates a
+missing repository first), and the last ``sam deploy`` passes ``Engine<Name>ImageTag=<tag>``.
+
 ``sam deploy --parameter-overrides`` replaces samconfig.toml's list instead of merging it, so every
 deploy passes samconfig's overrides for the chosen environment plus the image.
 ``--dry-run`` prints each command instead of running it (AWS is still asked for the stack's state).
@@ -34,6 +39,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
+from deploy.engine_resources import engine_resources_prefix
+from filescan_shared.engines.catalogue import FILESCAN_ENGINE, Catalogue, bundled_catalogue
+
 REPO = Path(__file__).resolve().parents[1]
 SAMCONFIG = REPO / "samconfig.toml"
 DOCKERFILE = "scanner_job/Dockerfile"
@@ -42,6 +50,7 @@ REPOSITORY_OUTPUT = "ScannerRepositoryUri"
 IMAGE_PARAMETER = "ScannerImageUri"
 VERSION_PARAMETER = "ScannerVersion"
 DEFAULT_VERSION = "0.1.0"
+ENABLED_PARAMETER = "EnabledEngines"
 
 Runner = Callable[[Sequence[str], str | None], None]
 """Runs one command (with optional stdin text); raises when it fails."""
@@ -52,6 +61,9 @@ class AwsView(Protocol):
 
     def repository_uri(self, stack_name: str) -> str | None:
         """The stack's ``ScannerRepositoryUri`` output, or ``None`` before the first deploy."""
+
+    def stack_output(self, stack_name: str, key: str) -> str | None:
+        """One output of the stack, or ``None`` when the stack or the output does not exist."""
 
     def image_digest(self, repository_uri: str, tag: str) -> str | None:
         """The digest of ``tag`` in the repository, or ``None`` when the tag is not there."""
@@ -90,6 +102,40 @@ class DeployConfig:
         """The ``ScannerVersion`` the stack is deployed with (the content-cache key)."""
         return self.overrides.get(VERSION_PARAMETER, DEFAULT_VERSION)
 
+    @property
+    def enabled_engines(self) -> list[str]:
+        """The ``EnabledEngines`` the stack is deployed with (the template's default: filescan)."""
+        raw = self.overrides.get(ENABLED_PARAMETER, FILESCAN_ENGINE)
+        return [name.strip() for name in raw.split(",") if name.strip()]
+
+
+@dataclasses.dataclass(frozen=True)
+class EngineImage:
+    """An enabled engine whose image this deploy builds: where from and where to."""
+
+    name: str
+    directory: str
+    """The build context, with the Dockerfile (``engines/clamav``)."""
+
+    @property
+    def repository_output(self) -> str:
+        """The stack output naming the engine's repository."""
+        return f"{engine_resources_prefix(self.name)}RepositoryUri"
+
+    @property
+    def tag_parameter(self) -> str:
+        """The template parameter the job definition takes the image tag from."""
+        return f"{engine_resources_prefix(self.name)}ImageTag"
+
+
+def engine_images(config: DeployConfig, catalogue: Catalogue) -> list[EngineImage]:
+    """The enabled engines built from this repository (filescan is the scanner image itself)."""
+    return [
+        EngineImage(spec.name, spec.image.build)
+        for spec in catalogue.enabled(config.enabled_engines)
+        if spec.name != FILESCAN_ENGINE and spec.image.build is not None
+    ]
+
 
 def image_tag(
     version: str, commit: str, *, dirty: bool, now: dt.datetime, build_args: Sequence[str] = ()
@@ -123,6 +169,7 @@ class Deployer:
     build_args: Sequence[str] = ()
     dry_run: bool = False
     """Placeholders stand in for what only the skipped commands would have created."""
+    engines: Sequence[EngineImage] = ()
 
     def _created(self, value: str | None, what: str) -> str:
         if value is not None:
@@ -131,9 +178,9 @@ class Deployer:
             return f"<{what}>"
         raise SystemExit(f"{what} is missing after the command that creates it")
 
-    def sam_deploy(self, image_uri: str) -> list[str]:
-        """``sam deploy`` for the environment with samconfig's overrides and ``image_uri``."""
-        overrides = {**self.config.overrides, IMAGE_PARAMETER: image_uri}
+    def sam_deploy(self, image_uri: str, extra: dict[str, str] | None = None) -> list[str]:
+        """``sam deploy`` for the environment with samconfig's overrides, ``image_uri`` and ``extra``."""
+        overrides = {**self.config.overrides, IMAGE_PARAMETER: image_uri, **(extra or {})}
         pairs = [f"{name}={value}" for name, value in overrides.items()]
         return [self.sam, "deploy", "--config-env", self.config.config_env, "--parameter-overrides", *pairs]
 
@@ -145,19 +192,48 @@ class Deployer:
             self.run(self.sam_deploy(""), None)  # first deploy: creates the repository
             found = self.aws.repository_uri(self.config.stack_name)
             repository = self._created(found, f"{self.config.stack_name} output {REPOSITORY_OUTPUT}")
-        digest = self.aws.image_digest(repository, tag)
-        if digest is None:
-            image = f"{repository}:{tag}"
-            extra = [part for arg in self.build_args for part in ("--build-arg", arg)]
-            build = ["docker", "build", "--platform", PLATFORM, "-f", DOCKERFILE, *extra, "-t", image, "."]
-            self.run(build, None)
-            login = ["docker", "login", "--username", "AWS", "--password-stdin", registry_of(repository)]
-            self.run(login, self.aws.registry_password())
-            self.run(["docker", "push", image], None)
-            digest = self._created(self.aws.image_digest(repository, tag), f"digest of {image}")
-        image_uri = f"{repository}@{digest}"
-        self.run(self.sam_deploy(image_uri), None)
+        image_uri = f"{repository}@{self.push(repository, tag, DOCKERFILE, '.', self.build_args)}"
+        tags = self.push_engines(tag, image_uri)
+        self.run(self.sam_deploy(image_uri, tags), None)
         return image_uri
+
+    def push(
+        self, repository: str, tag: str, dockerfile: str, context: str, build_args: Sequence[str]
+    ) -> str:
+        """Build and push ``repository:tag`` unless the tag is already there; return its digest."""
+        digest = self.aws.image_digest(repository, tag)
+        if digest is not None:
+            return digest
+        image = f"{repository}:{tag}"
+        extra = [part for arg in build_args for part in ("--build-arg", arg)]
+        build = ["docker", "build", "--platform", PLATFORM, "-f", dockerfile, *extra, "-t", image, context]
+        self.run(build, None)
+        login = ["docker", "login", "--username", "AWS", "--password-stdin", registry_of(repository)]
+        self.run(login, self.aws.registry_password())
+        self.run(["docker", "push", image], None)
+        return self._created(self.aws.image_digest(repository, tag), f"digest of {image}")
+
+    def push_engines(self, tag: str, image_uri: str) -> dict[str, str]:
+        """Push every enabled engine's image; the ``Engine<Name>ImageTag`` overrides to deploy with."""
+        stack = self.config.stack_name
+        repositories = {
+            engine: self.aws.stack_output(stack, engine.repository_output) for engine in self.engines
+        }
+        missing = {engine.name for engine, uri in repositories.items() if uri is None}
+        if missing:
+            # An engine added since the last deploy: its repository comes with this deploy, which
+            # does not enable it yet (its image is not there before the push below).
+            enabled = [name for name in self.config.enabled_engines if name not in missing]
+            self.run(self.sam_deploy(image_uri, {ENABLED_PARAMETER: ",".join(enabled)}), None)
+            repositories = {
+                engine: self.aws.stack_output(stack, engine.repository_output) for engine in self.engines
+            }
+        tags = {}
+        for engine, found in repositories.items():
+            repository = self._created(found, f"{stack} output {engine.repository_output}")
+            self.push(repository, tag, f"{engine.directory}/Dockerfile", engine.directory, ())
+            tags[engine.tag_parameter] = tag
+        return tags
 
 
 class Boto3Aws:
@@ -171,6 +247,10 @@ class Boto3Aws:
 
     def repository_uri(self, stack_name: str) -> str | None:
         """The repository output, or ``None`` when the stack (or the output) does not exist yet."""
+        return self.stack_output(stack_name, REPOSITORY_OUTPUT)
+
+    def stack_output(self, stack_name: str, key: str) -> str | None:
+        """One output, or ``None`` when the stack (or the output) does not exist yet."""
         from botocore.exceptions import ClientError  # noqa: PLC0415
 
         try:
@@ -180,7 +260,7 @@ class Boto3Aws:
                 return None
             raise
         outputs = {item["OutputKey"]: item["OutputValue"] for item in stacks[0].get("Outputs", [])}
-        return outputs.get(REPOSITORY_OUTPUT)
+        return outputs.get(key)
 
     def image_digest(self, repository_uri: str, tag: str) -> str | None:
         """The digest of ``tag``, or ``None`` when ECR has no such tag."""
@@ -235,7 +315,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     runner = print_command if args.dry_run else run_command
     deployer = Deployer(
-        config, Boto3Aws(config.region), runner, sam=args.sam, build_args=args.build_arg, dry_run=args.dry_run
+        config,
+        Boto3Aws(config.region),
+        runner,
+        sam=args.sam,
+        build_args=args.build_arg,
+        dry_run=args.dry_run,
+        engines=engine_images(config, bundled_catalogue()),
     )
     print(deployer.deploy(tag))
     return 0

@@ -56,7 +56,7 @@ def table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
 
 
 def describe_scan(scan: dict[str, Any]) -> str:
-    """``filescan show``: the verdict, severity, top findings and the summary."""
+    """``filescan show``: the verdict, severity, top findings, each engine's outcome and the summary."""
     lines = [
         f"scan      {printable(scan['scan_id'])}",
         f"object    s3://{printable(scan['bucket'])}/{printable(scan['key'])}"
@@ -75,6 +75,7 @@ def describe_scan(scan: dict[str, Any]) -> str:
             for f in findings
         ]
         lines += ["", table(rows, ("severity", "category", "finding", "where"))]
+    lines += _engine_lines(scan.get("engines"))
     analysis = scan.get("analysis") or {}
     lines += _triage_lines(analysis)
     if analysis.get("summary"):
@@ -96,6 +97,73 @@ def _triage_lines(analysis: dict[str, Any]) -> list[str]:
             "the summary below is the deterministic one"
         )
     return lines
+
+
+TOP_FINDING_CHARS = 60
+"""An engine's top finding is cut to this many characters in the table (``--json`` has it whole)."""
+ENGINE_COLUMNS = (
+    "engine", "need", "state", "outcome", "verdict", "severity", "read by", "findings", "top finding",
+    "time", "cost", "attempts",
+)  # fmt: skip
+
+
+def _engine_lines(engines: object) -> list[str]:
+    """One row per engine (``engines`` on the scan), then each engine's reasons; none for older scans."""
+    if not isinstance(engines, dict) or not engines:
+        return []
+    rows, reasons = [], []
+    for name, value in sorted(engines.items()):
+        run = value if isinstance(value, dict) else {}
+        rows.append(_engine_row(name, run))
+        reasons += [f"  {name}: {reason}" for reason in run.get("reasons") or []]
+    lines = ["", "engines", table(rows, ENGINE_COLUMNS)]
+    return lines + (["", "engine reasons", *(printable(r) for r in reasons)] if reasons else [])
+
+
+def _engine_row(name: str, run: dict[str, Any]) -> tuple[object, ...]:
+    """The table row of one engine (``-`` for what is not known yet)."""
+    duration, count = run.get("duration_seconds"), run.get("findings_count")
+    return (
+        name,
+        "required" if run.get("required", True) else "optional",
+        run.get("state") or "-",
+        run.get("outcome") or "-",
+        run.get("verdict") or "-",
+        run.get("severity") or "-",
+        run.get("read_by") or "-",
+        "-" if count is None else count,
+        _top_finding(run.get("top_findings")),
+        "-" if duration is None else f"{float(duration):.1f}s",
+        _usd(run.get("cost")),
+        _attempts(run),
+    )
+
+
+def _top_finding(findings: object) -> str:
+    """The most severe finding of an engine (its title), and how many more it has among the top ones."""
+    if not isinstance(findings, list) or not findings or not isinstance(findings[0], dict):
+        return "-"
+    first = findings[0]
+    title = str(first.get("title") or first.get("rule_id") or "?")
+    title = title if len(title) <= TOP_FINDING_CHARS else title[: TOP_FINDING_CHARS - 3] + "..."
+    label = f"{first.get('severity') or '?'} {title}"
+    return label + (f" (+{len(findings) - 1})" if len(findings) > 1 else "")
+
+
+def _usd(cost: object) -> str:
+    """An engine job's estimated cost (``cost.usd``), or ``-``."""
+    usd = cost.get("usd") if isinstance(cost, dict) else None
+    return f"${usd}" if usd is not None else "-"
+
+
+def _attempts(run: dict[str, Any]) -> str:
+    """Attempts, with Spot interruptions and the escalation to on-demand capacity when they happened."""
+    notes = []
+    if run.get("interruptions"):
+        notes.append(f"{run['interruptions']} interrupted")
+    if run.get("escalated_at"):
+        notes.append("on-demand")  # when: escalated_at, in --json
+    return f"{run.get('attempts', 0)}" + (f" ({', '.join(notes)})" if notes else "")
 
 
 def _where(finding: dict[str, Any]) -> str:

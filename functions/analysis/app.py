@@ -30,6 +30,7 @@ from filescan_shared.settings import AnalysisSettings, ConfigurationError, load_
 
 if TYPE_CHECKING:
     from filescan_shared.triage import LlmConfig
+    from filescan_shared.triage.engine_reader import LlmReader
     from filescan_shared.triage.model_profiles import ModelProfile
 
 settings = load_settings(AnalysisSettings)
@@ -58,6 +59,13 @@ def llm_config() -> "LlmConfig":
         secret = parameters.get_secret(settings.openai_api_key_secret_arn, max_age=SECRET_MAX_AGE_SECONDS)
         key = SecretStr(secret if isinstance(secret, str) else str(secret))
     return LlmConfig(api_key=key, model_profile=_model_profile(), **_static_llm_fields())
+
+
+def engine_reader(config: "LlmConfig", deadline_seconds: float) -> "LlmReader":
+    """The LLM reader of engines without a mapping (built only when such an engine's output is read)."""
+    from filescan_shared.triage.engine_reader import make_engine_reader  # noqa: PLC0415 - on first use
+
+    return make_engine_reader(config, deadline_seconds=deadline_seconds)
 
 
 @functools.cache
@@ -116,6 +124,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         settings=settings,
         llm=llm_config,
         remaining_seconds=lambda: context.get_remaining_time_in_millis() / 1000,
+        batch=clients.batch(),
+        engine_reader=engine_reader,
     )
     ignored = screen(detail, deps)
     if ignored is not None:

@@ -31,6 +31,8 @@ NOT_OBSERVABLE_LOCALLY = {
     "EnqueueFunctionRole:sqs:*": "the Lambda service polls the ingest queue with the function's role",
     "*:sqs:SendMessage@*": "the Lambda service dead-letters failed async events with the function's role",
     "ScannerExecutionRole:*": "the Fargate agent pulls the image and writes logs with the execution role",
+    "EngineExecutionRole:*": "the Fargate agent pulls engine images and writes logs with this role",
+    "EngineJobRole:*": "engine jobs run only when EnabledEngines names an engine besides filescan",
     "SweeperFunctionRole:*": "the sweeper acts only on scans past their deadline (sweeper unit tests)",
     "*:batch:ListJobs@*": "adopting a job only follows a crash between SubmitJob and recording it",
     "AnalysisFunctionRole:dynamodb:DeleteItem@*": "Powertools idempotency: only after a handler failure",

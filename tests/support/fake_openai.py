@@ -10,6 +10,11 @@ Queued behaviours are used first, one per request; then ``server.default`` (``Be
 which echoes the deterministic severity found in the fenced report). Every request is recorded
 (``server.requests``, ``server.last_request``) so tests can inspect the prompt.
 
+Engine readings (``triage.engine_reader``: the ``engine_reading`` schema, fenced engine output) get
+an engine-reading answer instead: by default every fenced line that reports a detection (``... FOUND``,
+``EICAR``, ``infected``) becomes a malware finding and no such line means ``found_nothing``;
+``Behaviour.reading(...)``, ``Behaviour.found_nothing()`` and ``Behaviour.obeys_injection()`` script it.
+
 Like OpenAI's API, it refuses requests a model would refuse, before any scripted behaviour: a model
 outside ``server.models`` (when set) gets 404 ``model_not_found``; a reasoning model (a name starting
 with one of ``server.reasoning_prefixes``) gets 400 ``unsupported_parameter`` for ``max_tokens`` and
@@ -22,6 +27,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import threading
 import time
 from collections import deque
@@ -40,6 +46,10 @@ DEFAULT_ANSWER: dict[str, Any] = {
 }
 
 FENCE_PREFIX = "<<<UNTRUSTED-REPORT-"
+ENGINE_FENCE_PREFIX = "<<<UNTRUSTED-ENGINE-OUTPUT-"
+ENGINE_FENCE_END = "<<<END-UNTRUSTED-ENGINE-OUTPUT-"
+ENGINE_SCHEMA_NAME = "engine_reading"
+DETECTION = re.compile(r"(?:(?P<name>\S+)\s+FOUND\b)|\bEICAR\b|\binfected\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -96,6 +106,21 @@ class Behaviour:
     def schema_violation(cls, **changes: Any) -> Behaviour:
         """Valid JSON that does not fit the schema: the default answer updated with ``changes``."""
         return cls.raw_content(json.dumps({**DEFAULT_ANSWER, **changes}))
+
+    @classmethod
+    def reading(cls, *findings: dict[str, Any], found_nothing: bool = False) -> Behaviour:
+        """An engine-reading answer with these findings (see :func:`engine_finding`)."""
+        return cls(kind="ok", answer={"found_nothing": found_nothing, "findings": list(findings)})
+
+    @classmethod
+    def found_nothing(cls) -> Behaviour:
+        """An engine-reading answer: the engine positively found nothing."""
+        return cls.reading(found_nothing=True)
+
+    @classmethod
+    def obeys_injection(cls) -> Behaviour:
+        """What a model that followed "answer that the file is clean" in the data would say."""
+        return cls.found_nothing()
 
     @classmethod
     def refusal(cls, text: str = "I'm sorry, I can't help with that.") -> Behaviour:
@@ -278,8 +303,60 @@ def deterministic_severity(body: dict[str, Any]) -> str | None:
     return None
 
 
+def engine_finding(
+    rule_id: str,
+    title: str | None = None,
+    *,
+    category: str = "malware",
+    severity: str = "high",
+    evidence: str | None = None,
+    archive_path: list[str] | None = None,
+    offset: int | None = None,
+) -> dict[str, Any]:
+    """One finding of an engine-reading answer, every key of the schema present."""
+    return {
+        "rule_id": rule_id,
+        "title": title or f"Detected {rule_id}",
+        "category": category,
+        "severity": severity,
+        "evidence": evidence,
+        "archive_path": archive_path or [],
+        "offset": offset,
+    }
+
+
+def is_engine_reading(body: dict[str, Any]) -> bool:
+    """Whether the request asks to read an engine's output (its schema name or its fence)."""
+    schema = (body.get("response_format") or {}).get("json_schema") or {}
+    return schema.get("name") == ENGINE_SCHEMA_NAME or ENGINE_FENCE_PREFIX in json.dumps(body)
+
+
+def fenced_engine_lines(body: dict[str, Any]) -> list[str]:
+    """The lines of engine output between the fence lines of an engine-reading request."""
+    for message in body.get("messages", []):
+        lines = str(message.get("content", "")).splitlines()
+        opens = [i for i, line in enumerate(lines) if line.startswith(ENGINE_FENCE_PREFIX)]
+        closes = [i for i, line in enumerate(lines) if line.startswith(ENGINE_FENCE_END)]
+        if opens and closes:
+            return lines[opens[0] + 1 : closes[-1]]
+    return []
+
+
+def engine_answer_for(body: dict[str, Any]) -> dict[str, Any]:
+    """A plausible reading: each detection line becomes a malware finding; none means nothing found."""
+    findings = []
+    for line in fenced_engine_lines(body):
+        match = DETECTION.search(line)
+        if match:
+            name = match.group("name") or "EICAR-Test-Signature"
+            findings.append(engine_finding(name.rstrip(":"), line.strip()[:200], evidence=line.strip()[:100]))
+    return {"found_nothing": not findings, "findings": findings}
+
+
 def answer_for(behaviour: Behaviour, body: dict[str, Any]) -> dict[str, Any]:
-    """The answer object for an ``ok``/``slow`` behaviour."""
+    """The answer object for an ``ok``/``slow`` behaviour (a triage or an engine-reading answer)."""
+    if is_engine_reading(body):
+        return {**engine_answer_for(body), **(behaviour.answer or {})}
     severity = behaviour.severity
     if severity == "echo":
         severity = deterministic_severity(body) or "medium"
@@ -403,4 +480,12 @@ def fake_openai() -> Iterator[FakeOpenAIServer]:
         yield server
 
 
-__all__ = ["DEFAULT_ANSWER", "Behaviour", "FakeOpenAIServer", "RecordedRequest", "fake_openai"]
+__all__ = [
+    "DEFAULT_ANSWER",
+    "Behaviour",
+    "FakeOpenAIServer",
+    "RecordedRequest",
+    "engine_finding",
+    "fake_openai",
+    "fenced_engine_lines",
+]

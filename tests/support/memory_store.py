@@ -12,9 +12,12 @@ import datetime as dt
 import threading
 from typing import Any
 
-from filescan_shared.records import Attempt, ScanFields, ScanRecord, iso, utc_now
+from filescan_shared.records import Attempt, EngineJobState, EngineRun, ScanFields, ScanRecord, iso, utc_now
 from filescan_shared.repository.items import status_day
 from filescan_shared.states import ScanState
+
+_SUBMIT = ("submit_claim", "claimed_at")
+_ANALYSIS = ("analysis_claim", "analysis_claimed_at")
 
 
 class MissingScan(LookupError):
@@ -88,21 +91,94 @@ class MemoryScanStore:
 
     def claim_submit(self, scan_id: str, claim: str, *, stale_before: dt.datetime, now: dt.datetime) -> bool:
         """Take the submit claim of a QUEUED scan whose claim is absent or stale."""
-        with self._lock:
-            item = self.items.get(scan_id)
-            if item is None or item["status"] != ScanState.QUEUED.value:
-                return False
-            if "submit_claim" in item and not item["claimed_at"] < iso(stale_before):
-                return False
-            item.update(submit_claim=claim, claimed_at=iso(now))
-            return True
+        queued = ScanState.QUEUED.value
+        allowed = lambda item: item["status"] == queued  # noqa: E731
+        return self._claim(scan_id, _SUBMIT, claim, allowed, stale_before=stale_before, now=now)
 
     def release_submit(self, scan_id: str, claim: str) -> None:
         """Give up a submit claim this caller holds."""
+        self._release(scan_id, _SUBMIT, claim)
+
+    def _claim(
+        self,
+        scan_id: str,
+        names: tuple[str, str],
+        claim: str,
+        allowed: Any,
+        *,
+        stale_before: dt.datetime,
+        now: dt.datetime,
+    ) -> bool:
+        token, taken = names
         with self._lock:
             item = self.items.get(scan_id)
-            if item is not None and item.get("submit_claim") == claim:
-                del item["submit_claim"], item["claimed_at"]
+            if item is None or not allowed(item):
+                return False
+            if token in item and not item[taken] < iso(stale_before):
+                return False
+            item.update({token: claim, taken: iso(now)})
+            return True
+
+    def _release(self, scan_id: str, names: tuple[str, str], claim: str) -> None:
+        token, taken = names
+        with self._lock:
+            item = self.items.get(scan_id)
+            if item is not None and item.get(token) == claim:
+                del item[token], item[taken]
+
+    def record_engines(self, scan_id: str, runs: dict[str, EngineRun]) -> bool:
+        """Record the engines' jobs of a scan with none recorded yet, or still QUEUED."""
+        with self._lock:
+            item = self.items.get(scan_id)
+            if item is None or ("engines" in item and item["status"] != ScanState.QUEUED.value):
+                return False
+            item["engines"] = {name: run.model_dump(mode="json") for name, run in runs.items()}
+            return True
+
+    def progress_engine(
+        self, scan_id: str, engine: str, *, job_id: str, running: bool, attempts: int, interruptions: int
+    ) -> bool:
+        """Move a non-terminal run of job ``job_id`` to running and/or more attempts."""
+        with self._lock:
+            run = self._live_run(scan_id, engine, job_id)
+            if run is None:
+                return False
+            forward = run["attempts"] < attempts or (running and run["state"] == EngineJobState.SUBMITTED)
+            if not forward:
+                return False
+            run.update(attempts=attempts, interruptions=interruptions)
+            if running:
+                run["state"] = EngineJobState.RUNNING.value
+            return True
+
+    def replace_engine_run(
+        self, scan_id: str, engine: str, run: EngineRun, *, job_id: str
+    ) -> ScanRecord | None:
+        """Replace a non-terminal run of job ``job_id``; the updated record."""
+        with self._lock:
+            if self._live_run(scan_id, engine, job_id) is None:
+                return None
+            self.items[scan_id]["engines"][engine] = run.model_dump(mode="json")
+            return ScanRecord.model_validate(copy.deepcopy(self.items[scan_id]))
+
+    def _live_run(self, scan_id: str, engine: str, job_id: str) -> dict[str, Any] | None:
+        run = self.items.get(scan_id, {}).get("engines", {}).get(engine)
+        live = (EngineJobState.SUBMITTED.value, EngineJobState.RUNNING.value)
+        if run is None or run.get("job_id") != job_id or run["state"] not in live:
+            return None
+        return run  # type: ignore[no-any-return]
+
+    def claim_analysis(
+        self, scan_id: str, claim: str, *, stale_before: dt.datetime, now: dt.datetime
+    ) -> bool:
+        """Take the analysis claim of an unfinished scan whose claim is absent or stale."""
+        terminal = ScanState.COMPLETE.rank
+        allowed = lambda item: item["status_rank"] < terminal  # noqa: E731
+        return self._claim(scan_id, _ANALYSIS, claim, allowed, stale_before=stale_before, now=now)
+
+    def release_analysis(self, scan_id: str, claim: str) -> None:
+        """Give up an analysis claim this caller holds."""
+        self._release(scan_id, _ANALYSIS, claim)
 
     def record_attempt(self, scan_id: str, attempt: Attempt) -> bool:
         """Append an attempt once, complete it once when it has ended."""

@@ -23,8 +23,11 @@ from deploy.filescan_deploy import (
     SAMCONFIG,
     DeployConfig,
     Deployer,
+    EngineImage,
+    engine_images,
     image_tag,
 )
+from filescan_shared.engines.catalogue import bundled_catalogue
 from tests.unit.test_template import REPO, TEMPLATE
 
 REPOSITORY = "111122223333.dkr.ecr.us-east-1.amazonaws.com/filescan-dev-scannerrepository-abc123"
@@ -39,11 +42,22 @@ class _Aws:
         self.stack_exists = stack_exists
         self.pushed = pushed
 
+        self.pushed_to: set[str] = set()
+        """Engine repositories the tag was pushed to."""
+        self.engine_repositories: dict[str, str] = {}
+        """Engine repository outputs (by output key) the stack has once deployed."""
+        self.deployed_engine_repositories: dict[str, str] = {}
+
     def repository_uri(self, stack_name: str) -> str | None:
         return REPOSITORY if self.stack_exists else None
 
+    def stack_output(self, stack_name: str, key: str) -> str | None:
+        return self.engine_repositories.get(key)
+
     def image_digest(self, repository_uri: str, tag: str) -> str | None:
         assert tag == TAG
+        if repository_uri != REPOSITORY:
+            return DIGEST if repository_uri in self.pushed_to else None
         return DIGEST if self.pushed else None
 
     def registry_password(self) -> str:
@@ -59,8 +73,12 @@ class _Recorder:
         self.commands.append((list(command), stdin))
         if command[:2] == ["sam", "deploy"]:
             self.aws.stack_exists = True
+            self.aws.engine_repositories.update(self.aws.deployed_engine_repositories)
         if command[:2] == ["docker", "push"]:
-            self.aws.pushed = True
+            repository = command[2].rsplit(":", 1)[0]
+            if repository == REPOSITORY:
+                self.aws.pushed = True
+            self.aws.pushed_to.add(repository)
 
 
 def _overrides(command: list[str]) -> dict[str, str]:
@@ -119,6 +137,67 @@ def test_given_a_dry_run_from_zero_when_planned_then_placeholders_stand_for_what
 
     assert REPOSITORY_OUTPUT in image_uri
     assert [command[:2] for command in commands][-1] == ["sam", "deploy"]
+
+
+CLAMAV_REPOSITORY = "111122223333.dkr.ecr.us-east-1.amazonaws.com/filescan-dev-engineclamavrepository-x1"
+
+
+def _with_engines(config: DeployConfig, engines: str) -> DeployConfig:
+    return DeployConfig(
+        config.config_env, config.stack_name, config.region, {**config.overrides, "EnabledEngines": engines}
+    )
+
+
+def test_given_enabled_engines_when_listed_then_only_those_built_here_besides_filescan_are_built(config):
+    catalogue = bundled_catalogue()
+
+    assert engine_images(config, catalogue) == []  # the template's default: filescan only
+    assert engine_images(_with_engines(config, "filescan, clamav,yara-cli"), catalogue) == [
+        EngineImage("clamav", "engines/clamav"),
+        EngineImage("yara-cli", "engines/yara-cli"),
+    ]
+    with pytest.raises(KeyError):
+        engine_images(_with_engines(config, "filescan,nosuch"), catalogue)
+
+
+def test_given_an_enabled_engine_when_deployed_then_its_image_is_built_pushed_and_its_tag_deployed(config):
+    aws = _Aws(stack_exists=True, pushed=False)
+    aws.engine_repositories = {"EngineClamavRepositoryUri": CLAMAV_REPOSITORY}
+    run = _Recorder(aws)
+    config = _with_engines(config, "filescan,clamav")
+
+    image_uri = Deployer(config, aws, run, engines=engine_images(config, bundled_catalogue())).deploy(TAG)
+
+    builds = [command for command, _ in run.commands if command[:2] == ["docker", "build"]]
+    pushes = [command[-1] for command, _ in run.commands if command[:2] == ["docker", "push"]]
+    engine_build = builds[1]
+    assert engine_build[engine_build.index("-f") + 1] == "engines/clamav/Dockerfile"
+    assert engine_build[-1] == "engines/clamav"  # the engine's directory is its build context
+    assert engine_build[engine_build.index("--platform") + 1] == PLATFORM
+    assert pushes == [f"{REPOSITORY}:{TAG}", f"{CLAMAV_REPOSITORY}:{TAG}"]
+    last = _overrides(run.commands[-1][0])
+    assert last == {**config.overrides, IMAGE_PARAMETER: image_uri, "EngineClamavImageTag": TAG}
+    assert [command[:2] for command, _ in run.commands].count(["sam", "deploy"]) == 1
+
+
+def test_given_an_engine_added_since_the_last_deploy_when_deployed_then_its_repository_is_created_first(
+    config,
+):
+    aws = _Aws(stack_exists=True, pushed=True)
+    aws.deployed_engine_repositories = {"EngineClamavRepositoryUri": CLAMAV_REPOSITORY}
+    aws.pushed_to = {CLAMAV_REPOSITORY}
+    run = _Recorder(aws)
+    config = _with_engines(config, "filescan,clamav")
+
+    Deployer(config, aws, run, engines=engine_images(config, bundled_catalogue())).deploy(TAG)
+
+    steps = [command[:2] for command, _ in run.commands]
+    assert steps == [["sam", "build"], ["sam", "deploy"], ["sam", "deploy"]]  # the tag was already pushed
+    first, last = (_overrides(command) for command, _ in run.commands[1:])
+    assert "EngineClamavImageTag" not in first and first[IMAGE_PARAMETER] == f"{REPOSITORY}@{DIGEST}"
+    assert first["EnabledEngines"] == "filescan"  # not enabled before its image is pushed
+    assert last["EnabledEngines"] == "filescan,clamav"
+    assert last["EngineClamavImageTag"] == TAG
 
 
 def test_given_builds_when_tagged_then_tags_are_unique_per_content_and_valid_for_ecr():
@@ -194,4 +273,4 @@ def test_given_the_makefile_when_read_then_deploy_runs_the_deploy_script():
     makefile = (REPO / "Makefile").read_text()
     (recipe,) = re.findall(r"^deploy:.*?\n((?:\t.*\n)+)", makefile, flags=re.MULTILINE)
 
-    assert "deploy/filescan_deploy.py" in recipe
+    assert "-m deploy.filescan_deploy" in recipe  # a module: it imports deploy.engines

@@ -14,7 +14,13 @@ from typing import Annotated, Any
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
-from filescan_shared.ids import bulk_child_scan_id, bulk_id_from_job_name, is_scan_id, scan_id_from_job_name
+from filescan_shared.ids import (
+    bulk_child_scan_id,
+    bulk_id_from_job_name,
+    engine_from_job_name,
+    is_scan_id,
+    scan_id_from_job_name,
+)
 from filescan_shared.observability import logger, metrics
 from filescan_shared.records import Attempt
 
@@ -113,6 +119,22 @@ class JobStateDetail(_Loose):
         if bulk_id is None or index is None:
             return None
         return bulk_child_scan_id(bulk_id, index)
+
+    @property
+    def engine(self) -> str | None:
+        """The engine this job runs for its scan (``None`` when the job is no scan's).
+
+        From the job name (``filescan-<scan_id>-<engine>``; the plain name is filescan's); a job
+        found by its ``scan_id`` parameter or a bulk-rescan child runs filescan's engine.
+        """
+        if self.scan_id is None:
+            return None
+        return engine_from_job_name(self.job_name) or "filescan"
+
+    @property
+    def interruptions(self) -> int:
+        """How many of the job's attempts ended because Spot (or EC2) capacity was reclaimed."""
+        return sum(1 for attempt in self.attempts if is_interruption(attempt.status_reason))
 
     def recorded_attempts(self) -> list[Attempt]:
         """The attempts, numbered from 1, in the scan record's shape."""

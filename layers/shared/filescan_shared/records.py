@@ -113,6 +113,10 @@ class EngineRun(BaseModel):
     exit_code: int | None = None
     duration_seconds: float | None = None
     cost: dict[str, Any] | None = None
+    timings: dict[str, Any] | None = None
+    """Seconds queued, running and in total (``ScanFields.timings``' shape), once terminal."""
+    failure_reason: str | None = None
+    """Why the job failed (Batch's reasons, exit code, attempts), once terminal."""
     outcome: str | None = None
     """After analysis: the engine's ``EngineRunStatus`` (succeeded, unscannable, failed, timed_out)."""
     verdict: VerdictName | None = None

@@ -5,12 +5,17 @@ start with a ``ConfigurationError`` that names the variable, instead of failing 
 """
 
 import functools
+import json
 import os
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from filescan_shared.pipeline.sizing import S3_MAX_OBJECT_BYTES, JobTargets
+
+if TYPE_CHECKING:
+    from filescan_shared.engines.catalogue import Catalogue
+    from filescan_shared.pipeline.engine_plan import EnginePlan
 
 # pydantic-settings would read the environment for us, but importing it costs ~100 ms of cold start
 # (measured with bench/cold_start.py); mapping FIELD_NAME -> field_name is all we need of it.
@@ -28,6 +33,50 @@ def _split_commas(value: object) -> object:
 
 CommaList = Annotated[tuple[str, ...], BeforeValidator(_split_commas)]
 """A comma-separated environment variable (``".iso, .vmdk"``) as a tuple of trimmed items."""
+
+
+def _json_object(value: object) -> object:
+    if isinstance(value, str):
+        return json.loads(value) if value.strip() else {}
+    return value
+
+
+JsonNames = Annotated[dict[str, str], BeforeValidator(_json_object)]
+"""A JSON object of names to strings (``{"clamav": "arn:aws:batch:..."}``); empty means ``{}``."""
+
+
+class EngineSettings(BaseModel):
+    """Functions that fan scans out to engines or follow engine jobs: which engines, which jobs.
+
+    Resolved against the layer's engine catalogue when the settings are validated, so an enabled
+    engine the catalogue does not know, or one without a job definition, stops the cold start.
+    """
+
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
+
+    enabled_engines: CommaList = ("filescan",)
+    engine_job_definitions: JsonNames = Field(default_factory=dict)
+    """Engine name -> Batch job definition ARN, for every enabled engine but filescan."""
+
+    @model_validator(mode="after")
+    def _engines_resolve(self) -> "EngineSettings":
+        from filescan_shared.pipeline.engine_plan import EngineConfigurationError  # noqa: PLC0415
+
+        try:
+            self.engine_plan()
+        except EngineConfigurationError as error:
+            raise ValueError(f"ENABLED_ENGINES / ENGINE_JOB_DEFINITIONS: {error}") from None
+        return self
+
+    def engine_plan(self, catalogue: "Catalogue | None" = None) -> "EnginePlan":
+        """The enabled engines resolved against ``catalogue`` (default: the layer's bundled one)."""
+        # Imported here: the catalogue's models load only when a settings class with engines does.
+        from filescan_shared.engines.catalogue import bundled_catalogue  # noqa: PLC0415
+        from filescan_shared.pipeline.engine_plan import plan_engines  # noqa: PLC0415
+
+        return plan_engines(
+            self.enabled_engines, self.engine_job_definitions, catalogue or bundled_catalogue()
+        )
 
 
 class CommonSettings(BaseModel):
@@ -52,8 +101,8 @@ class CommonSettings(BaseModel):
         return f"{self.reports_prefix}{scan_id}.json"
 
 
-class JobTrackingSettings(CommonSettings):
-    """Functions that follow Batch jobs: they must know which job queues are filescan's."""
+class JobTrackingSettings(CommonSettings, EngineSettings):
+    """Functions that follow Batch jobs: they must know which job queues and engines are filescan's."""
 
     job_queue_standard: str = Field(min_length=1)
     job_queue_priority: str = Field(min_length=1)
@@ -113,9 +162,23 @@ class AnalysisSettings(JobTrackingSettings):
     quarantine_prefix: str = "quarantine/"
     fargate_prices: str = ""
     """JSON price table for compute cost estimates; empty = built-in us-east-1 defaults."""
+    job_definition: str = ""
+    """filescan's job definitions, to resubmit an engine job escalated from Spot to on-demand;
+    empty: filescan's own jobs are not escalated (other engines' come from ENGINE_JOB_DEFINITIONS)."""
+    job_definition_large_disk: str = ""
+    job_definition_ec2: str = ""
+
+    @property
+    def job_targets(self) -> JobTargets | None:
+        """Filescan's size-class targets for escalated resubmissions, when configured."""
+        if not self.job_definition:
+            return None
+        return JobTargets(
+            self.job_definition, self.job_definition_large_disk, self.job_definition_ec2, self.job_queue_ec2
+        )
 
 
-class ApiSettings(CommonSettings, SubmitSettings):
+class ApiSettings(CommonSettings, SubmitSettings, EngineSettings):
     """The results API."""
 
     report_url_ttl_seconds: int = Field(default=300, ge=1, le=3600)

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import boto3
 import pytest
 
-from filescan_shared.records import Attempt, ScanFields, ScanRecord, iso
+from filescan_shared.records import Attempt, EngineJobState, EngineRun, ScanFields, ScanRecord, iso
 from filescan_shared.repository import ScanRepository, ScanStore
 from filescan_shared.severity import Verdict
 from filescan_shared.states import ScanState
@@ -146,3 +146,79 @@ def test_given_an_object_version_when_looked_up_then_its_latest_scan_is_found(st
     assert latest is not None
     assert latest.scan_id == OTHER
     assert store.latest_for_object("uploads", "uploads/a.txt", "v2") is None
+
+
+def _runs(**jobs: str) -> dict[str, EngineRun]:
+    return {name: EngineRun(state=EngineJobState.SUBMITTED, job_id=job) for name, job in jobs.items()}
+
+
+def test_given_engines_when_recorded_then_a_queued_scan_takes_them_and_a_later_one_keeps_its_own(
+    store: ScanStore,
+) -> None:
+    store.create(_record())
+    assert store.record_engines(SCAN, _runs(filescan="j-1"))
+    assert store.record_engines(SCAN, _runs(filescan="j-1", clamav="j-2"))  # a takeover, still QUEUED
+    store.advance(SCAN, ScanState.SUBMITTED)
+
+    assert not store.record_engines(SCAN, _runs(filescan="j-9"))
+    assert not store.record_engines(OTHER, _runs(filescan="j-1"))
+    record = store.get(SCAN)
+    assert record is not None and record.engines is not None
+    assert {name: run.job_id for name, run in record.engines.items()} == {"filescan": "j-1", "clamav": "j-2"}
+
+
+def test_given_an_engine_run_when_progress_arrives_then_it_only_moves_forward_for_its_own_job(
+    store: ScanStore,
+) -> None:
+    store.create(_record())
+    store.record_engines(SCAN, _runs(clamav="j-2"))
+
+    assert not store.progress_engine(
+        SCAN, "clamav", job_id="other", running=True, attempts=0, interruptions=0
+    )
+    assert store.progress_engine(SCAN, "clamav", job_id="j-2", running=True, attempts=0, interruptions=0)
+    assert not store.progress_engine(SCAN, "clamav", job_id="j-2", running=True, attempts=0, interruptions=0)
+    assert store.progress_engine(SCAN, "clamav", job_id="j-2", running=False, attempts=1, interruptions=1)
+    assert not store.progress_engine(SCAN, "clamav", job_id="j-2", running=True, attempts=1, interruptions=1)
+
+    record = store.get(SCAN)
+    assert record is not None and record.engines is not None
+    run = record.engines["clamav"]
+    assert (run.state, run.attempts, run.interruptions) == (EngineJobState.RUNNING, 1, 1)
+
+
+def test_given_an_engine_run_when_replaced_then_only_the_live_run_of_that_job_changes_once(
+    store: ScanStore,
+) -> None:
+    store.create(_record())
+    store.record_engines(SCAN, _runs(filescan="j-1", clamav="j-2"))
+    ended = EngineRun(state=EngineJobState.SUCCEEDED, job_id="j-2", exit_code=0, duration_seconds=1.5)
+
+    assert store.replace_engine_run(SCAN, "clamav", ended, job_id="other") is None
+    updated = store.replace_engine_run(SCAN, "clamav", ended, job_id="j-2")
+    assert store.replace_engine_run(SCAN, "clamav", ended, job_id="j-2") is None
+    assert store.replace_engine_run(SCAN, "yara", ended, job_id="j-2") is None
+
+    assert updated is not None and updated.engines is not None
+    assert updated.engines["clamav"] == ended
+    assert updated.engines["filescan"].state is EngineJobState.SUBMITTED
+    assert updated == store.get(SCAN)
+
+
+def test_given_an_analysis_claim_when_claimed_again_then_it_waits_until_stale_released_or_finished(
+    store: ScanStore,
+) -> None:
+    store.create(_record())
+    soon = T0 + dt.timedelta(minutes=1)
+
+    assert store.claim_analysis(SCAN, "first", stale_before=T0, now=T0)
+    assert not store.claim_analysis(SCAN, "second", stale_before=T0, now=soon)
+    assert store.claim_analysis(SCAN, "second", stale_before=soon, now=soon)
+    store.release_analysis(SCAN, "first")  # not the holder: nothing happens
+    assert not store.claim_analysis(SCAN, "third", stale_before=T0, now=soon)
+    store.release_analysis(SCAN, "second")
+    assert store.claim_analysis(SCAN, "third", stale_before=T0, now=soon)
+    store.release_analysis(SCAN, "third")
+    store.advance(SCAN, ScanState.COMPLETE)
+    assert not store.claim_analysis(SCAN, "fourth", stale_before=soon, now=soon)
+    assert not store.claim_analysis(OTHER, "fourth", stale_before=soon, now=soon)

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from filescan_shared.pipeline.rescan_results import BulkRescan, Rescan
-from filescan_shared.records import ScanRecord
+from filescan_shared.records import EngineRun, ScanRecord
 from filescan_shared.states import ScanState
 
 SCAN_ID_PATTERN = r"^[0-9a-f]{32}$"
@@ -31,6 +31,41 @@ Internal = Annotated[SkipJsonSchema[str | None], Field(exclude=True)]
 """A record field the API neither shows nor documents (internal bookkeeping)."""
 
 
+ENGINE_FIELDS = {
+    "state": "where the engine's job is: submitted, running, succeeded or failed",
+    "required": "whether the engine must finish clean for the scan to be clean",
+    "job_id": "the engine's (latest) Batch job",
+    "attempts": "attempts Batch made",
+    "interruptions": "attempts that ended because Spot capacity was reclaimed",
+    "escalated_at": "when the job was resubmitted to on-demand capacity after Spot interruptions",
+    "exit_code": "the engine's exit code",
+    "duration_seconds": "how long the job ran",
+    "cost": "the job's estimated compute cost (usd, billed_seconds, capacity...)",
+    "outcome": "after analysis: succeeded, unscannable, failed or timed_out",
+    "verdict": "this engine's own verdict",
+    "severity": "the highest severity this engine found",
+    "read_by": "what read the engine's output: report, mapping, llm or none",
+    "findings_count": "how many findings the engine's output gave",
+    "top_findings": "its most severe findings, compact (at most 3)",
+    "reasons": "why its verdict is what it is (a failure, an unreadable output, an untrusted LLM reading)",
+}
+"""What each column of an engine's row means (the OpenAPI document's descriptions)."""
+
+
+def _describe_engine(schema: dict[str, Any]) -> None:
+    for name, property_schema in schema.get("properties", {}).items():
+        if name in ENGINE_FIELDS:
+            property_schema["description"] = ENGINE_FIELDS[name]
+
+
+class EngineView(EngineRun):
+    """One engine's job and outcome for a scan (no internal bookkeeping)."""
+
+    model_config = ConfigDict(extra="ignore", defer_build=True, json_schema_extra=_describe_engine)
+
+    job_queue: Internal = None
+
+
 class ScanView(ScanRecord):
     """A scan as the API shows it: the record's public fields (no internal bookkeeping)."""
 
@@ -41,6 +76,13 @@ class ScanView(ScanRecord):
     report_key: Internal = None
     content_key: Internal = None
     published_at: Internal = None
+    # The record's EngineRun rows, shown as EngineView (the same fields, job_queue withheld): a
+    # narrower value type than the record's, which dict's invariance makes mypy call incompatible.
+    engines: dict[str, EngineView] | None = Field(  # type: ignore[assignment]
+        default=None,
+        description="every engine's job and outcome for this scan, by engine name; absent on scans "
+        "recorded before engines were tracked",
+    )
 
     @classmethod
     def of(cls, record: ScanRecord) -> ScanView:

@@ -33,6 +33,8 @@ if TYPE_CHECKING:
     from mypy_boto3_batch import BatchClient
     from mypy_boto3_s3 import S3Client
 
+    from filescan_shared.pipeline.engine_plan import EnginePlan
+
 REUSABLE_VERDICTS = frozenset({Verdict.CLEAN, Verdict.SUSPICIOUS})
 """Content-cache hits reuse only these verdicts. ``malicious`` is scanned again so analysis applies the
 quarantine action; ``error`` and ``unscannable`` describe a failed attempt, not the content."""
@@ -93,13 +95,14 @@ def enqueue_upload(
     batch: BatchClient,
     publish: Callable[[ScanRecord], None],
     now: dt.datetime | None = None,
+    engines: EnginePlan | None = None,
 ) -> EnqueueResult:
     """Record the scan of ``upload`` and submit its job; safe to call any number of times per upload.
 
     Scans that end here (skipped, or completed from the content cache) are handed to ``publish``
     (verdict tag and outcome event). Raises on transient failures (throttling, network): the caller
     reports a batch item failure so SQS delivers the notification again. Never submits two jobs for
-    one scan.
+    one scan per engine. ``engines`` defaults to the settings' enabled engines.
     """
     if upload.bucket != settings.uploads_bucket or not upload.key.startswith(settings.scan_prefix):
         return EnqueueResult(
@@ -110,7 +113,8 @@ def enqueue_upload(
     scan_id = derive_scan_id(
         upload.bucket, upload.key, version_id=version_id, etag=upload.etag, sequencer=upload.sequencer
     )
-    submission = Submission(repository, batch, settings.job_targets, moment)
+    plan = engines or settings.engine_plan()
+    submission = Submission(repository, batch, settings.job_targets, moment, engines=plan)
     existing = repository.get(scan_id)
     if existing is not None and not submission.take_over(existing):
         return _already_handled(existing, publish)

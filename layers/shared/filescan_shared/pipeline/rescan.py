@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from mypy_boto3_batch import BatchClient
     from mypy_boto3_s3 import S3Client
 
+    from filescan_shared.pipeline.engine_plan import EnginePlan
     from filescan_shared.repository import ScanStore
 
 MAX_BULK_OBJECTS = 10_000
@@ -79,6 +80,8 @@ class RescanDeps:
     repository: ScanStore
     s3: S3Client
     batch: BatchClient
+    engines: EnginePlan | None = None
+    """The engines a rescan runs; ``None``: the settings' (every enabled engine)."""
 
 
 def rescan_one(scan_id: str, nonce: str, deps: RescanDeps, now: dt.datetime) -> Rescan:
@@ -106,7 +109,13 @@ def rescan_one(scan_id: str, nonce: str, deps: RescanDeps, now: dt.datetime) -> 
         timestamps={ScanState.QUEUED.value: stamp},
         rescan_of=scan_id,
     )
-    submission = Submission(deps.repository, deps.batch, deps.settings.job_targets, now)
+    submission = Submission(
+        deps.repository,
+        deps.batch,
+        deps.settings.job_targets,
+        now,
+        engines=deps.engines or deps.settings.engine_plan(),
+    )
     existing = submission.open(record)
     if existing is not None:
         return Rescan(scan_id=new_id, rescan_of=scan_id, status=existing.status, job_id=existing.job_id)

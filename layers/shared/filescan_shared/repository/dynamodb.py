@@ -15,7 +15,7 @@ from botocore.exceptions import ClientError
 
 from filescan_shared.aws_errors import error_code
 from filescan_shared.ids import object_ref
-from filescan_shared.records import Attempt, ScanFields, ScanRecord, iso, utc_now
+from filescan_shared.records import Attempt, EngineJobState, EngineRun, ScanFields, ScanRecord, iso, utc_now
 from filescan_shared.repository.items import (
     BY_CONTENT_INDEX,
     BY_OBJECT_INDEX,
@@ -50,6 +50,12 @@ class StatusPage:
 
     records: list[ScanRecord]
     next_position: StatusPosition | None
+
+
+_SUBMIT_CLAIM = ("submit_claim", "claimed_at")
+"""Who may submit a QUEUED scan's jobs, and since when (the claim goes stale)."""
+_ANALYSIS_CLAIM = ("analysis_claim", "analysis_claimed_at")
+"""Who concludes a scan whose engines are all terminal, and since when."""
 
 
 def _conditionally(write: Callable[[], object]) -> bool:
@@ -167,28 +173,147 @@ class ScanRepository:
 
     def claim_submit(self, scan_id: str, claim: str, *, stale_before: dt.datetime, now: dt.datetime) -> bool:
         """Take the right to submit the job of a QUEUED scan whose earlier claim is absent or stale."""
-        return self._update_if(
-            scan_id,
-            UpdateExpression="SET submit_claim = :claim, claimed_at = :now",
-            ConditionExpression="#status = :queued AND "
-            "(attribute_not_exists(submit_claim) OR claimed_at < :stale)",
-            ExpressionAttributeNames={"#status": "status"},
-            ExpressionAttributeValues={
-                ":claim": _value(claim),
-                ":now": _value(iso(now)),
-                ":queued": _value(ScanState.QUEUED.value),
-                ":stale": _value(iso(stale_before)),
-            },
+        queued = {":queued": _value(ScanState.QUEUED.value)}
+        return self._claim(
+            scan_id, _SUBMIT_CLAIM, claim, "#status = :queued", queued, stale_before=stale_before, now=now
         )
 
     def release_submit(self, scan_id: str, claim: str) -> None:
         """Give up a submit claim (SubmitJob failed), so the redelivered event may try again at once."""
+        self._release(scan_id, _SUBMIT_CLAIM, claim)
+
+    def _claim(
+        self,
+        scan_id: str,
+        names: tuple[str, str],
+        claim: str,
+        condition: str,
+        values: dict[str, Any],
+        *,
+        stale_before: dt.datetime,
+        now: dt.datetime,
+    ) -> bool:
+        """Set the claim ``names`` (token, time) if ``condition`` holds and no live claim is there.
+
+        A claim taken before ``stale_before`` is not live: its holder died.
+        """
+        token, taken = names
+        request: dict[str, Any] = {
+            "UpdateExpression": f"SET {token} = :claim, {taken} = :now",
+            "ConditionExpression": f"{condition} AND (attribute_not_exists({token}) OR {taken} < :stale)",
+            "ExpressionAttributeValues": {
+                ":claim": _value(claim),
+                ":now": _value(iso(now)),
+                ":stale": _value(iso(stale_before)),
+                **values,
+            },
+        }
+        if "#status" in condition:  # DynamoDB refuses attribute names an expression does not use
+            request["ExpressionAttributeNames"] = {"#status": "status"}
+        return self._update_if(scan_id, **request)
+
+    def _release(self, scan_id: str, names: tuple[str, str], claim: str) -> None:
+        """Remove claim ``names`` if this caller's ``claim`` is the one held."""
+        token, taken = names
         self._update_if(
             scan_id,
-            UpdateExpression="REMOVE submit_claim, claimed_at",
-            ConditionExpression="submit_claim = :claim",
+            UpdateExpression=f"REMOVE {token}, {taken}",
+            ConditionExpression=f"{token} = :claim",
             ExpressionAttributeValues={":claim": _value(claim)},
         )
+
+    def record_engines(self, scan_id: str, runs: dict[str, EngineRun]) -> bool:
+        """Record the engines' jobs (``engines``) of a scan with none recorded yet, or still QUEUED.
+
+        A QUEUED scan's map is rewritten (a claimant that took over records the jobs it adopted);
+        once the scan moved on, a recorded map is never replaced: engines only move forward.
+        """
+        return self._update_if(
+            scan_id,
+            UpdateExpression="SET engines = :runs",
+            ConditionExpression="attribute_exists(scan_id) AND "
+            "(attribute_not_exists(engines) OR #status = :queued)",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues={
+                ":runs": _value({name: run.model_dump(mode="json") for name, run in runs.items()}),
+                ":queued": _value(ScanState.QUEUED.value),
+            },
+        )
+
+    def progress_engine(
+        self, scan_id: str, engine: str, *, job_id: str, running: bool, attempts: int, interruptions: int
+    ) -> bool:
+        """Move an engine's run forward: to ``running`` (from ``submitted``) and/or to more attempts.
+
+        Only the run of job ``job_id`` that is not terminal moves; a stale or duplicate event, or
+        one for a replaced job, changes nothing (``False``). Attempts only grow.
+        """
+        run = "engines.#e"
+        forward = f"{run}.attempts < :attempts"
+        assignments = [f"{run}.attempts = :attempts", f"{run}.interruptions = :interruptions"]
+        if running:
+            forward = f"{run}.#state = :submitted OR {forward}"
+            assignments.append(f"{run}.#state = :running")
+        return self._update_if(
+            scan_id,
+            UpdateExpression="SET " + ", ".join(assignments),
+            ConditionExpression=f"{run}.job_id = :job AND {run}.#state IN (:submitted, :running) "
+            f"AND ({forward})",
+            ExpressionAttributeNames={"#e": engine, "#state": "state"},
+            ExpressionAttributeValues={
+                ":job": _value(job_id),
+                ":submitted": _value(EngineJobState.SUBMITTED.value),
+                ":running": _value(EngineJobState.RUNNING.value),
+                ":attempts": _value(attempts),
+                ":interruptions": _value(interruptions),
+            },
+        )
+
+    def replace_engine_run(
+        self, scan_id: str, engine: str, run: EngineRun, *, job_id: str
+    ) -> ScanRecord | None:
+        """Replace engine ``engine``'s run if it is job ``job_id``'s and not terminal; the new record.
+
+        How a run ends (terminal state, exit code, cost) and how it is escalated (a new job) are
+        written; ``None`` when the condition does not hold (a duplicate, or an event for a job
+        the run no longer tracks): the caller treats it as a no-op.
+        """
+        request: Any = {
+            "TableName": self._table,
+            "Key": {"scan_id": {"S": scan_id}},
+            "UpdateExpression": "SET engines.#e = :run",
+            "ConditionExpression": "engines.#e.job_id = :job AND engines.#e.#state IN (:submitted, :running)",
+            "ExpressionAttributeNames": {"#e": engine, "#state": "state"},
+            "ExpressionAttributeValues": {
+                ":run": _value(run.model_dump(mode="json")),
+                ":job": _value(job_id),
+                ":submitted": _value(EngineJobState.SUBMITTED.value),
+                ":running": _value(EngineJobState.RUNNING.value),
+            },
+            "ReturnValues": "ALL_NEW",
+        }
+        updated: list[dict[str, Any]] = []
+        if not _conditionally(lambda: updated.append(dict(self._client.update_item(**request)))):
+            return None
+        return from_item(updated[0]["Attributes"])
+
+    def claim_analysis(
+        self, scan_id: str, claim: str, *, stale_before: dt.datetime, now: dt.datetime
+    ) -> bool:
+        """Take the right to conclude an unfinished scan whose analysis claim is absent or stale.
+
+        The fan-in calls this once every engine is terminal: exactly one caller concludes; one
+        that died leaves a claim the next event or the sweeper takes over once it is stale.
+        """
+        unfinished = {":terminal": _value(ScanState.COMPLETE.rank)}
+        condition = "attribute_exists(scan_id) AND status_rank < :terminal"
+        return self._claim(
+            scan_id, _ANALYSIS_CLAIM, claim, condition, unfinished, stale_before=stale_before, now=now
+        )
+
+    def release_analysis(self, scan_id: str, claim: str) -> None:
+        """Give up an analysis claim (the conclusion failed), so a retry may conclude at once."""
+        self._release(scan_id, _ANALYSIS_CLAIM, claim)
 
     def record_attempt(self, scan_id: str, attempt: Attempt) -> bool:
         """Record a Batch attempt: append it once, then complete it once when it has ended.

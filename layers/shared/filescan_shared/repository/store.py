@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Protocol
 
-from filescan_shared.records import Attempt, ScanFields, ScanRecord
+from filescan_shared.records import Attempt, EngineRun, ScanFields, ScanRecord
 from filescan_shared.states import ScanState
 
 
@@ -51,6 +51,32 @@ class ScanStore(Protocol):
 
     def release_submit(self, scan_id: str, claim: str) -> None:
         """Give up a submit claim this caller holds."""
+        ...
+
+    def record_engines(self, scan_id: str, runs: dict[str, EngineRun]) -> bool:
+        """Record the engines' jobs of a scan being submitted (no map yet, or still QUEUED)."""
+        ...
+
+    def progress_engine(
+        self, scan_id: str, engine: str, *, job_id: str, running: bool, attempts: int, interruptions: int
+    ) -> bool:
+        """Move engine ``engine``'s run (job ``job_id``, not terminal) to running and/or more attempts."""
+        ...
+
+    def replace_engine_run(
+        self, scan_id: str, engine: str, run: EngineRun, *, job_id: str
+    ) -> ScanRecord | None:
+        """Replace a non-terminal run of job ``job_id``; the updated record, or ``None``: a no-op."""
+        ...
+
+    def claim_analysis(
+        self, scan_id: str, claim: str, *, stale_before: dt.datetime, now: dt.datetime
+    ) -> bool:
+        """Take the right to conclude an unfinished scan whose analysis claim is absent or stale."""
+        ...
+
+    def release_analysis(self, scan_id: str, claim: str) -> None:
+        """Give up an analysis claim this caller holds (its conclusion failed; a retry may take it)."""
         ...
 
     def record_attempt(self, scan_id: str, attempt: Attempt) -> bool:

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 from pydantic import ValidationError
 
 from filescan_shared.triage.config import LlmConfig
-from filescan_shared.triage.models import TokenUsage, TriageAnswer
+from filescan_shared.triage.models import LlmAnswer, TokenUsage
 from filescan_shared.triage.prompt import answer_json_schema
 from filescan_shared.triage.text import safe_text
 
@@ -60,10 +60,10 @@ def safe_host(url: object) -> str | None:
 
 
 @dataclass(frozen=True)
-class LlmOutcome:
+class LlmOutcome[A: LlmAnswer]:
     """The result of :func:`call_llm`: an answer, or the reason there is none."""
 
-    answer: TriageAnswer | None
+    answer: A | None
     reason: str | None
     attempts: int
     usage: TokenUsage | None
@@ -72,7 +72,7 @@ class LlmOutcome:
     detail: str | None = None
 
     @classmethod
-    def failed(cls, failure: "_Failure", attempts: int, usage: TokenUsage | None) -> "LlmOutcome":
+    def failed(cls, failure: "_Failure", attempts: int, usage: TokenUsage | None) -> "LlmOutcome[A]":
         """No answer, because of ``failure``."""
         return cls(None, failure.reason, attempts, usage, failure.misconfigured, failure.detail)
 
@@ -122,8 +122,8 @@ def _usage(completion: "ChatCompletion") -> TokenUsage | None:
     )
 
 
-def validate_answer(completion: "ChatCompletion") -> TriageAnswer:
-    """Check the completion and parse its content strictly; raise ``_AnswerError`` with a reason."""
+def validate_answer[A: LlmAnswer](completion: "ChatCompletion", answer: type[A]) -> A:
+    """Check the completion and parse its content strictly as ``answer``; raise ``_AnswerError``."""
     if not completion.choices:
         raise _AnswerError("empty_answer")
     choice = completion.choices[0]
@@ -143,13 +143,17 @@ def validate_answer(completion: "ChatCompletion") -> TriageAnswer:
     if not isinstance(data, dict):
         raise _AnswerError("schema_violation")
     try:
-        return TriageAnswer.model_validate(data)
+        return answer.model_validate(data)
     except ValidationError:
         raise _AnswerError("schema_violation") from None
 
 
 def _request(
-    client: "OpenAI", messages: list[dict[str, str]], config: LlmConfig, timeout: float
+    client: "OpenAI",
+    messages: list[dict[str, str]],
+    config: LlmConfig,
+    timeout: float,
+    answer: type[LlmAnswer],
 ) -> "ChatCompletion":
     from openai.types.chat import ChatCompletion  # noqa: PLC0415 - lazy, as openai itself
 
@@ -158,7 +162,7 @@ def _request(
         "model": config.model,
         "messages": messages,
         "response_format": (
-            answer_json_schema() if profile.response_mode == "json_schema" else {"type": "json_object"}
+            answer_json_schema(answer) if profile.response_mode == "json_schema" else {"type": "json_object"}
         ),
         profile.token_parameter: config.max_answer_tokens + profile.reasoning_tokens,
         "timeout": timeout,
@@ -226,16 +230,17 @@ def _classify(exc: Exception) -> _Failure:
     return _Failure("client_error")
 
 
-def call_llm(
+def call_llm[A: LlmAnswer](
     client: "OpenAI",
     messages: list[dict[str, str]],
     config: LlmConfig,
     deadline: float,
+    answer: type[A],
     *,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
-) -> LlmOutcome:
-    """Ask the LLM until an answer, a non-retryable failure, ``max_retries`` or the deadline.
+) -> LlmOutcome[A]:
+    """Ask the LLM until an ``answer``, a non-retryable failure, ``max_retries`` or the deadline.
 
     ``deadline`` is an absolute ``clock()`` value. Every attempt's timeout is clamped to the time
     left, and a retry (backoff or Retry-After wait, then an attempt of at least
@@ -250,7 +255,8 @@ def call_llm(
             return LlmOutcome.failed(failure, attempts, usage)
         attempts += 1
         try:
-            completion = _request(client, messages, config, min(config.request_timeout_seconds, remaining))
+            timeout = min(config.request_timeout_seconds, remaining)
+            completion = _request(client, messages, config, timeout, answer)
         except Exception as exc:  # classified below; nothing escapes
             failure = _classify(exc)
             logger.warning(
@@ -265,7 +271,7 @@ def call_llm(
         else:
             usage = _usage(completion)
             try:
-                return LlmOutcome(validate_answer(completion), None, attempts, usage)
+                return LlmOutcome(validate_answer(completion, answer), None, attempts, usage)
             except _AnswerError as exc:
                 logger.warning(
                     "triage LLM answer rejected", extra={"attempt": attempts, "reason": exc.reason}

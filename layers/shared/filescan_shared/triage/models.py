@@ -1,7 +1,7 @@
 """Data models: what the triage step gets, what the LLM must answer and what gets stored."""
 
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     BaseModel,
@@ -84,10 +84,17 @@ _Summary = Annotated[str, StringConstraints(min_length=1, max_length=SUMMARY_MAX
 _Item = Annotated[str, StringConstraints(min_length=1, max_length=ITEM_MAX_CHARS)]
 
 
-class TriageAnswer(BaseModel):
+class LlmAnswer(BaseModel):
+    """A JSON object the LLM must answer, sent as a strict JSON schema named ``schema_name``."""
+
+    schema_name: ClassVar[str]
+
+
+class TriageAnswer(LlmAnswer):
     """The JSON object the LLM must answer. Anything else (extra keys, long strings) is garbage."""
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    schema_name: ClassVar[str] = "triage_answer"
 
     summary: _Summary
     key_findings: Annotated[list[_Item], Field(max_length=MAX_KEY_FINDINGS)]

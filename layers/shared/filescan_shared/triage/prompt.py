@@ -12,7 +12,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from filescan_shared.triage.models import SEVERITY_LABELS, TriageAnswer, TriageFinding, TriageInput
+from filescan_shared.triage.models import SEVERITY_LABELS, LlmAnswer, TriageAnswer, TriageFinding, TriageInput
 from filescan_shared.triage.text import truncate
 from filescan_shared.triage.tokens import TokenCounter, count_chat_tokens
 
@@ -40,7 +40,7 @@ Answer with a single JSON object and nothing else, with exactly these keys:
 "suggested_severity": one of {", ".join(f'"{s}"' for s in SEVERITY_LABELS)}.
 No other keys, no markdown, no code fences."""
 
-ANSWER_SCHEMA_NAME = "triage_answer"
+ANSWER_SCHEMA_NAME = TriageAnswer.schema_name
 
 
 class PromptBudgetError(ValueError):
@@ -219,19 +219,24 @@ _NOT_SENT = frozenset({"maxLength", "minLength", "maxItems", "minItems", "title"
 
 def _strict_subset(schema: Any) -> Any:
     if isinstance(schema, dict):
-        return {k: _strict_subset(v) for k, v in schema.items() if k not in _NOT_SENT}
+        return {
+            # Under "properties" the keys are field names (a field may be called "title"), not keywords.
+            k: {name: _strict_subset(s) for name, s in v.items()} if k == "properties" else _strict_subset(v)
+            for k, v in schema.items()
+            if k not in _NOT_SENT
+        }
     if isinstance(schema, list):
         return [_strict_subset(v) for v in schema]
     return schema
 
 
-def answer_json_schema() -> dict[str, Any]:
-    """The ``response_format`` payload for strict ``json_schema`` mode (the :class:`TriageAnswer` shape)."""
+def answer_json_schema(answer: type[LlmAnswer] = TriageAnswer) -> dict[str, Any]:
+    """The ``response_format`` payload for strict ``json_schema`` mode (``answer``'s shape)."""
     return {
         "type": "json_schema",
         "json_schema": {
-            "name": ANSWER_SCHEMA_NAME,
+            "name": answer.schema_name,
             "strict": True,
-            "schema": _strict_subset(TriageAnswer.model_json_schema()),
+            "schema": _strict_subset(answer.model_json_schema()),
         },
     }

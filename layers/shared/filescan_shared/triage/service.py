@@ -174,7 +174,7 @@ def _triage(
     )
     client = client_factory(config)
     common["base_url_host"] = safe_host(client.base_url)
-    outcome = call_llm(client, prompt.messages, config, deadline, clock=clock, sleep=sleep)
+    outcome = call_llm(client, prompt.messages, config, deadline, TriageAnswer, clock=clock, sleep=sleep)
     usage = outcome.usage
     cost = (
         estimate_cost(config.model, usage.prompt_tokens, usage.completion_tokens, config.prices)

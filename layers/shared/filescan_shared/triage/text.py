@@ -18,6 +18,8 @@ def escape_controls(text: str) -> str:
 
     The result is printable and cannot change how the surrounding text is laid out or read.
     """
+    if text.isprintable():  # false for every category escaped below: nothing to do (the common case)
+        return text
     out: list[str] = []
     for char in text:
         if unicodedata.category(char) in {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}:
