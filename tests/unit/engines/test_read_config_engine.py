@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
+import pytest
 import yaml
 
 from filescan_shared.engines.catalogue import FILESCAN_ENGINE, parse_catalogue
 from filescan_shared.engines.read import read_engine_result
 from filescan_shared.engines.results import EngineRunStatus, ReadBy
 from filescan_shared.engines.verdict import combine_results
+from filescan_shared.report.verdict import decide_verdict
 from filescan_shared.severity import Severity, Verdict
 from tests.support.reports import report
 from tests.unit.engines.golden import catalogue
@@ -163,3 +166,39 @@ def test_given_the_filescan_engine_failed_without_a_report_when_read_then_it_is_
 
     assert (result.read_by, result.verdict) == (ReadBy.NONE, Verdict.ERROR)
     assert result.reasons[0].startswith("engine filescan failed")
+
+
+EICAR_FINDING = {"rule_id": "eicar", "category": "malware", "severity": "high", "title": "EICAR test file"}
+LOW_FINDING = {"rule_id": "upx", "category": "packer", "severity": "low", "title": "UPX"}
+
+
+@pytest.mark.parametrize(
+    "parts",
+    [
+        {},
+        {"findings": [LOW_FINDING]},
+        {"findings": [EICAR_FINDING, LOW_FINDING]},
+        {"findings": [{**LOW_FINDING, "severity": "medium"}]},
+        {"limits_hit": [{"limit": "max_depth", "detail": "depth 9"}]},
+        {"file": None, "unscannable_reasons": ["unreadable"]},
+        {"error": "scanner crashed"},
+    ],
+    ids=["clean", "low", "eicar", "medium", "incomplete", "unscannable", "error"],
+)
+def test_given_only_the_filescan_engine_when_combined_then_verdict_and_severity_are_the_reports(
+    parts: dict[str, Any],
+) -> None:
+    filescan_report = report(**parts)
+    result = read_engine_result(
+        catalogue().get(FILESCAN_ENGINE),
+        status=EngineRunStatus.SUCCEEDED,
+        output=None,
+        output_key=None,
+        report=filescan_report,
+        llm_reader=None,
+    )
+
+    combined = combine_results([result])
+    alone = decide_verdict(filescan_report)
+
+    assert (combined.verdict, combined.severity) == (alone.verdict, alone.severity)
