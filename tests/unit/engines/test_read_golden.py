@@ -49,7 +49,15 @@ def test_given_the_golden_set_when_listed_then_each_engine_has_eicar_malicious_a
 
 
 @pytest.mark.parametrize(
-    "case", ["missing-file-log", "no-database-log", "clean-no-signatures"], ids=lambda case: case
+    "case",
+    [
+        "missing-file-log",
+        "no-database-log",
+        "clean-no-signatures",
+        "missing-file-stdout",
+        "no-database-stdout",
+    ],
+    ids=lambda case: case,
 )
 def test_given_clamscan_errors_or_no_signatures_when_read_then_it_is_never_clean(case: str) -> None:
     output = next(output for output in cases("clamav") if output.stem == case)
