@@ -10,8 +10,9 @@ import yaml
 
 from filescan_shared.engines.catalogue import FILESCAN_ENGINE, parse_catalogue
 from filescan_shared.engines.read import read_engine_result
-from filescan_shared.engines.results import EngineRunStatus, ReadBy
+from filescan_shared.engines.results import EngineResult, EngineRunStatus, ReadBy
 from filescan_shared.engines.verdict import combine_results
+from filescan_shared.report.model import Report
 from filescan_shared.report.verdict import decide_verdict
 from filescan_shared.severity import Severity, Verdict
 from tests.support.reports import report
@@ -41,6 +42,20 @@ engines:
       evidence: "excerpt"
       nothing_found: "report.status == 'COMPLETE' && report.threats_found == `0`"
 """
+
+
+def read_filescan(
+    filescan_report: Report | None, status: EngineRunStatus = EngineRunStatus.SUCCEEDED
+) -> EngineResult:
+    """The filescan engine's result for a run that wrote ``filescan_report``."""
+    return read_engine_result(
+        catalogue().get(FILESCAN_ENGINE),
+        status=status,
+        output=None,
+        output_key=None,
+        report=filescan_report,
+        llm_reader=None,
+    )
 
 
 def acme_output(*threats: dict[str, object]) -> bytes:
@@ -106,14 +121,7 @@ def test_given_the_yaml_engine_finding_nothing_when_read_then_it_and_the_scan_wi
         report=None,
         llm_reader=None,
     )
-    filescan = read_engine_result(
-        catalogue().get(FILESCAN_ENGINE),
-        status=EngineRunStatus.SUCCEEDED,
-        output=None,
-        output_key=None,
-        report=report(),
-        llm_reader=None,
-    )
+    filescan = read_filescan(report())
 
     assert (acme.verdict, filescan.verdict, filescan.read_by) == (Verdict.CLEAN, Verdict.CLEAN, ReadBy.REPORT)
     assert combine_results([filescan, acme]).verdict is Verdict.CLEAN
@@ -122,14 +130,7 @@ def test_given_the_yaml_engine_finding_nothing_when_read_then_it_and_the_scan_wi
 def test_given_a_filescan_report_with_eicar_when_read_then_its_findings_and_verdict_are_taken() -> None:
     eicar = {"rule_id": "eicar", "category": "malware", "severity": "high", "title": "EICAR test file"}
 
-    result = read_engine_result(
-        catalogue().get(FILESCAN_ENGINE),
-        status=EngineRunStatus.SUCCEEDED,
-        output=None,
-        output_key=None,
-        report=report(findings=[eicar]),
-        llm_reader=None,
-    )
+    result = read_filescan(report(findings=[eicar]))
 
     assert (result.read_by, result.verdict, result.severity) == (
         ReadBy.REPORT,
@@ -142,27 +143,13 @@ def test_given_a_filescan_report_with_eicar_when_read_then_its_findings_and_verd
 def test_given_an_incomplete_filescan_report_when_read_then_the_report_verdict_suspicious_is_kept() -> None:
     limited = [{"limit": "max_depth", "detail": "depth 9"}]
 
-    result = read_engine_result(
-        catalogue().get(FILESCAN_ENGINE),
-        status=EngineRunStatus.SUCCEEDED,
-        output=None,
-        output_key=None,
-        report=report(limits_hit=limited),
-        llm_reader=None,
-    )
+    result = read_filescan(report(limits_hit=limited))
 
     assert (result.verdict, result.severity) == (Verdict.SUSPICIOUS, Severity.LOW)
 
 
 def test_given_the_filescan_engine_failed_without_a_report_when_read_then_it_is_error_naming_it() -> None:
-    result = read_engine_result(
-        catalogue().get(FILESCAN_ENGINE),
-        status=EngineRunStatus.FAILED,
-        output=None,
-        output_key=None,
-        report=None,
-        llm_reader=None,
-    )
+    result = read_filescan(None, EngineRunStatus.FAILED)
 
     assert (result.read_by, result.verdict) == (ReadBy.NONE, Verdict.ERROR)
     assert result.reasons[0].startswith("engine filescan failed")
@@ -189,14 +176,7 @@ def test_given_only_the_filescan_engine_when_combined_then_verdict_and_severity_
     parts: dict[str, Any],
 ) -> None:
     filescan_report = report(**parts)
-    result = read_engine_result(
-        catalogue().get(FILESCAN_ENGINE),
-        status=EngineRunStatus.SUCCEEDED,
-        output=None,
-        output_key=None,
-        report=filescan_report,
-        llm_reader=None,
-    )
+    result = read_filescan(filescan_report)
 
     combined = combine_results([result])
     alone = decide_verdict(filescan_report)

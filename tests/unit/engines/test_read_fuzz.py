@@ -58,12 +58,15 @@ def read(engine: EngineSpec, output: bytes) -> EngineResult:
     )
 
 
-def well_formed(result: EngineResult, output: bytes) -> None:
+def read_checked(engine: EngineSpec, output: bytes) -> EngineResult:
+    """``output`` read as ``engine``'s, checked well formed whatever it was."""
+    result = read(engine, output)
     assert result.raw_output is not None
     assert len(result.raw_output) <= RAW_OUTPUT_EXCERPT_CHARS
     assert result.raw_output_bytes == len(output)
     assert result.reasons
     EngineResult.model_validate(result.model_dump(mode="json"))  # what analysis stores reads back
+    return result
 
 
 @settings(max_examples=300, deadline=None)
@@ -71,9 +74,7 @@ def well_formed(result: EngineResult, output: bytes) -> None:
 def test_given_any_text_output_when_read_as_yara_then_no_crash_and_clean_only_when_blank(
     output: bytes,
 ) -> None:
-    result = read(YARA, output)
-
-    well_formed(result, output)
+    result = read_checked(YARA, output)
     assert (result.verdict is Verdict.CLEAN) == (not output.decode("utf-8", "replace").strip())
 
 
@@ -82,9 +83,7 @@ def test_given_any_text_output_when_read_as_yara_then_no_crash_and_clean_only_wh
 def test_given_any_text_output_when_read_as_clamscan_then_no_crash_and_clean_needs_positive_evidence(
     output: bytes,
 ) -> None:
-    result = read(CLAMAV, output)
-
-    well_formed(result, output)
+    result = read_checked(CLAMAV, output)
     if result.verdict is Verdict.CLEAN:
         text = output.decode("utf-8", "replace")
         assert re.search(r"(?m): (OK|Empty file)$|^Scanned files: [1-9]", text)
@@ -96,9 +95,7 @@ def test_given_any_text_output_when_read_as_clamscan_then_no_crash_and_clean_nee
 def test_given_any_json_document_when_read_by_a_json_mapping_then_no_crash(document: object) -> None:
     output = json.dumps(document).encode()
 
-    result = read(ACME, output)
-
-    well_formed(result, output)
+    result = read_checked(ACME, output)
     if result.verdict is Verdict.CLEAN:
         assert isinstance(document, dict)
         assert document.get("status") == "clean"
