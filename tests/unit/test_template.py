@@ -72,6 +72,7 @@ FUNCTION_ENV = {
         "OPENAI_API_KEY_SECRET_ARN",
         "LLM_TIMEOUT_SECONDS",
         "LLM_MAX_PROMPT_TOKENS",
+        "LLM_ENGINE_READ_MAX_PROMPT_TOKENS",
         "QUARANTINE_MODE",
         "QUARANTINE_PREFIX",
         "FARGATE_PRICES",
@@ -842,6 +843,10 @@ def test_given_parameters_when_defaulted_then_contract_defaults_hold(cfn):
     assert defaults["OpenAIBaseUrl"] == ""
     assert defaults["LlmTimeoutSeconds"] == "20"
     assert defaults["LlmMaxPromptTokens"] == "3000"
+    engine_read_default = filescan_settings.AnalysisSettings.model_fields[
+        "llm_engine_read_max_prompt_tokens"
+    ].default
+    assert defaults["LlmEngineReadMaxPromptTokens"] == str(engine_read_default) == "16000"
     assert defaults["QuarantineMode"] == "tag"
     assert defaults["QuarantinePrefix"] == "quarantine/"
     assert defaults["ReportUrlTtlSeconds"] == "300"
