@@ -53,9 +53,9 @@ FARGATE_MEMORY = {
 NOT_RETRIED = (2, 65)
 """Exit codes Batch does not retry: usage error, unscannable (``filescan_shared.exit_codes``)."""
 
-# The functions that submit engine jobs: enqueue (fan-out), API (rescans), sweeper (repairs),
-# analysis (Spot -> on-demand escalation).
-SUBMITTING_ROLES = ("EnqueueFunctionRole", "ApiFunctionRole", "SweeperFunctionRole", "AnalysisFunctionRole")
+# The functions that submit engine jobs: enqueue (fan-out), API (rescans), analysis (Spot -> on-demand
+# escalation). The sweeper never submits: it hands lost jobs to analysis.
+SUBMITTING_ROLES = ("EnqueueFunctionRole", "ApiFunctionRole", "AnalysisFunctionRole")
 SCANNER_IMAGE = {
     "Fn::If": [
         "HasScannerImage",

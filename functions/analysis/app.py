@@ -65,7 +65,8 @@ def engine_reader(config: "LlmConfig", deadline_seconds: float) -> "LlmReader":
     """The LLM reader of engines without a mapping (built only when such an engine's output is read)."""
     from filescan_shared.triage.engine_reader import make_engine_reader  # noqa: PLC0415 - on first use
 
-    return make_engine_reader(config, deadline_seconds=deadline_seconds)
+    budget = {"max_prompt_tokens": settings.llm_engine_read_max_prompt_tokens}
+    return make_engine_reader(config.model_copy(update=budget), deadline_seconds=deadline_seconds)
 
 
 @functools.cache

@@ -72,6 +72,7 @@ FUNCTION_ENV = {
         "OPENAI_API_KEY_SECRET_ARN",
         "LLM_TIMEOUT_SECONDS",
         "LLM_MAX_PROMPT_TOKENS",
+        "LLM_ENGINE_READ_MAX_PROMPT_TOKENS",
         "QUARANTINE_MODE",
         "QUARANTINE_PREFIX",
         "FARGATE_PRICES",
@@ -698,7 +699,21 @@ def test_given_batch_submitters_when_translated_then_submit_job_names_queues_and
     # The sweeper never submits: terminal outcomes go through analysis, overdue jobs are terminated.
     assert "batch:SubmitJob" not in actions_granted(cfn, "SweeperFunctionRole")
     assert "batch:SubmitJob" not in actions_granted(cfn, "StatusFunctionRole")
-    assert "batch:SubmitJob" not in actions_granted(cfn, "AnalysisFunctionRole")
+    # Analysis submits only to escalate filescan's own job to the on-demand (priority) queue.
+    (escalate,) = [
+        statement
+        for statement in role_statements(cfn, "AnalysisFunctionRole")
+        if "batch:SubmitJob" in as_list(statement["Action"])
+    ]
+    escalation_resources = set(map(str, as_list(escalate["Resource"])))
+    assert str(ref("PriorityJobQueue")) in escalation_resources
+    assert str(ref("StandardJobQueue")) not in escalation_resources
+    assert str(ref("Ec2JobQueue")) not in escalation_resources
+    assert escalation_resources <= {
+        str(ref("PriorityJobQueue")),
+        *(str(ref(definition)) for definition in definitions),
+        *map(str, any_revision),
+    }
 
 
 def test_given_api_function_when_translated_then_it_holds_exactly_what_its_routes_use(cfn):
@@ -828,6 +843,10 @@ def test_given_parameters_when_defaulted_then_contract_defaults_hold(cfn):
     assert defaults["OpenAIBaseUrl"] == ""
     assert defaults["LlmTimeoutSeconds"] == "20"
     assert defaults["LlmMaxPromptTokens"] == "3000"
+    engine_read_default = filescan_settings.AnalysisSettings.model_fields[
+        "llm_engine_read_max_prompt_tokens"
+    ].default
+    assert defaults["LlmEngineReadMaxPromptTokens"] == str(engine_read_default) == "16000"
     assert defaults["QuarantineMode"] == "tag"
     assert defaults["QuarantinePrefix"] == "quarantine/"
     assert defaults["ReportUrlTtlSeconds"] == "300"

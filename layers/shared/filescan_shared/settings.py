@@ -158,6 +158,9 @@ class AnalysisSettings(JobTrackingSettings):
     openai_api_key_secret_arn: str = ""
     llm_timeout_seconds: float = Field(default=20.0, gt=0, le=120)
     llm_max_prompt_tokens: int = Field(default=3000, ge=256, le=100_000)
+    llm_engine_read_max_prompt_tokens: int = Field(default=16_000, ge=256, le=100_000)
+    """Prompt budget per chunk when the LLM reads an unmapped engine's raw output (the triage
+    summary's budget is far too small for raw output: ~750 bytes per chunk at 3,000 tokens)."""
     quarantine_mode: Literal["tag", "move"] = "tag"
     quarantine_prefix: str = "quarantine/"
     fargate_prices: str = ""

@@ -417,3 +417,23 @@ def test_given_a_malformed_model_profile_when_analysing_then_the_scan_completes_
     assert "OPENAI_MODEL_PROFILE" in record.analysis["reason_detail"]
     assert record.analysis["summary"]
     assert fake_llm.chat_requests == []
+
+
+def test_given_the_analysis_function_when_an_unmapped_engine_is_read_then_the_reader_has_its_own_budget(
+    analysis: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from filescan_shared.triage import LlmConfig  # noqa: PLC0415
+
+    seen: list[LlmConfig] = []
+
+    def make_engine_reader(config: LlmConfig, *, deadline_seconds: float) -> object:
+        seen.append(config)
+        return object()
+
+    monkeypatch.setattr("filescan_shared.triage.engine_reader.make_engine_reader", make_engine_reader)
+    triage_config = LlmConfig(api_key=None, model="gpt-6-luna", max_prompt_tokens=3000)
+
+    analysis.engine_reader(triage_config, 30.0)
+
+    assert seen[0].max_prompt_tokens == analysis.settings.llm_engine_read_max_prompt_tokens == 16_000
+    assert triage_config.max_prompt_tokens == 3000
