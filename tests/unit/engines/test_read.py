@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import subprocess
+import sys
 from typing import Any
 
 import pytest
 
 from filescan_shared.engines.catalogue import EngineSpec
-from filescan_shared.engines.read import MAX_FINDINGS, read_engine_result
+from filescan_shared.engines.read import MAX_FINDINGS, MAX_LINES, MAX_VALUES, read_engine_result
 from filescan_shared.engines.results import RAW_OUTPUT_EXCERPT_CHARS, EngineResult, EngineRunStatus, ReadBy
 from filescan_shared.report.model import Finding, Location
 from filescan_shared.report.vocabulary import FindingCategory
@@ -421,3 +423,75 @@ def test_given_a_mapping_when_an_llm_reader_is_given_too_then_the_llm_is_never_a
     result = read(doc(EICAR), llm_reader=reader)
 
     assert result.verdict is Verdict.MALICIOUS
+
+
+# --- bounds -------------------------------------------------------------------------------------
+
+TEXT_MAPPING: dict[str, Any] = {
+    "parse": "text",
+    "text": {"line_pattern": r"^HIT (?P<rule>\S+)$|^(?P<done>DONE)$"},
+    "findings": "[?rule]",
+    "rule_id": "rule",
+    "title": "rule",
+    "nothing_found": "length([?done]) == `1` && length(@) == `1`",
+}
+
+
+def test_given_more_lines_than_the_line_cap_when_read_then_the_rest_is_not_read_and_it_is_not_clean() -> None:
+    output = b"DONE\n" + b"noise\n" * (MAX_LINES + 10)
+
+    result = read(output, spec(TEXT_MAPPING))
+
+    assert result.verdict is Verdict.ERROR
+    assert any(f"only the first {MAX_LINES} lines read" in reason for reason in result.reasons)
+
+
+def test_given_a_hit_within_the_line_cap_and_more_lines_when_read_then_the_hit_still_counts() -> None:
+    output = b"HIT Eicar\n" + b"noise\n" * (MAX_LINES + 10)
+
+    assert read(output, spec(TEXT_MAPPING)).verdict is Verdict.MALICIOUS
+
+
+def test_given_json_with_more_values_than_the_budget_when_read_then_it_is_not_evaluated_and_not_clean() -> (
+    None
+):
+    output = json.dumps({"status": "clean", "detections": [], "padding": [0] * (MAX_VALUES + 1)}).encode()
+
+    result = read(output, spec(max_output_bytes=8 * 1024**2))
+
+    assert (result.read_by, result.verdict) == (ReadBy.NONE, Verdict.ERROR)
+    assert any("too big to evaluate" in reason for reason in result.reasons)
+
+
+def test_given_text_lines_when_read_then_blank_lines_and_crlf_are_ignored_and_unknown_lines_block_clean() -> (
+    None
+):
+    assert read(b"\r\n\nDONE\r\n\n", spec(TEXT_MAPPING)).verdict is Verdict.CLEAN
+    assert read(b"DONE\nsomething else\n", spec(TEXT_MAPPING)).verdict is Verdict.ERROR
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ({"line_pattern": "(unclosed"}, "not a regular expression"),
+        ({"line_pattern": "^plain$"}, "no named group"),
+        ({"line_pattern": "^(?P<a>x)$", "detail_pattern": "[z-a]"}, "not a regular expression"),
+    ],
+)
+def test_given_a_bad_line_pattern_when_the_catalogue_is_validated_then_it_fails_at_review_time(
+    text: dict[str, str], words: str
+) -> None:
+    with pytest.raises(ValueError, match=words):
+        spec({**TEXT_MAPPING, "text": text})
+
+
+def test_given_a_fresh_interpreter_when_the_reader_is_imported_then_no_llm_module_is_loaded() -> None:
+    probe = (
+        "import sys, filescan_shared.engines.read, filescan_shared.engines.verdict;"
+        "llm = ('filescan_shared.triage', 'openai', 'tiktoken');"
+        "print(sorted(m for m in sys.modules if m.startswith(llm)))"
+    )
+
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+
+    assert loaded.strip() == "[]"

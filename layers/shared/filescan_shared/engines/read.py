@@ -26,7 +26,7 @@ import dataclasses
 import functools
 import json
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Protocol
 
 import jmespath
@@ -39,7 +39,6 @@ from filescan_shared.report.model import Finding, Location
 from filescan_shared.report.verdict import decide_verdict
 from filescan_shared.report.vocabulary import FindingCategory
 from filescan_shared.severity import Severity, Verdict
-from filescan_shared.triage.text import escape_controls
 
 if TYPE_CHECKING:
     from jmespath.parser import ParsedResult
@@ -51,6 +50,14 @@ MAX_FINDINGS = 1000
 """Findings kept per engine; more are counted in the reasons (and the result cannot be clean)."""
 MAX_LINE_CHARS = 65_536
 """Longer lines of a text or JSON-lines output are cut before matching (and the reading is incomplete)."""
+MAX_LINES = 10_000
+"""Non-blank lines of a text or JSON-lines output read; the rest is not (and the reading is incomplete).
+
+JMESPath is evaluated by a pure-Python interpreter: a filter over 100,000 records takes seconds
+(measured on the development machine), so the parsed output is kept to what a Lambda reads in well
+under a second. clamscan prints a line per scanned file, yara a line per rule and string match."""
+MAX_VALUES = 500_000
+"""JSON values (objects, arrays, scalars) a parsed output may hold; a bigger one is not evaluated."""
 MAX_REASONS = 10
 
 # The report model's limits (report.model.Finding, Location): a longer string fails validation.
@@ -263,6 +270,8 @@ def _read_mapped(engine: str, mapping: FindingMapping, head: bytes) -> _Reading:
     incomplete: list[str] = []
     try:
         document = _parse(text, mapping, incomplete)
+    except _TooBigError as error:
+        return _Reading(ReadBy.NONE, incomplete=[*incomplete, f"output too big to evaluate: {error}"])
     except _PARSE_ERRORS as error:
         return _Reading(ReadBy.NONE, incomplete=[f"output is not {mapping.parse}: {_error_text(error)}"])
     try:
@@ -292,23 +301,63 @@ def _error_text(error: BaseException) -> str:
     return _bounded(f"{type(error).__name__}: {error}", 300)
 
 
+class _TooBigError(ValueError):
+    """The parsed output holds more values than the reader evaluates."""
+
+
 def _parse(text: str, mapping: FindingMapping, incomplete: list[str]) -> object:
     if mapping.parse is OutputFormat.JSON:
-        return json.loads(text)
-    lines, cut = _lines(text)
+        document: object = json.loads(text)
+    else:
+        lines = _lines(text, incomplete)
+        if mapping.parse is OutputFormat.JSONL:
+            document = [_json_line(line) for line in lines]
+        elif mapping.text is None:  # the catalogue requires a pattern for text; a guard, not a path
+            raise ValueError("no line pattern")
+        else:
+            document = _text_records(lines, mapping.text)
+    if _exceeds(document, MAX_VALUES):
+        raise _TooBigError(f"more than {MAX_VALUES} values: not evaluated")
+    return document
+
+
+def _lines(text: str, incomplete: list[str]) -> list[str]:
+    """The first ``MAX_LINES`` non-blank lines, each cut at ``MAX_LINE_CHARS`` (both noted)."""
+    lines: list[str] = []
+    cut = 0
+    start = 0
+    while start < len(text) and len(lines) < MAX_LINES:
+        end = text.find("\n", start)
+        end = len(text) if end < 0 else end
+        line = text[start:end].removesuffix("\r")
+        start = end + 1
+        if not line.strip():
+            continue
+        if len(line) > MAX_LINE_CHARS:
+            cut += 1
+            line = line[:MAX_LINE_CHARS]
+        lines.append(line)
     if cut:
         incomplete.append(f"{cut} line(s) longer than {MAX_LINE_CHARS} characters cut")
-    if mapping.parse is OutputFormat.JSONL:
-        return [_json_line(line) for line in lines]
-    if mapping.text is None:  # the catalogue requires a pattern for text; a guard, not a path
-        raise ValueError("no line pattern")
-    return _text_records(lines, mapping.text)
+    if text[start:].strip():
+        incomplete.append(f"only the first {MAX_LINES} lines read")
+    return lines
 
 
-def _lines(text: str) -> tuple[list[str], int]:
-    lines = [line.removesuffix("\r") for line in text.split("\n")]
-    cut = sum(1 for line in lines if len(line) > MAX_LINE_CHARS)
-    return [line[:MAX_LINE_CHARS] for line in lines if line.strip()], cut
+def _exceeds(document: object, budget: int) -> bool:
+    """Whether ``document`` holds more than ``budget`` values (stops counting there)."""
+    pending = [document]
+    seen = 0
+    while pending:
+        value = pending.pop()
+        seen += 1
+        if seen > budget:
+            return True
+        if isinstance(value, dict):
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)
+    return False
 
 
 def _json_line(line: str) -> object:
@@ -327,11 +376,16 @@ def _text_records(lines: list[str], parse: TextParse) -> list[dict[str, object]]
         if detail and records:
             details = records[-1].setdefault("details", [])
             if isinstance(details, list):
-                details.append(detail.groupdict())
+                details.append(_present(detail.groupdict()))
             continue
         match = line_pattern.match(line)
-        records.append(dict(match.groupdict()) if match else {"unparsed": line})
+        records.append(_present(match.groupdict()) if match else {"unparsed": line})
     return records
+
+
+def _present(groups: dict[str, str | None]) -> dict[str, object]:
+    """The groups that matched (a group that did not is absent, which JMESPath reads as null)."""
+    return {name: value for name, value in groups.items() if value is not None}
 
 
 class _FieldReader:
@@ -370,26 +424,25 @@ class _FieldReader:
         )
 
     def _severity(self, value: object) -> Severity:
-        label = _as_text(value)
-        if label is None:
-            return self.mapping.default_severity
-        if label in self.mapping.severity_map:
-            return self.mapping.severity_map[label]
-        try:
-            return Severity.from_label(label.lower())
-        except ValueError:
-            return self.mapping.default_severity
+        m = self.mapping
+        return _lookup(value, m.severity_map, Severity.from_label, m.default_severity)
 
     def _category(self, value: object) -> FindingCategory:
-        label = _as_text(value)
-        if label is None:
-            return self.mapping.default_category
-        if label in self.mapping.category_map:
-            return self.mapping.category_map[label]
-        try:
-            return FindingCategory(label.lower())
-        except ValueError:
-            return self.mapping.default_category
+        m = self.mapping
+        return _lookup(value, m.category_map, FindingCategory, m.default_category)
+
+
+def _lookup[T](value: object, table: Mapping[str, T], parse: Callable[[str], T], default: T) -> T:
+    """``value``'s label looked up in the mapping's ``table``, else parsed as a name, else ``default``."""
+    label = _as_text(value)
+    if label is None:
+        return default
+    if label in table:
+        return table[label]
+    try:
+        return parse(label.lower())
+    except ValueError:
+        return default
 
 
 def _as_text(value: object) -> str | None:
@@ -432,14 +485,22 @@ def _bounded(text: str, limit: int) -> str:
     layer's ``triage.text.escape_controls``, which keeps printable Unicode (names in other scripts
     stay readable) and makes everything that could change how text is laid out or read inert.
     """
-    escaped = escape_controls(text[: limit + 1])
+    escaped = _escape(text[: limit + 1])
     return escaped if len(escaped) <= limit else escaped[: limit - len(_ELLIPSIS)] + _ELLIPSIS
 
 
 def _excerpt(output: bytes) -> str:
     """The beginning of the raw output as text: UTF-8 (bad bytes replaced), controls escaped but newlines."""
     text = output[:RAW_OUTPUT_EXCERPT_CHARS].decode("utf-8", "replace")
-    return "\n".join(escape_controls(line) for line in text.split("\n"))[:RAW_OUTPUT_EXCERPT_CHARS]
+    return "\n".join(_escape(line) for line in text.split("\n"))[:RAW_OUTPUT_EXCERPT_CHARS]
+
+
+def _escape(text: str) -> str:
+    # Imported here: the triage package's __init__ loads the LLM triage models, which a handler
+    # importing this module at a cold start must not pay for (tests/unit/test_cold_import.py).
+    from filescan_shared.triage.text import escape_controls  # noqa: PLC0415
+
+    return escape_controls(text)
 
 
 # --- the LLM -------------------------------------------------------------------------------------
