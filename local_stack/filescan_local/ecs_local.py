@@ -22,6 +22,7 @@ from typing import Any
 from filescan_local import docker_runner
 from filescan_local.batch_model import Job, substitute
 from filescan_local.ecs_task import ContainerSpec
+from filescan_local.template import REPO
 from filescan_shared.engines.catalogue import Catalogue, EngineSpec
 
 ENGINE_TAG = "filescan:engine"
@@ -122,6 +123,7 @@ class TaskLauncher:
                     ],
                     log_path=f"{log_prefix}-{name}.log",
                     docker_name=docker_name,
+                    cwd=None if self.use_docker else str(REPO),
                 )
             )
             names.append(docker_name)

@@ -47,6 +47,8 @@ class ContainerSpec:
     depends_on: list[tuple[str, str]]
     log_path: str
     docker_name: str
+    cwd: str | None = None
+    """Where a host-process container runs (the repository root: ``local_command`` paths are relative)."""
 
 
 @dataclasses.dataclass
@@ -169,6 +171,7 @@ class TaskSupervisor:
                 container.process = subprocess.Popen(
                     spec.argv,
                     env={**os.environ, **spec.environment},
+                    cwd=spec.cwd,
                     stdout=sink,
                     stderr=subprocess.STDOUT,
                 )
