@@ -91,6 +91,7 @@ class BatchService:
         use_docker: bool = False,
         start_delay: float = 0.0,
         launcher: ecs_local.TaskLauncher | None = None,
+        role_keys: dict[str, str] | None = None,
     ) -> None:
         self._capacity = {env.arn: _Capacity(env) for env in environments}
         self._queues = {q.arn: q for q in queues} | {q.name: q for q in queues}
@@ -101,6 +102,8 @@ class BatchService:
         self._attempt_jobs: dict[str, tuple[Job, int]] = {}
         """Running multi-container attempts by metadata token (the task metadata endpoint)."""
         self._launcher = launcher or ecs_local.TaskLauncher(None, frozenset(), use_docker)
+        self._role_keys = role_keys or {}
+        """Local access keys by role ARN: a job's calls are signed as its definition's job/task role."""
         self.metadata_base_url = ""
         """Where the task metadata endpoint is served (``<control server URL>/v4``); set by the stack."""
         self._lock = threading.Condition()
@@ -455,6 +458,9 @@ class BatchService:
         """
         variables = {**job.environment(), **self._batch_variables(job, number)}
         environment = {**self._process_environment, **variables}
+        role = job.container.get("jobRoleArn") or job.task_properties().get("taskRoleArn")
+        if role in self._role_keys:
+            environment["AWS_ACCESS_KEY_ID"] = self._role_keys[role]
         if self._use_docker:
             environment |= {name: value for name, value in os.environ.items() if name.startswith("DOCKER_")}
         if fault is not None or (not self._use_docker and job.ecs_properties is None):
@@ -473,8 +479,7 @@ class BatchService:
         base = self._log_dir / f"{job.job_id.replace(':', '_')}-{number}"
         if self._use_docker:
             # The stack's endpoint and credentials by name, as for a single-container job.
-            stack = self._process_environment
-            variables = {**{k: v for k, v in stack.items() if k.startswith("AWS_")}, **variables}
+            variables = {**{k: v for k, v in environment.items() if k.startswith("AWS_")}, **variables}
         task = self._launcher.build(
             job,
             number,

@@ -149,7 +149,11 @@ def load_policies(template: Template) -> PolicySet:
     }
     job_role = None
     for logical_id in resolved.of_type("AWS::Batch::JobDefinition"):
-        job_role = resolved.properties(logical_id).get("ContainerProperties", {}).get("JobRoleArn")
+        # The first single-container definition's role (the scanner's); engine definitions, which
+        # may come later and have no ContainerProperties, must not clear it. The local Batch service
+        # signs each job with its own definition's role (BatchService role_keys).
+        container = resolved.properties(logical_id).get("ContainerProperties", {})
+        job_role = job_role or container.get("JobRoleArn")
     return PolicySet(roles, buckets, functions, job_role)
 
 

@@ -179,6 +179,9 @@ class LocalStack:
             launcher=ecs_local.TaskLauncher(
                 load_catalogue(self.config.catalogue_path), frozenset(images), use_docker
             ),
+            role_keys={arn: role.access_key for arn, role in self.policies.roles.items()}
+            if self.config.enforce_iam
+            else {},
         )
         for fault in self.config.faults:
             self.batch.inject_fault(fault)
