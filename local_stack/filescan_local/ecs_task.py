@@ -8,9 +8,12 @@ https://docs.aws.amazon.com/batch/latest/APIReference/API_TaskContainerDependenc
 TaskContainerProperties ``essential``,
 https://docs.aws.amazon.com/batch/latest/APIReference/API_TaskContainerProperties.html):
 
-* ``START``: the dependency has started; ``COMPLETE``: it has exited; ``SUCCESS``: it exited 0.
-  A condition that can no longer be met (a ``SUCCESS`` dependency that exited non-zero, or one that
-  never started) means the dependent container never starts.
+* ``START``: the dependency has started (or stopped); ``COMPLETE``: it has stopped; ``SUCCESS``: it
+  exited 0. A ``SUCCESS`` dependency that stopped any other way can never be met: the dependent
+  container never starts and is stopped itself (reason ``DependencyConditionNotMet``). A container
+  stopped that way counts as stopped for ``COMPLETE`` (the ECS agent resolves ``COMPLETE`` on the
+  dependency's known status being STOPPED), so a collector that depends on an engine with
+  ``COMPLETE`` still runs when the engine never could.
 * When an essential container stops (exits, or can never start), the task stops: the other
   containers are stopped (SIGTERM, then SIGKILL after a grace period) and the supervisor exits
   with the essential container's exit code.
@@ -102,8 +105,6 @@ def _dependency_state(dependency: _Container, condition: str) -> bool | None:
     """Whether a dependency condition holds (True), may still hold (None) or never will (False)."""
     if dependency.status == "PENDING":
         return None
-    if not dependency.started:
-        return False
     if condition == "START":
         return True
     if dependency.status != "STOPPED":

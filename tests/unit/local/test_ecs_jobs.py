@@ -19,7 +19,7 @@ from filescan_local.batch_model import ComputeEnvironment, Job, JobDefinition, J
 from filescan_local.batch_service import BatchService
 from filescan_local.control_api import ControlServer
 from filescan_local.ecs_local import TaskLauncher, engine_name
-from filescan_local.ecs_task import ContainerSpec, validate
+from filescan_local.ecs_task import NEVER_STARTED_EXIT, ContainerSpec, validate
 from filescan_local.template import Template
 from filescan_shared.engines.catalogue import parse_catalogue
 
@@ -176,7 +176,7 @@ def test_given_a_three_container_job_when_it_runs_then_order_volume_metadata_and
     assert "ecsProperties" in final and "container" not in final
 
 
-def test_given_a_success_dependency_that_fails_when_the_task_runs_then_dependents_never_start(
+def test_given_a_success_dependency_that_fails_when_the_task_runs_then_the_dependent_never_starts(
     service: tuple[Any, list[dict[str, Any]], Path],
 ) -> None:
     client, _, tmp_path = service
@@ -185,8 +185,10 @@ def test_given_a_success_dependency_that_fails_when_the_task_runs_then_dependent
     )["jobId"]
     job = _wait(client, job_id)
     assert job["status"] == "FAILED"
-    assert len(job["attempts"]) == 2  # no exit code: evaluateOnExit's onExitCode cannot match, RETRY
-    assert _exit_codes(job["attempts"][0]) == {"fetch": 3, "engine": None, "collect": None}
+    # The engine never started; collect (COMPLETE on the stopped engine) ran, saw no ExitCode, exited 65.
+    assert [_exit_codes(attempt) for attempt in job["attempts"]] == [
+        {"fetch": 3, "engine": None, "collect": 65}
+    ]
     reasons = {c["name"]: c.get("reason", "") for c in job["attempts"][0]["taskProperties"][0]["containers"]}
     assert reasons["engine"].startswith("DependencyConditionNotMet: fetch (SUCCESS)")
     assert not (tmp_path / "engine.pid").exists()
@@ -263,6 +265,15 @@ def test_given_an_essential_container_that_exits_when_a_sidecar_still_runs_then_
     assert code == 7 and time.monotonic() - started < 10
     final = {c["name"]: c for c in (read_state(state) or {})["containers"]}
     assert final["sidecar"]["knownStatus"] == "STOPPED" and final["sidecar"]["exitCode"] == 143
+    # An essential container that can never start stops the task with no exit code.
+    never = TaskSupervisor(
+        [
+            spec("first", "import sys; sys.exit(1)", False, []),
+            spec("main", "import sys; sys.exit(0)", True, [("first", "SUCCESS")]),
+        ],
+        tmp_path / "never.json",
+    ).run()
+    assert never == NEVER_STARTED_EXIT
     with pytest.raises(ValueError, match="essential"):
         validate([spec("a", "", False, [])])
     with pytest.raises(ValueError, match="cannot be set on an essential"):
