@@ -66,9 +66,10 @@ def test_given_the_yara_cli_rules_when_the_script_scans_then_matches_print_rule_
     (tmp_path / "clean.txt").write_bytes(b"nothing here\n")
     found = _run(YARA_CLI / "scan.sh", tmp_path / "eicar.com", tmp_path / "out" / "a")
     assert found.returncode == 0, found.stderr
-    line = (tmp_path / "out" / "a").read_text().strip()
+    line, strings = (tmp_path / "out" / "a").read_text().splitlines()
     assert line.startswith('eicar_test_file [severity="high",category="malware",')
     assert line.endswith(str(tmp_path / "eicar.com"))
+    assert strings.startswith("0x0:$eicar: 58 35 4F")
     clean = _run(YARA_CLI / "scan.sh", tmp_path / "clean.txt", tmp_path / "b")
     assert (clean.returncode, (tmp_path / "b").read_text()) == (0, "")
     broken = tmp_path / "broken.yar"
