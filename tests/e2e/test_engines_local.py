@@ -76,12 +76,14 @@ def test_given_three_engines_when_the_demo_samples_are_scanned_then_each_has_a_r
 
 
 def _failing_clamav_catalogue(tmp: Path) -> Path:
-    """The catalogue with ClamAV's local command exiting 1 on every attempt (a required engine)."""
+    """The catalogue with ClamAV's local command crashing (exit 3) on every attempt (a required engine).
+
+    Not 1: clamscan's 1 means "found something" (one of the engine's ``ok`` codes)."""
     document = plain_yaml(CATALOGUE_PATH.read_text(encoding="utf-8"))
     for engine in document["engines"]:
         if engine["name"] == "clamav":
             assert engine.get("required", True), "the bar needs ClamAV to be a required engine"
-            engine["local_command"] = [sys.executable, "-c", "import sys; sys.exit(1)", "{input}", "{output}"]
+            engine["local_command"] = [sys.executable, "-c", "import sys; sys.exit(3)", "{input}", "{output}"]
     path = tmp / "catalogue.yaml"
     path.write_text(json.dumps(document))  # JSON is YAML
     return path
