@@ -139,13 +139,12 @@ def load_policies(template: Template) -> PolicySet:
     for logical_id in resolved.of_type("AWS::IAM::Policy"):
         properties = resolved.properties(logical_id)
         for name in properties.get("Roles", []):
-            arn = next((arn for arn in roles if arn.endswith(f":role/{name}")), None)
-            if arn is None:
+            role = next((role for arn, role in roles.items() if arn.endswith(f":role/{name}")), None)
+            if role is None:
                 raise ValueError(f"{logical_id}: unknown role {name}")
-            role = roles[arn]
             statements, granted = list(role.statements), list(role.granted)
             _add_policy(properties["PolicyName"], properties["PolicyDocument"], statements, granted)
-            roles[arn] = dataclasses.replace(role, statements=tuple(statements), granted=tuple(granted))
+            roles[role.arn] = dataclasses.replace(role, statements=tuple(statements), granted=tuple(granted))
     buckets = {
         str(props["Bucket"]): parse_policy(props["PolicyDocument"], resource_policy=True)
         for props in (resolved.properties(i) for i in resolved.of_type("AWS::S3::BucketPolicy"))

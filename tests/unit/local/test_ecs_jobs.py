@@ -4,6 +4,7 @@ timeouts, the task metadata endpoint v4, events, and how engine containers run w
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import sys
@@ -15,7 +16,7 @@ from typing import Any
 import boto3
 import pytest
 
-from filescan_local.batch_model import ComputeEnvironment, Job, JobDefinition, JobQueue, load_batch
+from filescan_local.batch_model import TERMINAL, ComputeEnvironment, Job, JobDefinition, JobQueue, load_batch
 from filescan_local.batch_service import BatchService
 from filescan_local.control_api import ControlServer
 from filescan_local.ecs_local import TaskLauncher, engine_name
@@ -413,3 +414,56 @@ def test_given_a_template_ecs_job_definition_when_loaded_then_it_has_the_batch_a
     assert engine["mountPoints"] == [{"sourceVolume": "filescan", "containerPath": "/filescan"}]
     assert engine["environment"] == [{"name": "A", "value": "b"}] and engine["essential"] is False
     assert collect["dependsOn"] == [{"containerName": "engine", "condition": "COMPLETE"}]
+
+
+def test_given_definitions_with_their_own_roles_when_jobs_run_then_each_signs_with_its_roles_key(
+    tmp_path: Path,
+) -> None:
+    show = [PY, "-c", "import os; print(os.environ['AWS_ACCESS_KEY_ID'])"]
+    task = JobDefinition(
+        arn="arn:jd/roles-task:1",
+        name="roles-task",
+        parameters={},
+        container={},
+        retry_strategy={},
+        timeout={},
+        tags_propagate=False,
+        ecs_properties={
+            "taskProperties": [
+                {
+                    "taskRoleArn": "arn:role/engine",
+                    "containers": [{"name": "only", "image": OURS, "command": show}],
+                }
+            ]
+        },
+    )
+    plain = dataclasses.replace(
+        task,
+        arn="arn:jd/roles-plain:1",
+        name="roles-plain",
+        ecs_properties=None,
+        container={"command": show, "jobRoleArn": "arn:role/scanner"},
+    )
+    batch = BatchService(
+        [ComputeEnvironment("arn:ce/one", "one", "FARGATE", 2.0)],
+        [JobQueue("arn:jq/low", "low", 1, ("arn:ce/one",))],
+        [task, plain],
+        sink=lambda events: None,
+        process_environment={"PATH": os.environ.get("PATH", ""), "AWS_ACCESS_KEY_ID": "default"},
+        log_dir=tmp_path,
+        launcher=TaskLauncher(None, frozenset({OURS}), use_docker=False),
+        role_keys={"arn:role/engine": "ASIALOCALENGINE", "arn:role/scanner": "ASIALOCALSCANNER"},
+    )
+    batch.start()
+    try:
+        ids = [
+            batch.submit_job({"jobName": name, "jobQueue": "low", "jobDefinition": name})["jobId"]
+            for name in ("roles-task", "roles-plain")
+        ]
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and any(j.status not in TERMINAL for j in batch.jobs()):
+            time.sleep(0.05)
+    finally:
+        batch.stop()
+    assert (tmp_path / f"{ids[0]}-1-only.log").read_text().strip() == "ASIALOCALENGINE"
+    assert (tmp_path / f"{ids[1]}-1.log").read_text().strip() == "ASIALOCALSCANNER"
