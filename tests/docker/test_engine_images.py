@@ -7,12 +7,12 @@ directory and fails loudly (exit 78) with none; yara-cli flags EICAR and prints 
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.docker.test_scanner_image import EICAR, docker_run
+from tests.docker.conftest import require_image
+from tests.docker.test_scanner_image import docker_run
 
 REPO = Path(__file__).resolve().parents[2]
 CLAMAV = "filescan-engine-clamav:local"
@@ -24,25 +24,7 @@ NO_DATABASE_EXIT = 78
 def engine_images() -> None:
     """Fails (never skips) when the engine or an image is missing."""
     for image in (CLAMAV, YARA_CLI):
-        result = subprocess.run(
-            ["docker", "image", "inspect", "--format", "{{.Id}}", image],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if result.returncode != 0:
-            pytest.fail(f"no Docker engine or no image {image} (make engine-images): {result.stderr.strip()}")
-
-
-@pytest.fixture
-def inputs(tmp_path: Path) -> Path:
-    """A read-only-mountable folder with the EICAR string and a harmless text file."""
-    (tmp_path / "eicar.com").write_bytes(EICAR)
-    (tmp_path / "hello.txt").write_bytes(b"hello, world\n")
-    tmp_path.chmod(0o755)
-    for path in tmp_path.iterdir():
-        path.chmod(0o644)
-    return tmp_path
+        require_image(image, " (make engine-images)")
 
 
 def _scan(image: str, name: str, inputs: Path, *options: str) -> tuple[int, str, str]:
@@ -72,21 +54,21 @@ def test_given_the_engine_images_when_run_then_they_are_non_root_on_a_read_only_
 
 @pytest.mark.usefixtures("engine_images")
 def test_given_a_mounted_signature_directory_when_clamav_scans_then_eicar_is_found_and_text_is_ok(
-    inputs: Path,
+    samples: Path,
 ) -> None:
     signatures = ("--volume", f"{REPO / 'engines' / 'clamav' / 'signatures'}:/signatures:ro")
-    code, output, stderr = _scan(CLAMAV, "eicar.com", inputs, *signatures)
+    code, output, stderr = _scan(CLAMAV, "eicar.com", samples, *signatures)
     assert code == 1, stderr
     assert "/in/eicar.com: Filescan.Test.EICAR-1.UNOFFICIAL FOUND" in output
-    code, output, stderr = _scan(CLAMAV, "hello.txt", inputs, *signatures)
+    code, output, stderr = _scan(CLAMAV, "hello.txt", samples, *signatures)
     assert code == 0, stderr
     assert "/in/hello.txt: OK" in output
 
 
 @pytest.mark.usefixtures("engine_images")
-def test_given_no_signature_database_when_clamav_runs_then_it_fails_loudly_with_78(inputs: Path) -> None:
+def test_given_no_signature_database_when_clamav_runs_then_it_fails_loudly_with_78(samples: Path) -> None:
     # CLAMAV_DB_DIRS points at an empty directory, so even an image built with FRESHCLAM=true has none.
-    code, output, stderr = _scan(CLAMAV, "hello.txt", inputs, "--env", "CLAMAV_DB_DIRS=/scratch/empty")
+    code, output, stderr = _scan(CLAMAV, "hello.txt", samples, "--env", "CLAMAV_DB_DIRS=/scratch/empty")
     assert code == NO_DATABASE_EXIT
     assert "no ClamAV signature database in /scratch/empty" in stderr
     assert "OK" not in output
@@ -94,12 +76,12 @@ def test_given_no_signature_database_when_clamav_runs_then_it_fails_loudly_with_
 
 @pytest.mark.usefixtures("engine_images")
 def test_given_the_yara_cli_image_when_it_scans_then_eicar_matches_and_clean_text_prints_nothing(
-    inputs: Path,
+    samples: Path,
 ) -> None:
-    code, output, stderr = _scan(YARA_CLI, "eicar.com", inputs)
+    code, output, stderr = _scan(YARA_CLI, "eicar.com", samples)
     assert code == 0, stderr
     first = output.splitlines()[0]
     assert first.startswith("eicar_test_file [") and first.endswith("/in/eicar.com")
     assert 'severity="high"' in output
-    code, output, stderr = _scan(YARA_CLI, "hello.txt", inputs)
+    code, output, stderr = _scan(YARA_CLI, "hello.txt", samples)
     assert (code, output) == (0, ""), stderr

@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
 from filescan_local.batch_model import TERMINAL, ComputeEnvironment, Job, JobDefinition, JobQueue, load_batch
@@ -23,6 +22,7 @@ from filescan_local.ecs_local import TaskLauncher, engine_name
 from filescan_local.ecs_task import NEVER_STARTED_EXIT, ContainerSpec, validate
 from filescan_local.template import Template
 from filescan_shared.engines.catalogue import parse_catalogue
+from tests.unit.local.batch_support import batch_client, wait_job
 
 OURS = "filescan-scanner:local"
 PY = sys.executable
@@ -84,15 +84,24 @@ def _task_definition(tmp_path: Path) -> JobDefinition:
             "resourceRequirements": [{"type": "VCPU", "value": "0.25"}],
         },
     ]
-    return JobDefinition(
-        arn="arn:jd/task:1",
-        name="task",
+    return dataclasses.replace(
+        _ecs_definition("task", {"containers": containers, "volumes": [{"name": "work"}]}),
         parameters={"word": "hello", "fetch_code": "0", "engine_code": "1", "engine_sleep": "0"},
-        container={},
         retry_strategy={"attempts": 2, "evaluateOnExit": [{"onExitCode": "65", "action": "EXIT"}]},
+    )
+
+
+def _ecs_definition(name: str, task: dict[str, Any]) -> JobDefinition:
+    """A multi-container job definition called ``name`` with one task (no parameters or retries)."""
+    return JobDefinition(
+        arn=f"arn:jd/{name}:1",
+        name=name,
+        parameters={},
+        container={},
+        retry_strategy={},
         timeout={},
         tags_propagate=False,
-        ecs_properties={"taskProperties": [{"containers": containers, "volumes": [{"name": "work"}]}]},
+        ecs_properties={"taskProperties": [task]},
     )
 
 
@@ -112,13 +121,7 @@ def service(tmp_path: Path) -> Iterator[tuple[Any, list[dict[str, Any]], Path]]:
     batch.metadata_base_url = f"{server.url}/v4"
     batch.start()
     server.start()
-    client = boto3.client(
-        "batch",
-        endpoint_url=server.url,
-        region_name="us-east-1",
-        aws_access_key_id="x",
-        aws_secret_access_key="x",
-    )
+    client = batch_client(server.url)
     try:
         yield client, events, tmp_path
     finally:
@@ -126,13 +129,14 @@ def service(tmp_path: Path) -> Iterator[tuple[Any, list[dict[str, Any]], Path]]:
         batch.stop()
 
 
-def _wait(client: Any, job_id: str, timeout: float = 30) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        job = client.describe_jobs(jobs=[job_id])["jobs"][0]
-        if job["status"] in {"SUCCEEDED", "FAILED"} or time.monotonic() > deadline:
-            return job  # type: ignore[no-any-return]
-        time.sleep(0.05)
+def _wait(client: Any, job_id: str) -> dict[str, Any]:
+    return wait_job(client, job_id, timeout=30)
+
+
+def _run_task(client: Any, **parameters: str) -> dict[str, Any]:
+    """Submit the three-container task with ``parameters`` and wait for its end."""
+    job_id = client.submit_job(jobName="scan", jobQueue="low", jobDefinition="task", parameters=parameters)
+    return _wait(client, job_id["jobId"])
 
 
 def _exit_codes(attempt: dict[str, Any]) -> dict[str, int | None]:
@@ -181,10 +185,7 @@ def test_given_a_success_dependency_that_fails_when_the_task_runs_then_the_depen
     service: tuple[Any, list[dict[str, Any]], Path],
 ) -> None:
     client, _, tmp_path = service
-    job_id = client.submit_job(
-        jobName="scan-2", jobQueue="low", jobDefinition="task", parameters={"fetch_code": "3"}
-    )["jobId"]
-    job = _wait(client, job_id)
+    job = _run_task(client, fetch_code="3")
     assert job["status"] == "FAILED"
     # The engine never started; collect (COMPLETE on the stopped engine) ran, saw no ExitCode, exited 65.
     assert [_exit_codes(attempt) for attempt in job["attempts"]] == [
@@ -198,11 +199,7 @@ def test_given_a_success_dependency_that_fails_when_the_task_runs_then_the_depen
 def test_given_an_engine_exit_the_collector_maps_to_65_when_it_ends_then_the_job_fails_without_retry(
     service: tuple[Any, list[dict[str, Any]], Path],
 ) -> None:
-    client, _, _ = service
-    job_id = client.submit_job(
-        jobName="scan-3", jobQueue="low", jobDefinition="task", parameters={"engine_code": "2"}
-    )["jobId"]
-    job = _wait(client, job_id)
+    job = _run_task(service[0], engine_code="2")
     assert job["status"] == "FAILED"
     assert [_exit_codes(attempt)["collect"] for attempt in job["attempts"]] == [65]
 
@@ -296,45 +293,25 @@ CATALOGUE = {
 def test_given_a_foreign_engine_container_without_docker_when_launched_then_its_local_command_runs(
     tmp_path: Path,
 ) -> None:
-    definition = JobDefinition(
-        arn="arn:jd/filescan-engine-vendor:1",
-        name="filescan-engine-vendor",
-        parameters={},
-        container={},
-        retry_strategy={},
-        timeout={},
-        tags_propagate=False,
-        ecs_properties={
-            "taskProperties": [
+    definition = _ecs_definition(
+        "filescan-engine-vendor",
+        {
+            "volumes": [{"name": "filescan"}],
+            "containers": [
                 {
-                    "volumes": [{"name": "filescan"}],
-                    "containers": [
-                        {
-                            "name": "engine",
-                            "image": "registry.example/vendor:1",
-                            "command": [
-                                "vendor-scan",
-                                "--out",
-                                "/filescan/output/result",
-                                "/filescan/input/object",
-                            ],
-                            "environment": [{"name": "WORK", "value": "/filescan/output"}],
-                            "mountPoints": [{"sourceVolume": "filescan", "containerPath": "/filescan"}],
-                        },
-                        {
-                            "name": "collect",
-                            "image": OURS,
-                            "command": [
-                                "filescan-engine-io",
-                                "collect",
-                                "--dir=/filescan/output/",
-                                "Ref::key",
-                            ],
-                            "mountPoints": [{"sourceVolume": "filescan", "containerPath": "/filescan"}],
-                        },
-                    ],
-                }
-            ]
+                    "name": "engine",
+                    "image": "registry.example/vendor:1",
+                    "command": VENDOR_COMMAND,
+                    "environment": [{"name": "WORK", "value": "/filescan/output"}],
+                    "mountPoints": [{"sourceVolume": "filescan", "containerPath": "/filescan"}],
+                },
+                {
+                    "name": "collect",
+                    "image": OURS,
+                    "command": COLLECT_COMMAND,
+                    "mountPoints": [{"sourceVolume": "filescan", "containerPath": "/filescan"}],
+                },
+            ],
         },
     )
     job = Job(
@@ -420,22 +397,9 @@ def test_given_definitions_with_their_own_roles_when_jobs_run_then_each_signs_wi
     tmp_path: Path,
 ) -> None:
     show = [PY, "-c", "import os; print(os.environ['AWS_ACCESS_KEY_ID'])"]
-    task = JobDefinition(
-        arn="arn:jd/roles-task:1",
-        name="roles-task",
-        parameters={},
-        container={},
-        retry_strategy={},
-        timeout={},
-        tags_propagate=False,
-        ecs_properties={
-            "taskProperties": [
-                {
-                    "taskRoleArn": "arn:role/engine",
-                    "containers": [{"name": "only", "image": OURS, "command": show}],
-                }
-            ]
-        },
+    task = _ecs_definition(
+        "roles-task",
+        {"taskRoleArn": "arn:role/engine", "containers": [{"name": "only", "image": OURS, "command": show}]},
     )
     plain = dataclasses.replace(
         task,
