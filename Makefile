@@ -109,22 +109,38 @@ demo-docker: ## `make demo` with every Batch job run in the scanner image
 	$(WITH_DOCKER) $(SUBMAKE) docker-image docker-demo
 
 .PHONY: test-docker
-test-docker: ## the Docker-backed checks: image, demo and e2e subset with jobs in containers, sam local
-	$(WITH_DOCKER) $(SUBMAKE) docker-image docker-image-check docker-demo docker-e2e docker-sam-local
+test-docker: ## the Docker-backed checks: images, demo and e2e subset with jobs in containers, sam local
+	$(WITH_DOCKER) $(SUBMAKE) docker-image docker-engine-images docker-image-check docker-engine-images-check docker-demo docker-e2e docker-sam-local
+
+.PHONY: engine-images
+engine-images: ## build the engine images (engines/*/Dockerfile, ENGINE_BUILD_ARGS=--build-arg FRESHCLAM=true) and test them
+	$(WITH_DOCKER) $(SUBMAKE) docker-engine-images docker-engine-images-check
 
 .PHONY: sam-local
 sam-local: ## sam build, then sam local invoke of every function with its events/ files, and start-api
 	$(WITH_DOCKER) $(SUBMAKE) sam-build docker-sam-local
 
 # The docker-* targets expect a live engine (run them through the targets above).
-.PHONY: docker-image docker-image-check docker-demo docker-e2e docker-sam-local
+.PHONY: docker-image docker-image-check docker-demo docker-e2e docker-sam-local docker-engine-images docker-engine-images-check
 docker-image:
 	scripts/base-images scanner
 	docker build -q --force-rm --network host -f scanner_job/Dockerfile -t $(SCANNER_IMAGE) .
 	@docker image inspect -f '$(SCANNER_IMAGE): {{.Size}} bytes' $(SCANNER_IMAGE)
 
+# Each engine directory is its own build context; the local stack runs filescan-engine-<name>:local.
+ENGINE_IMAGE_DIRS := $(patsubst %/Dockerfile,%,$(wildcard engines/*/Dockerfile))
+ENGINE_BUILD_ARGS ?=
+docker-engine-images:
+	scripts/base-images scanner
+	@set -e; for dir in $(ENGINE_IMAGE_DIRS); do tag=filescan-engine-$${dir#engines/}:local; \
+	  docker build -q --force-rm --network host $(ENGINE_BUILD_ARGS) -t $$tag $$dir >/dev/null; \
+	  docker image inspect -f "$$tag: {{.Size}} bytes" $$tag; done
+
+docker-engine-images-check: system-deps $(VENV)/.installed
+	FILESCAN_DOCKER_TESTS=1 $(PY) -m pytest tests/docker/test_engine_images.py -q -p no:cacheprovider
+
 docker-image-check: system-deps $(VENV)/.installed
-	FILESCAN_DOCKER_TESTS=1 $(PY) -m pytest tests/docker -q -p no:cacheprovider
+	FILESCAN_DOCKER_TESTS=1 $(PY) -m pytest tests/docker -q -p no:cacheprovider --ignore=tests/docker/test_engine_images.py
 
 docker-demo: system-deps $(VENV)/.installed
 	$(PY) -m filescan_local demo --docker
@@ -136,8 +152,8 @@ docker-e2e: system-deps $(VENV)/.installed
 	FILESCAN_LOCAL_DOCKER=1 $(PY) -m pytest tests/e2e -q -p no:cacheprovider $(DOCKER_E2E_ARGS)
 
 .PHONY: demo
-demo: system-deps $(VENV)/.installed ## the main command: the whole pipeline on 127.0.0.1, sample scans, results from the API
-	$(PY) -m filescan_local demo
+demo: system-deps $(VENV)/.installed ## the main command: the whole pipeline on 127.0.0.1, sample scans, results from the API (ENGINES=filescan,clamav,yara-cli)
+	$(PY) -m filescan_local demo $(if $(ENGINES),--engines $(ENGINES))
 
 .PHONY: bench-pipeline
 bench-pipeline: system-deps $(VENV)/.installed ## local pipeline throughput: N uploads -> all terminal (N=200)

@@ -57,6 +57,9 @@ class JobDefinition:
     retry_strategy: dict[str, Any]
     timeout: dict[str, Any]
     tags_propagate: bool
+    ecs_properties: dict[str, Any] | None = None
+    """A multi-container job's ``ecsProperties`` (``taskProperties[0].containers``...); else ``None``."""
+    tags: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass
@@ -69,15 +72,27 @@ class Attempt:
     status_reason: str | None = None
     reason: str | None = None
     log_stream: str = ""
+    containers: list[dict[str, Any]] | None = None
+    """A multi-container job's containers (``AttemptTaskContainerDetails``); ``None`` for a plain job."""
+    task_arn: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        """The attempt as Batch describes it."""
+        """The attempt as Batch describes it (``taskProperties`` instead of ``container`` for ECS jobs).
+
+        https://docs.aws.amazon.com/batch/latest/APIReference/API_AttemptDetail.html
+        """
+        if self.containers is not None:
+            task = {"taskArn": self.task_arn, "containers": self.containers}
+            return self._times({"taskProperties": [task]})
         container: dict[str, Any] = {"logStreamName": self.log_stream, "networkInterfaces": []}
         if self.exit_code is not None:
             container["exitCode"] = self.exit_code
         if self.reason:
             container["reason"] = self.reason
-        result: dict[str, Any] = {"container": container, "startedAt": self.started_at}
+        return self._times({"container": container})
+
+    def _times(self, result: dict[str, Any]) -> dict[str, Any]:
+        result["startedAt"] = self.started_at
         if self.stopped_at is not None:
             result["stoppedAt"] = self.stopped_at
         if self.status_reason:
@@ -111,6 +126,12 @@ class Job:
     children: list[str] = dataclasses.field(default_factory=list)
     sequence: int = dataclasses.field(default_factory=lambda: next(_sequence))
     cancel_reason: str | None = None
+    ecs_properties: dict[str, Any] | None = None
+
+    def task_properties(self) -> dict[str, Any]:
+        """A multi-container job's task (``ecsProperties.taskProperties[0]``); ``{}`` for a plain job."""
+        tasks = (self.ecs_properties or {}).get("taskProperties") or [{}]
+        return dict(tasks[0])
 
     @property
     def arn(self) -> str:
@@ -119,11 +140,13 @@ class Job:
 
     @property
     def vcpus(self) -> float:
-        """VCPUs one attempt reserves (``resourceRequirements`` VCPU, else legacy ``vcpus``, else 1)."""
-        for requirement in self.container.get("resourceRequirements", []):
-            if requirement.get("type") == "VCPU":
-                return float(requirement["value"])
-        return float(self.container.get("vcpus", 1))
+        """VCPUs one attempt reserves (``resourceRequirements`` VCPU, else legacy ``vcpus``, else 1).
+
+        A multi-container job reserves the sum of its containers' (the Fargate task's size).
+        """
+        if self.ecs_properties is not None:
+            return sum(_vcpus(container) for container in self.task_properties().get("containers", []))
+        return _vcpus(self.container)
 
     def command(self) -> list[str]:
         """The container command with ``Ref::name`` replaced by the job's parameters."""
@@ -159,7 +182,32 @@ class Job:
         return result
 
     def describe(self, child_statuses: dict[str, int] | None = None) -> dict[str, Any]:
-        """The job as DescribeJobs (and the state-change event's ``detail``) shows it."""
+        """The job as DescribeJobs (and the state-change event's ``detail``) shows it.
+
+        A multi-container job has ``ecsProperties`` (each container's command substituted, and its
+        exit code from the last attempt) instead of ``container``, as DescribeJobs documents
+        (https://docs.aws.amazon.com/batch/latest/APIReference/API_DescribeJobs.html).
+        """
+        result = self._describe_common(child_statuses)
+        if self.ecs_properties is None:
+            result["container"] = self._container_detail()
+        else:
+            result["ecsProperties"] = self._ecs_detail()
+        return result
+
+    def _ecs_detail(self) -> dict[str, Any]:
+        task = self.task_properties()
+        last = {item["name"]: item for item in (self.attempts[-1].containers or [])} if self.attempts else {}
+        containers = []
+        for container in task.get("containers", []):
+            detail = {**container, "command": substitute(container.get("command", []), self.parameters)}
+            detail.update(
+                {key: value for key, value in last.get(container.get("name"), {}).items() if key != "name"}
+            )
+            containers.append(detail)
+        return {"taskProperties": [{**task, "containers": containers}]}
+
+    def _container_detail(self) -> dict[str, Any]:
         container = dict(self.container)
         container["command"] = self.command()
         if self.attempts:
@@ -169,6 +217,9 @@ class Job:
                 container["exitCode"] = last.exit_code
             if last.reason:
                 container["reason"] = last.reason
+        return container
+
+    def _describe_common(self, child_statuses: dict[str, int] | None) -> dict[str, Any]:
         result = self.summary()
         result.pop("container", None)
         result.update(
@@ -178,7 +229,6 @@ class Job:
                 "retryStrategy": self.retry_strategy,
                 "dependsOn": self.depends_on,
                 "parameters": self.parameters,
-                "container": container,
                 "tags": self.tags,
                 "propagateTags": self.definition.tags_propagate,
                 "platformCapabilities": ["FARGATE"],
@@ -189,6 +239,13 @@ class Job:
         if self.array_size is not None:
             result["arrayProperties"] = {"size": self.array_size, "statusSummary": child_statuses or {}}
         return result
+
+
+def _vcpus(container: dict[str, Any]) -> float:
+    for requirement in container.get("resourceRequirements", []):
+        if requirement.get("type") == "VCPU":
+            return float(requirement["value"])
+    return float(container.get("vcpus", 1))
 
 
 def substitute(command: list[str], parameters: dict[str, str]) -> list[str]:
@@ -292,6 +349,8 @@ def load_batch(template: Template) -> tuple[list[ComputeEnvironment], list[JobQu
                 retry_strategy=_camel(props.get("RetryStrategy", {"Attempts": 1})),
                 timeout=_camel(props.get("Timeout", {})),
                 tags_propagate=bool(props.get("PropagateTags", False)),
+                ecs_properties=_camel(props["EcsProperties"]) if "EcsProperties" in props else None,
+                tags={str(key): str(value) for key, value in (props.get("Tags") or {}).items()},
             )
         )
     return environments, queues, definitions

@@ -16,7 +16,6 @@ import json
 import logging
 import os
 import queue
-import shutil
 import signal
 import subprocess
 import sys
@@ -25,7 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from filescan_local import docker_runner
+from filescan_local import docker_runner, ecs_local
 from filescan_local.batch_model import (
     TERMINAL,
     TIMEOUT_REASON,
@@ -39,6 +38,7 @@ from filescan_local.batch_model import (
     now_ms,
     retry_decision,
 )
+from filescan_local.ecs_task import read_state, write_spec
 from filescan_local.faults import FAULT_VARIABLE, Fault, parse_fault
 
 log = logging.getLogger("filescan.local.batch")
@@ -90,13 +90,22 @@ class BatchService:
         log_dir: Path,
         use_docker: bool = False,
         start_delay: float = 0.0,
+        launcher: ecs_local.TaskLauncher | None = None,
+        role_keys: dict[str, str] | None = None,
     ) -> None:
         self._capacity = {env.arn: _Capacity(env) for env in environments}
         self._queues = {q.arn: q for q in queues} | {q.name: q for q in queues}
         self._definitions = {d.arn: d for d in definitions} | {d.name: d for d in definitions}
         self._jobs: dict[str, Job] = {}
         self._processes: dict[str, subprocess.Popen[bytes]] = {}
-        self._containers: dict[str, str] = {}
+        self._containers: dict[str, list[str]] = {}
+        self._attempt_jobs: dict[str, tuple[Job, int]] = {}
+        """Running multi-container attempts by metadata token (the task metadata endpoint)."""
+        self._launcher = launcher or ecs_local.TaskLauncher(None, frozenset(), use_docker)
+        self._role_keys = role_keys or {}
+        """Local access keys by role ARN: a job's calls are signed as its definition's job/task role."""
+        self.metadata_base_url = ""
+        """Where the task metadata endpoint is served (``<control server URL>/v4``); set by the stack."""
         self._lock = threading.Condition()
         self._events: queue.Queue[dict[str, Any] | None] = queue.Queue()
         self._sink = sink
@@ -128,7 +137,7 @@ class BatchService:
         with self._lock:
             self._stopping = True
             processes = list(self._processes.values())
-            containers = list(self._containers.values())
+            containers = [name for names in self._containers.values() for name in names]
             self._lock.notify_all()
         for process in processes:
             _kill(process)
@@ -165,6 +174,7 @@ class BatchService:
             depends_on=list(request.get("dependsOn") or []),
             tags=dict(request.get("tags") or {}),
             array_size=int(size) if size else None,
+            ecs_properties=definition.ecs_properties,
         )
         with self._lock:
             for dependency in job.depends_on:
@@ -230,6 +240,15 @@ class BatchService:
                 else:
                     self._finish(target, "FAILED", reason)
             self._lock.notify_all()
+
+    def task_metadata(self, token: str) -> dict[str, Any] | None:
+        """The task metadata endpoint v4 ``/task`` answer for a running attempt (``None``: unknown)."""
+        with self._lock:
+            found = self._attempt_jobs.get(token)
+        if found is None:
+            return None
+        job, number = found
+        return ecs_local.task_metadata(job, number, read_state(self._state_path(job, number)))
 
     def jobs(self) -> list[Job]:
         """A snapshot of every job (tests and the bench read it)."""
@@ -327,7 +346,7 @@ class BatchService:
         fault = self._fault_for(job, number)
         log_path = self._log_dir / f"{job.job_id.replace(':', '_')}-{number}.log"
         attempt = Attempt(started_at=now_ms(), log_stream=f"scanner/default/{job.job_id}/{number}")
-        command, environment, container = self._launch(job, fault, number)
+        command, environment, containers = self._launch(job, fault, number)
         with self._lock:
             if not self._provision(job, attempt):
                 return
@@ -346,8 +365,7 @@ class BatchService:
                 self._end_attempt(job, attempt)
                 return
             self._processes[job.job_id] = process
-            if container is not None:
-                self._containers[job.job_id] = container
+            self._containers[job.job_id] = containers
             job.attempts.append(attempt)
             job.started_at = job.started_at or attempt.started_at
             self._set(job, "RUNNING")
@@ -356,23 +374,29 @@ class BatchService:
             code = process.wait(timeout=0.3 if interrupted else job.timeout_seconds)
             interrupted = False
         except subprocess.TimeoutExpired:
-            if container is not None:
-                docker_runner.remove(container)
+            for name in containers:
+                docker_runner.remove(name)
             _kill(process)
             code = process.wait()
             attempt.status_reason = SPOT_REASON if interrupted else TIMEOUT_REASON
-        out_of_memory = container is not None and docker_runner.finish(container)
+        task = job.ecs_properties is not None and fault is None
+        killed_for_memory = [docker_runner.finish(name) for name in containers]  # removes each one
+        out_of_memory = any(killed_for_memory) and not task
         with self._lock:
             self._processes.pop(job.job_id, None)
             self._containers.pop(job.job_id, None)
+            self._attempt_jobs.pop(_token(job, number), None)
             attempt.stopped_at = now_ms()
+            exit_code: int | None = code if code >= 0 else 128 - code
+            if task:
+                exit_code = self._task_result(job, number, attempt, exit_code)
             if interrupted:
                 attempt.reason = "Host EC2 (instance i-local) terminated."
             elif out_of_memory and attempt.status_reason is None:
                 attempt.exit_code = 137
                 attempt.reason = attempt.status_reason = docker_runner.OOM_REASON
             else:
-                attempt.exit_code = code if code >= 0 else 128 - code
+                attempt.exit_code = exit_code
                 attempt.status_reason = attempt.status_reason or (
                     job.cancel_reason or "Essential container in task exited"
                 )
@@ -424,22 +448,85 @@ class BatchService:
 
     def _launch(
         self, job: Job, fault: Fault | None, number: int
-    ) -> tuple[list[str], dict[str, str], str | None]:
-        """Command line, process environment and container name (docker mode) of one attempt.
+    ) -> tuple[list[str], dict[str, str], list[str]]:
+        """Command line, process environment and container names (docker mode) of one attempt.
 
         In docker mode the container gets the job's variables and the stack's ``AWS_*`` endpoint and
         credentials by name; the values travel in the ``docker`` client's environment. Test faults
-        always run as host subprocesses.
+        always run as host subprocesses. A multi-container job's attempt is one supervisor process
+        (:mod:`filescan_local.ecs_task`) running its containers.
         """
         variables = {**job.environment(), **self._batch_variables(job, number)}
         environment = {**self._process_environment, **variables}
-        if not self._use_docker or fault is not None:
-            return self._command(job, fault), environment, None
+        role = job.container.get("jobRoleArn") or job.task_properties().get("taskRoleArn")
+        if role in self._role_keys:
+            environment["AWS_ACCESS_KEY_ID"] = self._role_keys[role]
+        if self._use_docker:
+            environment |= {name: value for name, value in os.environ.items() if name.startswith("DOCKER_")}
+        if fault is not None or (not self._use_docker and job.ecs_properties is None):
+            return self._command(job, fault), environment, []
+        if job.ecs_properties is not None:
+            return self._launch_task(job, number, variables, environment)
         container = docker_runner.container_name(job.job_id, number)
         inside = [*(name for name in self._process_environment if name.startswith("AWS_")), *variables]
         command = docker_runner.run_command(job.container, job.command(), inside, container)
-        environment |= {name: value for name, value in os.environ.items() if name.startswith("DOCKER_")}
-        return command, environment, container
+        return command, environment, [container]
+
+    def _launch_task(
+        self, job: Job, number: int, variables: dict[str, str], environment: dict[str, str]
+    ) -> tuple[list[str], dict[str, str], list[str]]:
+        token = _token(job, number)
+        base = self._log_dir / f"{job.job_id.replace(':', '_')}-{number}"
+        if self._use_docker:
+            # The stack's endpoint and credentials by name, as for a single-container job.
+            variables = {**{k: v for k, v in environment.items() if k.startswith("AWS_")}, **variables}
+        task = self._launcher.build(
+            job,
+            number,
+            work_dir=Path(f"{base}-volumes"),
+            variables=variables,
+            metadata_uri=f"{self.metadata_base_url}/{token}",
+            log_prefix=str(base),
+        )
+        spec_path, state_path = Path(f"{base}-task.json"), self._state_path(job, number)
+        write_spec(spec_path, task.containers, state_path)
+        with self._lock:
+            self._attempt_jobs[token] = (job, number)
+        command = [sys.executable, "-m", "filescan_local.ecs_task", str(spec_path)]
+        return command, environment, task.docker_names
+
+    def _state_path(self, job: Job, number: int) -> Path:
+        return self._log_dir / f"{job.job_id.replace(':', '_')}-{number}-task-state.json"
+
+    def _task_result(self, job: Job, number: int, attempt: Attempt, code: int | None) -> int | None:
+        """Record a finished task's containers on ``attempt``; the essential container's exit code.
+
+        The task stops when an essential container stops; the job's exit code is that container's.
+        An essential container that never started leaves the attempt without an exit code.
+        """
+        state = read_state(self._state_path(job, number)) or {}
+        containers = []
+        for item in state.get("containers", []):
+            detail: dict[str, Any] = {
+                "name": item["name"],
+                "logStreamName": f"{attempt.log_stream}/{item['name']}",
+                "networkInterfaces": [],
+            }
+            if "exitCode" in item:
+                detail["exitCode"] = item["exitCode"]
+            if item.get("reason"):
+                detail["reason"] = item["reason"]
+            containers.append(detail)
+        attempt.containers = containers
+        attempt.task_arn = ecs_local.task_arn(job, number)
+        stopped_by = state.get("stoppedBy")
+        essential = next((c for c in state.get("containers", []) if c["name"] == stopped_by), None)
+        if essential is None:
+            return code
+        if "exitCode" not in essential:
+            attempt.reason = essential.get("reason") or "CannotStartContainerError"
+            return None
+        return int(essential["exitCode"])
 
     def _command(self, job: Job, fault: Fault | None) -> list[str]:
         if fault is not None and fault.mode in {"crash", "exit"}:
@@ -452,19 +539,10 @@ class BatchService:
         if fault is not None and fault.mode == "spot":
             return [sys.executable, "-c", "import time; time.sleep(30)"]
         if fault is not None and fault.mode == "slow":
-            resolved = self._resolve_binary(command)
+            resolved = ecs_local.resolve_binary(command)
             wrapper = f"import os, sys, time; time.sleep({fault.code}); os.execv(sys.argv[1], sys.argv[1:])"
             return [sys.executable, "-c", wrapper, *resolved]
-        return self._resolve_binary(command)
-
-    @staticmethod
-    def _resolve_binary(command: list[str]) -> list[str]:
-        """The command with its program taken from this virtualenv when it is installed there."""
-        binary = Path(sys.executable).parent / command[0] if command else None
-        if binary is not None and binary.exists():
-            return [str(binary), *command[1:]]
-        found = shutil.which(command[0]) if command else None
-        return [found, *command[1:]] if found else command
+        return ecs_local.resolve_binary(command)
 
     def _batch_variables(self, job: Job, number: int) -> dict[str, str]:
         return {
@@ -542,6 +620,11 @@ class BatchService:
         if job is None:
             raise BatchError(f"job {job_id} does not exist")
         return job
+
+
+def _token(job: Job, number: int) -> str:
+    """The per-attempt path segment of the task metadata endpoint."""
+    return f"{job.job_id.replace(':', '-')}-{number}"
 
 
 def _matches_filters(job: Job, filters: list[dict[str, Any]]) -> bool:

@@ -16,7 +16,7 @@ from filescan_local.batch_service import START_DELAY_VARIABLE, start_delay_from_
 from filescan_local.demo import demo
 from filescan_local.dispatcher import DispatchSettings
 from filescan_local.faults import parse_fault_option
-from filescan_local.stack import LocalStack, StackConfig
+from filescan_local.stack import ENGINES_VARIABLE, LocalStack, StackConfig, engines_parameter
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -82,13 +82,20 @@ def build_parser() -> argparse.ArgumentParser:
             help="keep every Batch attempt STARTING this long before it runs, like Fargate provisioning "
             f"(~30 s on AWS; default ${START_DELAY_VARIABLE} or 0)",
         )
+        command.add_argument(
+            "--engines",
+            default=None,
+            metavar="NAMES",
+            help="engines to run on every file, comma-separated catalogue names (the EnabledEngines "
+            f"parameter; default ${ENGINES_VARIABLE} or the template's), e.g. filescan,clamav,yara-cli",
+        )
         command.add_argument("--log-level", default="INFO" if name == "up" else "WARNING")
     return parser
 
 
 def config_from_args(args: argparse.Namespace) -> StackConfig:
     """The stack configuration the arguments describe."""
-    parameters = dict(item.split("=", 1) for item in args.parameter)
+    parameters = {**engines_parameter(args.engines), **dict(item.split("=", 1) for item in args.parameter)}
     return StackConfig(
         parameters=parameters,
         data_dir=args.data_dir,

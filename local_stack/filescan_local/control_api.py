@@ -24,6 +24,7 @@ log = logging.getLogger("filescan.local.control")
 Invoker = Callable[[str, bytes, bool], tuple[int, bytes, bool]]
 """(function name, payload, asynchronous) -> (HTTP status, response payload, function error)."""
 _INVOKE = re.compile(r"^/2015-03-31/functions/([^/]+)/invocations$")
+_TASK_METADATA = re.compile(r"^/v4/([A-Za-z0-9-]+)/task$")
 
 
 class ControlServer(LoopbackServer):
@@ -63,6 +64,15 @@ def _handler_class(
 
         def log_message(self, format: str, *args: Any) -> None:
             log.debug(format, *args)
+
+        def do_GET(self) -> None:
+            """The task metadata endpoint v4 of running multi-container attempts (no signature, as on ECS)."""
+            match = _TASK_METADATA.match(urllib.parse.urlsplit(self.path).path)
+            metadata = batch.task_metadata(match.group(1)) if match else None
+            if metadata is None:
+                self._error(404, "NotFound", "no such task")
+                return
+            self._reply(200, json.dumps(metadata).encode())
 
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)

@@ -40,10 +40,38 @@ def wait_via_api(
 
 def _top_finding(body: dict[str, Any]) -> str:
     findings = body.get("top_findings") or []
-    if not findings:
+    if not findings or not isinstance(findings[0], dict):
         return "-"
     first = findings[0]
     return f"{first.get('rule_id', '?')}: {first.get('title', '')}"[:60]
+
+
+def engine_rows(body: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
+    """(engine, outcome, verdict, severity, top finding) per engine of a scan, from its ``engines``.
+
+    ``engines`` is the scan record's map of engine name -> run (``records.EngineRun``), or a list of
+    rows naming their ``engine``; a scan with one engine (or none listed) has no rows: its combined
+    row says it all.
+    """
+    engines = body.get("engines") or {}
+    if isinstance(engines, list):
+        engines = {str(row.get("engine") or row.get("name")): row for row in engines if isinstance(row, dict)}
+    if not isinstance(engines, dict) or len(engines) < 2:
+        return []
+    rows = []
+    for name, value in sorted(engines.items()):
+        run = value if isinstance(value, dict) else {}
+        outcome = run.get("outcome") or run.get("status") or run.get("state") or "-"
+        rows.append(
+            (
+                str(name),
+                str(outcome),
+                str(run.get("verdict") or "-"),
+                str(run.get("severity") or "-"),
+                _top_finding(run),
+            )
+        )
+    return rows
 
 
 def run_demo(stack: LocalStack, out: TextIO, *, timeout: float = 120) -> int:
@@ -62,14 +90,13 @@ def run_demo(stack: LocalStack, out: TextIO, *, timeout: float = 120) -> int:
     uploads = [upload(s3, bucket, f"{prefix}{sample.name}", sample.body) for sample in samples]
     results = wait_via_api(stack.api.url, uploads, timeout=timeout, token=token)
 
-    rows = [("key", "status", "verdict", "severity", "expected", "top finding")]
+    rows = [("key", "engine", "status", "verdict", "severity", "expected", "top finding")]
     ok = True
     for sample, item in zip(samples, uploads, strict=True):
         status, body, _ = results.get(item.scan_id, (0, {}, 0.0))
         if status != 200 or not isinstance(body, dict):
-            rows.append(
-                (item.key, f"API {status or 'timeout'}", "-", "-", "/".join(sorted(sample.expected)), "-")
-            )
+            expected = "/".join(sorted(sample.expected))
+            rows.append((item.key, "all", f"API {status or 'timeout'}", "-", "-", expected, "-"))
             ok = False
             continue
         verdict = str(body.get("verdict") or "-")
@@ -77,6 +104,7 @@ def run_demo(stack: LocalStack, out: TextIO, *, timeout: float = 120) -> int:
         rows.append(
             (
                 item.key,
+                "all",
                 str(body.get("status")),
                 verdict,
                 str(body.get("severity") or "-"),
@@ -84,6 +112,8 @@ def run_demo(stack: LocalStack, out: TextIO, *, timeout: float = 120) -> int:
                 _top_finding(body),
             )
         )
+        for engine, outcome, engine_verdict, severity, top in engine_rows(body):
+            rows.append(("", engine, outcome, engine_verdict, severity, "", top))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for index, row in enumerate(rows):
         out.write(
@@ -115,7 +145,9 @@ def demo(stack: LocalStack, *, out: TextIO | None = None) -> int:
             stack.start()
             mode = "containers" if stack.batch and stack.batch.runs_containers else "host subprocesses"
             url = stack.api.url if stack.api else "?"
-            real_out.write(f"API {url}; Batch jobs run as {mode}; uploading samples...\n\n")
+            parameters = stack.topology.template.parameters if stack.topology else {}
+            engines = ",".join(parameters.get("EnabledEngines") or ["filescan"])
+            real_out.write(f"API {url}; engines {engines}; Batch jobs run as {mode}; uploading...\n\n")
             real_out.flush()
             code = run_demo(stack, real_out)
         finally:

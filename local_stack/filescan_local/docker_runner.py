@@ -41,17 +41,24 @@ def _requirement(container: dict[str, Any], kind: str) -> str | None:
 
 
 def run_command(
-    container: dict[str, Any], command: list[str], environment: list[str], name: str
+    container: dict[str, Any],
+    command: list[str],
+    environment: list[str],
+    name: str,
+    *,
+    mounts: dict[str, str] | None = None,
 ) -> list[str]:
-    """The ``docker run`` command line for one attempt.
+    """The ``docker run`` command line for one attempt (or one container of a multi-container task).
 
     ``environment`` lists variable names only; the caller passes their values in the client's
-    process environment, so no value appears in a process listing.
+    process environment, so no value appears in a process listing. ``mounts`` maps host directories
+    to container paths (a task's shared volumes).
     """
     vcpus = _requirement(container, "VCPU") or str(container.get("vcpus", 1))
     memory = _requirement(container, "MEMORY") or str(container.get("memory", 2048))
     scratch = int((container.get("ephemeralStorage") or {}).get("sizeInGiB", DEFAULT_SCRATCH_GIB))
     variables = [part for variable in environment for part in ("--env", variable)]
+    volumes = [part for host, target in (mounts or {}).items() for part in ("--volume", f"{host}:{target}")]
     return [
         "docker",
         "run",
@@ -75,6 +82,7 @@ def run_command(
         "--cap-drop",
         "ALL",
         *variables,
+        *volumes,
         str(container.get("image", "")),
         *command,
     ]

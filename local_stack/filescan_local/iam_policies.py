@@ -133,12 +133,18 @@ def load_policies(template: Template) -> PolicySet:
         statements: list[Statement] = []
         granted: list[tuple[str, str]] = []
         for policy in properties.get("Policies", []):
-            parsed = parse_policy(policy["PolicyDocument"])
-            statements.extend(parsed)
-            for statement in parsed:
-                label = f"{policy['PolicyName']}/{statement.sid}" if statement.sid else policy["PolicyName"]
-                granted.extend((label, action) for action in statement.actions)
+            _add_policy(policy["PolicyName"], policy["PolicyDocument"], statements, granted)
         roles[arn] = Role(logical_id, arn, tuple(statements), tuple(granted))
+    # Inline policies declared as their own resource (AWS::IAM::Policy) attach to roles by name.
+    for logical_id in resolved.of_type("AWS::IAM::Policy"):
+        properties = resolved.properties(logical_id)
+        for name in properties.get("Roles", []):
+            role = next((role for arn, role in roles.items() if arn.endswith(f":role/{name}")), None)
+            if role is None:
+                raise ValueError(f"{logical_id}: unknown role {name}")
+            statements, granted = list(role.statements), list(role.granted)
+            _add_policy(properties["PolicyName"], properties["PolicyDocument"], statements, granted)
+            roles[role.arn] = dataclasses.replace(role, statements=tuple(statements), granted=tuple(granted))
     buckets = {
         str(props["Bucket"]): parse_policy(props["PolicyDocument"], resource_policy=True)
         for props in (resolved.properties(i) for i in resolved.of_type("AWS::S3::BucketPolicy"))
@@ -149,8 +155,22 @@ def load_policies(template: Template) -> PolicySet:
     }
     job_role = None
     for logical_id in resolved.of_type("AWS::Batch::JobDefinition"):
-        job_role = resolved.properties(logical_id).get("ContainerProperties", {}).get("JobRoleArn")
+        # The first single-container definition's role (the scanner's); engine definitions, which
+        # may come later and have no ContainerProperties, must not clear it. The local Batch service
+        # signs each job with its own definition's role (BatchService role_keys).
+        container = resolved.properties(logical_id).get("ContainerProperties", {})
+        job_role = job_role or container.get("JobRoleArn")
     return PolicySet(roles, buckets, functions, job_role)
+
+
+def _add_policy(
+    name: str, document: dict[str, Any], statements: list[Statement], granted: list[tuple[str, str]]
+) -> None:
+    parsed = parse_policy(document)
+    statements.extend(parsed)
+    for statement in parsed:
+        label = f"{name}/{statement.sid}" if statement.sid else name
+        granted.extend((label, action) for action in statement.actions)
 
 
 def translate(document: dict[str, Any], parameter_values: dict[str, Any] | None = None) -> dict[str, Any]:

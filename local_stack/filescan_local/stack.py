@@ -22,7 +22,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from filescan_local import docker_runner, provision, role_credentials
+from filescan_local import docker_runner, ecs_local, provision, role_credentials
 from filescan_local.api_server import ApiServer
 from filescan_local.batch_model import load_batch
 from filescan_local.batch_service import BatchService, events_sink, start_delay_from_environment
@@ -33,10 +33,14 @@ from filescan_local.faults import Fault
 from filescan_local.iam_policies import PolicySet, load_policies, write_policies
 from filescan_local.iam_server import Enforcer, Recorder
 from filescan_local.lambda_runtime import merged_environment
-from filescan_local.template import TEMPLATE_PATH, Template
+from filescan_local.template import REPO, TEMPLATE_PATH, Template, plain_yaml
 from filescan_local.topology import Topology, build
+from filescan_shared.engines.catalogue import Catalogue, parse_catalogue
 
 log = logging.getLogger("filescan.local")
+CATALOGUE_PATH = REPO / "engines" / "catalogue.yaml"
+ENGINES_VARIABLE = "FILESCAN_LOCAL_ENGINES"
+"""Comma list of engines to enable (the template's ``EnabledEngines`` parameter), like ``--engines``."""
 CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
@@ -80,6 +84,22 @@ class StackConfig:
     log_level: str = "WARNING"
     enforce_iam: bool = True
     """Check every call a function or job makes against its role's policies (``iam_server``)."""
+    catalogue_path: Path = CATALOGUE_PATH
+    """The engine catalogue whose ``local_command`` runs an engine container without Docker."""
+
+
+def engines_parameter(engines: str | None) -> dict[str, str]:
+    """The ``EnabledEngines`` override for ``--engines`` (else ``$FILESCAN_LOCAL_ENGINES``; else none)."""
+    chosen = engines if engines is not None else os.environ.get(ENGINES_VARIABLE, "")
+    names = [name.strip() for name in chosen.split(",") if name.strip()]
+    return {"EnabledEngines": ",".join(names)} if names else {}
+
+
+def load_catalogue(path: Path) -> Catalogue | None:
+    """The engine catalogue at ``path`` (``None`` when there is none)."""
+    if not path.exists():
+        return None
+    return parse_catalogue(plain_yaml(path.read_text(encoding="utf-8")))
 
 
 def default_parameters() -> dict[str, str]:
@@ -142,9 +162,9 @@ class LocalStack:
         )
 
         environments, queues, definitions = load_batch(template)
+        images = {str(d.container["image"]) for d in definitions if d.container.get("image")}
         use_docker = self.config.use_docker
         if use_docker is None:
-            images = {str(d.container.get("image", "")) for d in definitions}
             use_docker = bool(images) and all(docker_runner.available(image) for image in images)
         log.info("batch jobs run as %s", "containers" if use_docker else "subprocesses")
         self.batch = BatchService(
@@ -156,6 +176,12 @@ class LocalStack:
             log_dir=self.data_dir / "jobs",
             use_docker=use_docker,
             start_delay=self.config.start_delay,
+            launcher=ecs_local.TaskLauncher(
+                load_catalogue(self.config.catalogue_path), frozenset(images), use_docker
+            ),
+            role_keys={arn: role.access_key for arn, role in self.policies.roles.items()}
+            if self.config.enforce_iam
+            else {},
         )
         for fault in self.config.faults:
             self.batch.inject_fault(fault)
@@ -174,6 +200,7 @@ class LocalStack:
             enforcer=enforcer if self.config.enforce_iam else None,
             function_arn=lambda name: self.dispatcher.function(name).arn if self.dispatcher else name,
         )
+        self.batch.metadata_base_url = f"{self.control.url}/v4"
         self._point_environment(topology)
         self._write_sam_env_vars(topology)
         self.batch.start()

@@ -231,6 +231,11 @@ class Template:
         return _SUB_VARIABLE.sub(replace, str(text))
 
 
+def plain_yaml(text: str) -> Any:
+    """A YAML document as plain dicts and lists (the catalogue; cfn-flip's reader, as for the template)."""
+    return _plain(cfn_flip.load_yaml(text))
+
+
 def _plain(value: Any) -> Any:
     """cfn-flip's ordered dicts as plain dicts and lists (resolution never mutates the document)."""
     if isinstance(value, dict):

@@ -17,6 +17,8 @@ import pytest
 from filescan_local import docker_runner
 from filescan_local.batch_model import TIMEOUT_REASON, ComputeEnvironment, JobDefinition, JobQueue
 from filescan_local.batch_service import BatchService
+from filescan_local.control_api import ControlServer
+from filescan_local.ecs_local import TaskLauncher
 
 # cgroup v2 files, else v1's, for the CPU quota (per 100 ms period) and the memory limit.
 PROBE = (
@@ -126,4 +128,78 @@ def test_given_a_container_over_its_timeout_when_it_runs_then_it_is_stopped_and_
     assert job["status"] == "FAILED"
     assert job["statusReason"] == TIMEOUT_REASON
     assert len(job["attempts"]) == 1
+    assert _leftovers() == []
+
+
+READER = (
+    "import json, os, pathlib, urllib.request; "
+    "task = json.load(urllib.request.urlopen(os.environ['ECS_CONTAINER_METADATA_URI_V4'] + '/task')); "
+    "codes = {c['Name']: c.get('ExitCode') for c in task['Containers']}; "
+    "print('shared', pathlib.Path('/filescan/x').read_text(), 'writer', codes['writer'], 'uid', os.getuid())"
+)
+
+
+def test_given_a_multi_container_job_when_it_runs_in_docker_then_containers_share_the_volume_and_metadata(
+    image: str, tmp_path: Path
+) -> None:
+    mount = [{"sourceVolume": "work", "containerPath": "/filescan"}]
+    writer = "import pathlib; pathlib.Path('/filescan/x').write_text('hello')"
+    definition = JobDefinition(
+        arn="arn:jd/task:1",
+        name="task",
+        parameters={},
+        container={},
+        retry_strategy={},
+        timeout={},
+        tags_propagate=False,
+        ecs_properties={
+            "taskProperties": [
+                {
+                    "volumes": [{"name": "work"}],
+                    "containers": [
+                        {
+                            "name": "writer",
+                            "image": image,
+                            "essential": False,
+                            "mountPoints": mount,
+                            "command": ["python", "-c", writer],
+                        },
+                        {
+                            "name": "reader",
+                            "image": image,
+                            "mountPoints": mount,
+                            "dependsOn": [{"containerName": "writer", "condition": "SUCCESS"}],
+                            "command": ["python", "-c", READER],
+                        },
+                    ],
+                }
+            ]
+        },
+    )
+    service = BatchService(
+        [ComputeEnvironment("arn:ce/one", "one", "FARGATE", 2.0)],
+        [JobQueue("arn:jq/q", "q", 1, ("arn:ce/one",))],
+        [definition],
+        sink=lambda events: None,
+        process_environment={"AWS_ENDPOINT_URL": "http://127.0.0.1:9"},
+        log_dir=tmp_path,
+        use_docker=True,
+        launcher=TaskLauncher(None, frozenset({image}), use_docker=True),
+    )
+    server = ControlServer(service, lambda name, payload, asynchronous: (404, b"{}", False))
+    service.metadata_base_url = f"{server.url}/v4"
+    server.start()
+    service.start()
+    try:
+        job_id = service.submit_job({"jobName": "t", "jobQueue": "q", "jobDefinition": "task"})["jobId"]
+        deadline = time.monotonic() + 120
+        while service.describe_jobs([job_id])["jobs"][0]["status"] not in {"SUCCEEDED", "FAILED"}:
+            assert time.monotonic() < deadline, "the task did not finish"
+            time.sleep(0.2)
+    finally:
+        service.stop()
+        server.stop()
+    job = service.describe_jobs([job_id])["jobs"][0]
+    assert job["status"] == "SUCCEEDED", job
+    assert "shared hello writer 0 uid 10001" in (tmp_path / f"{job_id}-1-reader.log").read_text()
     assert _leftovers() == []

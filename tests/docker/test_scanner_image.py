@@ -18,9 +18,9 @@ import boto3
 import pytest
 
 from filescan_shared.exit_codes import ExitCode
+from tests.docker.conftest import EICAR
 from tests.support.moto_server import FAKE_ENV
 
-EICAR = b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR" + b"-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
 AS_BATCH = ["--read-only", "--tmpfs", "/scratch:rw,size=64m,uid=10001,gid=10001", "--cap-drop", "ALL"]
 
 
@@ -33,17 +33,6 @@ def docker_run(image: str, *args: str, options: tuple[str, ...] = ()) -> subproc
         timeout=300,
         check=False,
     )
-
-
-@pytest.fixture
-def samples(tmp_path: Path) -> Path:
-    """A read-only-mountable folder with the EICAR string and a harmless text file."""
-    (tmp_path / "eicar.com").write_bytes(EICAR)
-    (tmp_path / "hello.txt").write_bytes(b"hello, world\n")
-    tmp_path.chmod(0o755)
-    for path in tmp_path.iterdir():
-        path.chmod(0o644)
-    return tmp_path
 
 
 def test_given_the_scanner_image_when_run_then_it_is_non_root_on_a_read_only_root(image: str) -> None:

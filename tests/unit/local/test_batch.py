@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
 from filescan_local.batch_model import (
@@ -26,6 +25,7 @@ from filescan_local.batch_service import START_DELAY_VARIABLE, BatchService, sta
 from filescan_local.cli import build_parser, config_from_args
 from filescan_local.control_api import ControlServer
 from filescan_local.template import Template
+from tests.unit.local.batch_support import batch_client, wait_job
 
 STRATEGY = load_batch(Template.load())[2][0].retry_strategy
 
@@ -100,13 +100,7 @@ def _running_service(tmp_path: Path, start_delay: float = 0.0) -> Iterator[tuple
     server = ControlServer(batch, lambda name, payload, asynchronous: (404, b"{}", False))
     batch.start()
     server.start()
-    client = boto3.client(
-        "batch",
-        endpoint_url=server.url,
-        region_name="us-east-1",
-        aws_access_key_id="x",
-        aws_secret_access_key="x",
-    )
+    client = batch_client(server.url)
     try:
         yield client, events
     finally:
@@ -114,13 +108,7 @@ def _running_service(tmp_path: Path, start_delay: float = 0.0) -> Iterator[tuple
         batch.stop()
 
 
-def _wait(client: Any, job_id: str, timeout: float = 20) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        job = client.describe_jobs(jobs=[job_id])["jobs"][0]
-        if job["status"] in {"SUCCEEDED", "FAILED"} or time.monotonic() > deadline:
-            return job  # type: ignore[no-any-return]
-        time.sleep(0.05)
+_wait = wait_job
 
 
 def test_given_submitted_jobs_when_they_run_then_lifecycle_retries_events_and_listing_match_batch(

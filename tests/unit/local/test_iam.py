@@ -8,7 +8,7 @@ from filescan_local.iam_eval import Request, UnsupportedPolicy, evaluate, parse_
 from filescan_local.iam_policies import PolicySet, Role, load_policies
 from filescan_local.iam_requests import s3_checks
 from filescan_local.iam_server import Enforcer
-from filescan_local.template import Template
+from filescan_local.template import TEMPLATE_PATH, Template
 
 ROLE = "arn:aws:iam::123456789012:role/reader"
 OBJECT = "arn:aws:s3:::bucket/uploads/a b.txt"
@@ -164,3 +164,34 @@ def test_given_the_template_when_a_clean_object_is_read_then_only_the_api_may_by
     assert readable(api, clean)
     assert not readable(api, {})
     assert not readable(api, {"filescan-verdict": "malicious"})
+
+
+EXTRA_POLICY = """
+  ExtraSubmitPolicy:
+    Type: AWS::IAM::Policy
+    Properties:
+      PolicyName: extra-grants
+      Roles: [!Ref EnqueueFunctionRole]
+      PolicyDocument:
+        Version: "2012-10-17"
+        Statement:
+          - Sid: ExtraSubmit
+            Effect: Allow
+            Action: batch:SubmitJob
+            Resource: !Sub "arn:${AWS::Partition}:batch:${AWS::Region}:${AWS::AccountId}:job-definition/x:*"
+"""
+
+
+def _with_extra_policy(role: str = "EnqueueFunctionRole") -> Template:
+    text = TEMPLATE_PATH.read_text().replace("\nResources:\n", "\nResources:\n" + EXTRA_POLICY, 1)
+    return Template.from_text(text.replace("!Ref EnqueueFunctionRole]", f"!Ref {role}]"))
+
+
+def test_given_a_standalone_iam_policy_resource_when_policies_load_then_its_roles_get_it() -> None:
+    policies = load_policies(_with_extra_policy())
+    enqueue = policies.roles[policies.function_roles["EnqueueFunction"]]
+    assert ("extra-grants/ExtraSubmit", "batch:SubmitJob") in enqueue.granted
+    job_definition = "arn:aws:batch:us-east-1:123456789012:job-definition/x:1"
+    assert evaluate(Request(enqueue.arn, "batch:SubmitJob", job_definition, {}), enqueue.statements).allowed
+    with pytest.raises(ValueError, match="unknown role"):
+        load_policies(_with_extra_policy("ScansTable"))
