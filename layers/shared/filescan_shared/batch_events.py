@@ -55,10 +55,37 @@ class AttemptContainer(_Loose):
     reason: Text | None = None
 
 
+class AttemptTaskContainer(AttemptContainer):
+    """One container of a multi-container (``ecsProperties``) job's attempt.
+
+    https://docs.aws.amazon.com/batch/latest/APIReference/API_AttemptTaskContainerDetails.html
+    """
+
+    name: Identifier | None = None
+
+
+class AttemptTask(_Loose):
+    """The task of a multi-container job's attempt (``AttemptEcsTaskDetails``)."""
+
+    containers: list[AttemptTaskContainer] = Field(default_factory=list, max_length=10)
+
+
 class BatchAttempt(_Loose):
     """One attempt as the event lists it."""
 
     container: AttemptContainer = AttemptContainer()
+    task_properties: list[AttemptTask] = Field(default_factory=list, alias="taskProperties", max_length=1)
+    """Set instead of ``container`` for multi-container (engine) jobs."""
+
+    def essential(self, essential_name: str | None) -> AttemptContainer:
+        """The container whose exit is the attempt's: the single container, or the named essential one."""
+        if self.container.exit_code is not None or not self.task_properties or essential_name is None:
+            return self.container
+        for container in self.task_properties[0].containers:
+            if container.name == essential_name:
+                return container
+        return self.container
+
     started_at: EpochMillis | None = Field(default=None, alias="startedAt")
     stopped_at: EpochMillis | None = Field(default=None, alias="stoppedAt")
     status_reason: Text | None = Field(default=None, alias="statusReason")
@@ -78,6 +105,31 @@ class JobContainer(_Loose):
         default_factory=list, alias="resourceRequirements"
     )
     exit_code: ExitCode | None = Field(default=None, alias="exitCode")
+
+
+class TaskContainer(_Loose):
+    """One container of a multi-container job (its name, whether it is essential, its size)."""
+
+    name: Identifier | None = None
+    essential: bool | None = None
+    resource_requirements: list[ResourceRequirement] = Field(
+        default_factory=list, alias="resourceRequirements", max_length=10
+    )
+
+
+class EcsTask(_Loose):
+    """The task of a multi-container job (``EcsTaskDetails``)."""
+
+    containers: list[TaskContainer] = Field(default_factory=list, max_length=10)
+
+
+class EcsProperties(_Loose):
+    """A multi-container job's ``ecsProperties``: the engine jobs' fetch / engine / collect task.
+
+    https://docs.aws.amazon.com/batch/latest/APIReference/API_EcsPropertiesDetail.html
+    """
+
+    task_properties: list[EcsTask] = Field(default_factory=list, alias="taskProperties", max_length=1)
 
 
 class ArrayProperties(_Loose):
@@ -101,6 +153,7 @@ class JobStateDetail(_Loose):
     stopped_at: EpochMillis | None = Field(default=None, alias="stoppedAt")
     parameters: dict[str, str] = Field(default_factory=dict)
     container: JobContainer = JobContainer()
+    ecs_properties: EcsProperties | None = Field(default=None, alias="ecsProperties")
     array_properties: ArrayProperties | None = Field(default=None, alias="arrayProperties")
 
     @property
@@ -138,12 +191,13 @@ class JobStateDetail(_Loose):
 
     def recorded_attempts(self) -> list[Attempt]:
         """The attempts, numbered from 1, in the scan record's shape."""
+        essential = self._essential_name
         return [
             Attempt(
                 number=number,
-                exit_code=attempt.container.exit_code,
-                reason=attempt.status_reason or attempt.container.reason,
-                log_stream=attempt.container.log_stream_name,
+                exit_code=attempt.essential(essential).exit_code,
+                reason=attempt.status_reason or attempt.essential(essential).reason,
+                log_stream=attempt.essential(essential).log_stream_name,
                 started_at=attempt.started_at,
                 stopped_at=attempt.stopped_at,
                 interrupted=(
@@ -155,10 +209,39 @@ class JobStateDetail(_Loose):
 
     @property
     def last_exit_code(self) -> int | None:
-        """The exit code of the last attempt, if it had one."""
+        """The exit code of the last attempt (its essential container's, for a multi-container job)."""
         if self.attempts:
-            return self.attempts[-1].container.exit_code
+            return self.attempts[-1].essential(self._essential_name).exit_code
         return self.container.exit_code
+
+    @property
+    def _essential_name(self) -> str | None:
+        """The essential container of a multi-container job (its exit ends the task), if any."""
+        for container in self._task_containers:
+            if container.essential:
+                return container.name
+        return None
+
+    @property
+    def _task_containers(self) -> list[TaskContainer]:
+        if self.ecs_properties is None or not self.ecs_properties.task_properties:
+            return []
+        return self.ecs_properties.task_properties[0].containers
+
+    @property
+    def resource_requirements(self) -> list[ResourceRequirement]:
+        """The job's VCPU and MEMORY: its container's, or the sums over a multi-container task's."""
+        if self.container.resource_requirements or not self._task_containers:
+            return self.container.resource_requirements
+        totals: dict[str, float] = {}
+        for container in self._task_containers:
+            for requirement in container.resource_requirements:
+                try:
+                    amount = float(requirement.value)
+                except ValueError:
+                    continue
+                totals[requirement.type] = totals.get(requirement.type, 0.0) + amount
+        return [ResourceRequirement(type=kind, value=f"{amount:g}") for kind, amount in totals.items()]
 
 
 def _valid_scan_id(value: str | None) -> str | None:

@@ -42,7 +42,7 @@ def estimate_job_cost(detail: JobStateDetail, *, prices: FargatePrices, spot: bo
     """The estimated compute cost of a finished job (all attempts), as a DynamoDB-safe mapping."""
     vcpus = Decimal("1")
     memory_gb = Decimal("2")
-    for requirement in detail.container.resource_requirements:
+    for requirement in detail.resource_requirements:
         amount = _positive_amount(requirement.value)
         if amount is None:
             continue  # not a size Batch would report: keep the default rather than fail the scan
