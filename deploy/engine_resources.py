@@ -480,8 +480,10 @@ def submit_policy(catalogue: Catalogue) -> dict[str, Any]:
 def resources(catalogue: Catalogue) -> dict[str, Any]:
     """Every generated resource, engines in name order."""
     others = _others(catalogue)
+    # The engine task role exists even with no engine: the uploads bucket policy's read-gate
+    # exemptions name it, so the template stays valid when every engine but filescan is removed.
     if not others:
-        return {}
+        return {"EngineJobRole": job_role(catalogue)}
     result: dict[str, Any] = {}
     for engine in others:
         prefix = engine_resources_prefix(engine.name)

@@ -73,6 +73,13 @@ def test_given_three_engines_when_the_demo_samples_are_scanned_then_each_has_a_r
     assert {"filescan", "clamav"} <= set(malicious)
     clean = views["notes.txt"]["engines"]
     assert all(run.get("verdict") == "clean" for run in clean.values()), clean
+    # Every call was checked against the template's IAM and bucket policies: none was refused, and
+    # the engine jobs and the combined result used the grants made for them.
+    decisions = engines_pipeline.stack.iam_decisions()
+    assert not [d for d in decisions if not d["allowed"]], [d for d in decisions if not d["allowed"]][:5]
+    assert any("EngineJobRole" in d["role"] for d in decisions)
+    combined = [d for d in decisions if "AnalysisFunctionRole" in d["role"] and d["action"] == "s3:PutObject"]
+    assert any("engines.json" in d["resource"] for d in combined), combined
 
 
 def _failing_clamav_catalogue(tmp: Path) -> Path:

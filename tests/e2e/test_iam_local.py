@@ -45,6 +45,11 @@ NOT_OBSERVABLE_LOCALLY = {
     "ScannerJobRole:s3:GetObject@*": "objects named without a version; bulk manifests (array jobs)",
     "AnalysisFunctionRole:s3:GetObject@QuarantineMove": "objects named without a version",
     "ApiFunctionRole:s3:PutObject@PresignUploads": "presigned uploads: the API role signs, clients send",
+    "AnalysisFunctionRole:batch:SubmitJob@*": "Spot -> on-demand escalation needs a Spot interruption",
+    "AnalysisFunctionRole:batch:TagResource@*": "Spot -> on-demand escalation needs a Spot interruption",
+    "AnalysisFunctionRole:s3:PutObject@WriteCombinedEngineResults": (
+        "scans with several engines only (tests/e2e/test_engines_local.py, IAM enforced there too)"
+    ),
     "UploaderRole:*": "a test principal (an uploader with its own read grant), not a role of the stack",
 }
 # An uploader as a deployment might have one: it may write and tag objects and holds its own read

@@ -176,9 +176,10 @@ def test_given_a_template_without_markers_when_generated_then_it_says_which_mark
 # ------------------------------------------------------------------------------------------------
 # the generated resources
 # ------------------------------------------------------------------------------------------------
-def test_given_only_filescan_when_generated_then_no_engine_resources_and_an_empty_definition_map() -> None:
+def test_given_only_filescan_when_generated_then_only_the_engine_role_and_an_empty_definition_map() -> None:
     catalogue = parse_catalogue({"engines": [FILESCAN]})
-    assert engine_resources.resources(catalogue) == {}
+    # The role stays: the uploads bucket policy names it in its read-gate exemptions.
+    assert list(engine_resources.resources(catalogue)) == ["EngineJobRole"]
     assert engine_resources.environment(catalogue)["ENGINE_JOB_DEFINITIONS"] == "{}"
     assert engine_resources.parameters(catalogue)["EnabledEngines"]["AllowedValues"] == ["filescan"]
 
