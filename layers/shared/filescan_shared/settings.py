@@ -93,6 +93,9 @@ class EnqueueSettings(JobTrackingSettings, SubmitSettings):
     excluded_extensions: CommaList = ()
     priority_prefixes: CommaList = ()
     scanner_version: str = Field(min_length=1)
+    fast_scan_queue_url: str = ""
+    fast_path_max_bytes: int = Field(default=0, ge=0)
+    """Objects up to this size (in the smallest size class) go to the Lambda fast path; 0 = off."""
 
 
 class AnalysisSettings(JobTrackingSettings):

@@ -112,7 +112,6 @@ def finish_job(detail: JobStateDetail, deps: AnalysisDeps) -> AnalysisResult:
             return AnalysisResult(AnalysisOutcome.REPUBLISHED, record)
         return AnalysisResult(AnalysisOutcome.DUPLICATE, record)
 
-    state, fields, report_bytes = _conclude(detail, record, deps)
     job = ScanFields(
         job_id=detail.job_id,
         cost=estimate_job_cost(
@@ -122,8 +121,34 @@ def finish_job(detail: JobStateDetail, deps: AnalysisDeps) -> AnalysisResult:
         ),
         timings=_timings(detail),
     )
-    fields = fields.merged(job)
-    if not deps.repository.advance(scan_id, state, fields):
+    return conclude_scan(
+        record,
+        deps,
+        status=detail.status,
+        exit_code=detail.last_exit_code,
+        failure_reason=_failure_reason(detail),
+        run=job,
+    )
+
+
+def conclude_scan(
+    record: ScanRecord,
+    deps: AnalysisDeps,
+    *,
+    status: str,
+    exit_code: int | None,
+    failure_reason: str,
+    run: ScanFields,
+) -> AnalysisResult:
+    """Record the verdict of a scanner run that ended (a Batch job, or the Lambda fast path) and publish.
+
+    ``status`` is ``SUCCEEDED`` or ``FAILED`` (with ``exit_code`` 65: unscannable, completed from its
+    report; any other failure fails the scan with ``failure_reason``). ``run`` carries the run's own
+    fields (job id and queue, cost, timings). A scan another caller concluded first is a ``DUPLICATE``.
+    """
+    scan_id = record.scan_id
+    state, fields, report_bytes = _conclude(record, deps, status, exit_code, failure_reason)
+    if not deps.repository.advance(scan_id, state, fields.merged(run)):
         return AnalysisResult(AnalysisOutcome.DUPLICATE, record)
     done = deps.repository.get(scan_id)
     assert done is not None  # we just wrote it; records are never deleted
@@ -146,15 +171,11 @@ def publish(record: ScanRecord, deps: AnalysisDeps) -> None:
 
 
 def _conclude(
-    detail: JobStateDetail, record: ScanRecord, deps: AnalysisDeps
+    record: ScanRecord, deps: AnalysisDeps, status: str, exit_code: int | None, failure_reason: str
 ) -> tuple[ScanState, ScanFields, int | None]:
-    unscannable = detail.status == "FAILED" and detail.last_exit_code == ExitCode.UNSCANNABLE
-    if detail.status == "FAILED" and not unscannable:
-        return (
-            ScanState.FAILED,
-            ScanFields(failure_reason=_failure_reason(detail), verdict=Verdict.ERROR),
-            None,
-        )
+    unscannable = status == "FAILED" and exit_code == ExitCode.UNSCANNABLE
+    if status == "FAILED" and not unscannable:
+        return ScanState.FAILED, ScanFields(failure_reason=failure_reason, verdict=Verdict.ERROR), None
     deps.repository.advance(record.scan_id, ScanState.ANALYZING)
     report_key = deps.settings.report_key(record.scan_id)
     report, problem, size = _load_report(deps, report_key, record.scan_id)

@@ -22,6 +22,7 @@ from botocore.exceptions import ClientError
 
 from filescan_shared.aws_errors import is_missing_object
 from filescan_shared.ids import derive_scan_id
+from filescan_shared.pipeline.fast_route import route, takes_fast_path
 from filescan_shared.pipeline.submit import Submission
 from filescan_shared.records import ScanFields, ScanRecord, iso, utc_now
 from filescan_shared.repository import ScanStore
@@ -32,6 +33,7 @@ from filescan_shared.states import ScanState
 if TYPE_CHECKING:
     from mypy_boto3_batch import BatchClient
     from mypy_boto3_s3 import S3Client
+    from mypy_boto3_sqs import SQSClient
 
 REUSABLE_VERDICTS = frozenset({Verdict.CLEAN, Verdict.SUSPICIOUS})
 """Content-cache hits reuse only these verdicts. ``malicious`` is scanned again so analysis applies the
@@ -93,13 +95,15 @@ def enqueue_upload(
     batch: BatchClient,
     publish: Callable[[ScanRecord], None],
     now: dt.datetime | None = None,
+    sqs: SQSClient | None = None,
 ) -> EnqueueResult:
     """Record the scan of ``upload`` and submit its job; safe to call any number of times per upload.
 
     Scans that end here (skipped, or completed from the content cache) are handed to ``publish``
     (verdict tag and outcome event). Raises on transient failures (throttling, network): the caller
     reports a batch item failure so SQS delivers the notification again. Never submits two jobs for
-    one scan.
+    one scan. Small objects go to the Lambda fast path instead of Batch when it is configured
+    (``fast_route``: ``fast_scan_queue_url``, ``fast_path_max_bytes``, an ``sqs`` client).
     """
     if upload.bucket != settings.uploads_bucket or not upload.key.startswith(settings.scan_prefix):
         return EnqueueResult(
@@ -143,6 +147,9 @@ def enqueue_upload(
 
     queue = settings.job_queue_priority if record.priority == "priority" else settings.job_queue_standard
     size = facts.size if facts else record.size or 0
+    if sqs is not None and takes_fast_path(size, max_bytes=settings.fast_path_max_bytes):
+        marker = route(record, sqs=sqs, queue_url=settings.fast_scan_queue_url, submission=submission)
+        return EnqueueResult(EnqueueOutcome.SUBMITTED, scan_id, marker, record)
     job_id = submission.submit(record, queue=queue, object_size=size)
     return EnqueueResult(EnqueueOutcome.SUBMITTED, scan_id, job_id, record)
 
