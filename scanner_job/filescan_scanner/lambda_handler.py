@@ -25,12 +25,8 @@ from filescan_shared import clients
 from filescan_shared.observability import logger, metrics, tracer
 from filescan_shared.pipeline.analysis import AnalysisDeps
 from filescan_shared.pipeline.cost import LambdaPrices
-from filescan_shared.pipeline.fast_scan import (
-    FastScanMessage,
-    FastScanSettings,
-    run_fast_scan,
-    send_to_fallback,
-)
+from filescan_shared.pipeline.fast_route import FastScanMessage, send_to_fallback
+from filescan_shared.pipeline.fast_scan import FastScanSettings, run_fast_scan
 from filescan_shared.repository import ScanRepository
 from filescan_shared.settings import load_settings
 

@@ -144,6 +144,8 @@ class SweeperSettings(JobTrackingSettings):
     job_attempts: int = Field(default=3, ge=1, le=10)
     sweep_max_items: int = Field(default=200, ge=1, le=10_000)
     lookback_days: int = Field(default=14, ge=1, le=90)
+    fast_scan_dlq_url: str = ""
+    """The fast scan DLQ: stuck fast-path scans are re-routed to Batch through it (empty: path off)."""
 
 
 def _describe(error: ValidationError) -> str:

@@ -15,7 +15,7 @@ import boto3
 import pytest
 
 from filescan_shared.pipeline.cost import LambdaPrices, estimate_lambda_cost
-from filescan_shared.pipeline.fast_scan import QUEUE_MARKER, FastScanMessage, is_fast_path
+from filescan_shared.pipeline.fast_route import QUEUE_MARKER, FastScanMessage, is_fast_path
 from filescan_shared.process_caches import reset_process_caches
 from filescan_shared.repository import ScanRepository
 from filescan_shared.states import ScanState

@@ -148,9 +148,9 @@ def enqueue_upload(
     queue = settings.job_queue_priority if record.priority == "priority" else settings.job_queue_standard
     size = facts.size if facts else record.size or 0
     if sqs is not None and takes_fast_path(size, max_bytes=settings.fast_path_max_bytes):
-        marker = route(record, sqs=sqs, queue_url=settings.fast_scan_queue_url, submission=submission)
-        return EnqueueResult(EnqueueOutcome.SUBMITTED, scan_id, marker, record)
-    job_id = submission.submit(record, queue=queue, object_size=size)
+        job_id = route(record, sqs=sqs, queue_url=settings.fast_scan_queue_url, submission=submission)
+    else:
+        job_id = submission.submit(record, queue=queue, object_size=size)
     return EnqueueResult(EnqueueOutcome.SUBMITTED, scan_id, job_id, record)
 
 

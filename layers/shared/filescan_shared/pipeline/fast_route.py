@@ -11,6 +11,7 @@ partial batch failures retry one message, and the event source mapping's
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -26,6 +27,11 @@ if TYPE_CHECKING:
 
 QUEUE_MARKER = "lambda:"
 """``job_queue`` of a scan routed to the fast path: ``lambda:<fast scan queue name>``."""
+FUNCTION_TIMEOUT_SECONDS = 120
+"""The scan function's timeout (template ``ScanFunction``: keep equal, a template test checks)."""
+RUNNER_DEADLINE = dt.timedelta(seconds=FUNCTION_TIMEOUT_SECONDS + 30)
+"""A fast-path scan RUNNING (or SUBMITTED) without change for longer has no live runner: Lambda ends
+every invocation at its timeout."""
 
 
 class FastScanMessage(BaseModel):
@@ -37,6 +43,11 @@ class FastScanMessage(BaseModel):
     bucket: str = Field(min_length=3, max_length=63)
     key: str = Field(min_length=1, max_length=4096)
     version_id: str | None = None
+
+    @classmethod
+    def of(cls, record: ScanRecord) -> FastScanMessage:
+        """The message that scans ``record``'s object version."""
+        return cls(scan_id=record.scan_id, bucket=record.bucket, key=record.key, version_id=record.version_id)
 
 
 def is_fast_path(record: ScanRecord) -> bool:
@@ -58,9 +69,7 @@ def route(record: ScanRecord, *, sqs: SQSClient, queue_url: str, submission: Sub
     The caller holds the scan's submit claim, as it would for SubmitJob. Two messages for one scan are
     harmless: the second loses the RUNNING claim.
     """
-    message = FastScanMessage(
-        scan_id=record.scan_id, bucket=record.bucket, key=record.key, version_id=record.version_id
-    )
+    message = FastScanMessage.of(record)
     marker = QUEUE_MARKER + queue_url.rstrip("/").rsplit("/", 1)[-1]
     # Recorded before the send: the function may claim the scan before this call returns. A crash
     # between the two leaves a fast-path scan SUBMITTED without a message: the sweeper re-routes it.
@@ -69,3 +78,8 @@ def route(record: ScanRecord, *, sqs: SQSClient, queue_url: str, submission: Sub
     )
     sqs.send_message(QueueUrl=queue_url, MessageBody=message.model_dump_json())
     return marker
+
+
+def send_to_fallback(message: FastScanMessage, *, sqs: SQSClient, dlq_url: str) -> None:
+    """Queue ``message`` on the fast scan DLQ, whose consumer submits the scan's Batch job."""
+    sqs.send_message(QueueUrl=dlq_url, MessageBody=message.model_dump_json())

@@ -30,7 +30,7 @@ from pydantic import Field
 from filescan_shared.exit_codes import ExitCode
 from filescan_shared.pipeline.analysis import AnalysisDeps, conclude_scan, publish
 from filescan_shared.pipeline.cost import LambdaPrices, estimate_lambda_cost
-from filescan_shared.pipeline.fast_route import FastScanMessage, is_fast_path
+from filescan_shared.pipeline.fast_route import RUNNER_DEADLINE, FastScanMessage, is_fast_path
 from filescan_shared.pipeline.submit import Submission
 from filescan_shared.records import ScanFields, ScanRecord, utc_now
 from filescan_shared.settings import AnalysisSettings, JobTrackingSettings, SubmitSettings
@@ -38,14 +38,8 @@ from filescan_shared.states import ScanState
 
 if TYPE_CHECKING:
     from mypy_boto3_batch import BatchClient
-    from mypy_boto3_sqs import SQSClient
 
     from filescan_shared.repository import ScanStore
-
-FUNCTION_TIMEOUT_SECONDS = 120
-"""The scan function's timeout (template ``ScanFunction``); a RUNNING fast-path scan older than this
-plus ``RUNNER_MARGIN_SECONDS`` has no live runner."""
-RUNNER_MARGIN_SECONDS = 30
 
 
 class FastScanSettings(AnalysisSettings):
@@ -140,16 +134,10 @@ def _not_claimed(
         return FastScanResult(FastOutcome.DUPLICATE, record)
     if not is_fast_path(record):
         return FastScanResult(FastOutcome.DUPLICATE, record)  # a Batch job carries it now
-    runner_deadline = dt.timedelta(seconds=FUNCTION_TIMEOUT_SECONDS + RUNNER_MARGIN_SECONDS)
-    if dt.datetime.fromisoformat(record.updated_at) > moment - runner_deadline:
+    if dt.datetime.fromisoformat(record.updated_at) > moment - RUNNER_DEADLINE:
         raise ScanInProgressError(f"scan {record.scan_id} is {record.status} in another invocation")
     fall_back(message)
     return FastScanResult(FastOutcome.FELL_BACK, deps.repository.get(record.scan_id))
-
-
-def send_to_fallback(message: FastScanMessage, *, sqs: SQSClient, dlq_url: str) -> None:
-    """Queue ``message`` on the fast scan DLQ, whose consumer submits the scan's Batch job."""
-    sqs.send_message(QueueUrl=dlq_url, MessageBody=message.model_dump_json())
 
 
 def fall_back(

@@ -11,7 +11,9 @@ Scans not updated for longer than their state's deadline are checked against AWS
   does not cover) -> the job is cancelled and the scan handed to analysis as FAILED with the reason;
 * the job runs past its deadline -> terminated (Batch then reports FAILED, which analysis records);
 * the job is unknown to Batch, or the scan was never submitted -> handed to analysis as a FAILED
-  event with the reason, so it ends ``FAILED`` and visible.
+  event with the reason, so it ends ``FAILED`` and visible;
+* a fast-path scan (``fast_route``: routed to the scanner Lambda, no job) past the function's timeout
+  -> re-routed to Batch (``reroute``: the fast scan DLQ, whose consumer submits its job).
 
 Work per run is bounded by ``sweep_max_items``. The sweeper writes no terminal state itself: scans
 that ran end through analysis (the FAILED events above), the way every job-backed scan ends; enqueue
@@ -28,6 +30,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from filescan_shared.ids import batch_job_name
+from filescan_shared.pipeline.fast_route import RUNNER_DEADLINE, is_fast_path
 from filescan_shared.pipeline.sizing import size_job
 from filescan_shared.records import ScanRecord, utc_now
 from filescan_shared.repository import ScanStore
@@ -39,6 +42,8 @@ if TYPE_CHECKING:
 
 HandOver = Callable[[dict[str, Any]], None]
 """Deliver a synthetic "Batch Job State Change" event to the analysis function."""
+Reroute = Callable[[ScanRecord], None]
+"""Hand a fast-path scan to its Batch fallback."""
 
 DESCRIBE_BATCH = 100
 _PENDING_STATES = (
@@ -63,6 +68,7 @@ class SweepAction(enum.StrEnum):
     FAILED_PENDING = "failed_pending"
     FAILED_MISSING = "failed_missing"
     FAILED_UNSUBMITTED = "failed_unsubmitted"
+    REROUTED = "rerouted"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,9 +86,10 @@ def sweep(
     settings: SweeperSettings,
     hand_over: HandOver,
     now: dt.datetime | None = None,
+    reroute: Reroute | None = None,
 ) -> SweepReport:
     """Find stuck scans (oldest first, at most ``sweep_max_items``) and resolve each one."""
-    run = _Sweep(repository, batch, settings, hand_over, now or utc_now())
+    run = _Sweep(repository, batch, settings, hand_over, now or utc_now(), reroute)
     stuck = run.stuck_scans()
     jobs = _describe(batch, [record.job_id for record in stuck if record.job_id])
     actions = Counter(run.resolve(record, jobs.get(record.job_id or "")) for record in stuck)
@@ -105,6 +112,7 @@ class _Sweep:
     settings: SweeperSettings
     hand_over: HandOver
     moment: dt.datetime
+    reroute: Reroute | None = None
 
     def stuck_scans(self) -> list[ScanRecord]:
         budget = self.settings.sweep_max_items
@@ -121,6 +129,8 @@ class _Sweep:
 
     def overdue(self, record: ScanRecord) -> bool:
         """Whether a RUNNING scan outlived every attempt its size class allows, plus the margin."""
+        if is_fast_path(record):
+            return dt.datetime.fromisoformat(record.updated_at) < self.moment - RUNNER_DEADLINE
         allowed = size_job(record.size or 0).timeout_seconds * self.settings.job_attempts
         deadline = dt.timedelta(seconds=allowed, minutes=self.settings.running_margin_minutes)
         return dt.datetime.fromisoformat(record.updated_at) < self.moment - deadline
@@ -148,8 +158,7 @@ class _Sweep:
 
     def resolve(self, record: ScanRecord, job: dict[str, Any] | None) -> SweepAction:
         if record.job_id is None:
-            self.fail(record, "never submitted: enqueue kept failing (see the ingest DLQ)")
-            return SweepAction.FAILED_UNSUBMITTED
+            return self.unsubmitted(record)
         if job is None:
             self.fail(record, "job not found in AWS Batch (expired or deleted)")
             return SweepAction.FAILED_MISSING
@@ -166,6 +175,14 @@ class _Sweep:
             return SweepAction.REPAIRED
         self.repository.touch(record.scan_id, self.moment)
         return SweepAction.WAITING
+
+    def unsubmitted(self, record: ScanRecord) -> SweepAction:
+        """A scan without a job: a fast-path scan goes to Batch, any other fails with the reason."""
+        if self.reroute is not None and is_fast_path(record):
+            self.reroute(record)
+            return SweepAction.REROUTED
+        self.fail(record, "never submitted: enqueue kept failing (see the ingest DLQ)")
+        return SweepAction.FAILED_UNSUBMITTED
 
     def fail(self, record: ScanRecord, reason: str) -> None:
         self.hand_over(
