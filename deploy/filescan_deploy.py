@@ -10,8 +10,12 @@
    timestamped tag instead, so local changes are never mistaken for the committed image).
 4. ``docker login`` to the registry with an ECR authorisation token (password on stdin), then
    ``docker push``.
-5. ``sam deploy`` with ``ScannerImageUri=<repository>@<digest>``: the job definition runs exactly the
-   pushed image, and the ECR lifecycle rule (untagged images only) never expires it.
+5. Steps 3-4 again for the image's Lambda target (``--target lambda``, tag ``<tag>-lambda``): the
+   small-file fast path's ``ScanFunction``.
+6. ``sam deploy`` with ``ScannerImageUri=<repository>@<digest>`` and ``ScanFunctionImageUri`` (the
+   Lambda target's digest): the job definition and the function run exactly the pushed images, and
+   the ECR lifecycle rule (untagged images only) never expires them. The first deployment (step 2)
+   passes ``FastPathMaxBytes=0``: Lambda refuses a function whose image is not pushed yet.
 
 ``sam deploy --parameter-overrides`` replaces samconfig.toml's list instead of merging it, so every
 deploy passes samconfig's overrides for the chosen environment plus the image.
@@ -40,6 +44,9 @@ DOCKERFILE = "scanner_job/Dockerfile"
 PLATFORM = "linux/amd64"
 REPOSITORY_OUTPUT = "ScannerRepositoryUri"
 IMAGE_PARAMETER = "ScannerImageUri"
+LAMBDA_IMAGE_PARAMETER = "ScanFunctionImageUri"
+LAMBDA_TARGET = "lambda"
+FAST_PATH_PARAMETER = "FastPathMaxBytes"
 VERSION_PARAMETER = "ScannerVersion"
 DEFAULT_VERSION = "0.1.0"
 
@@ -131,9 +138,18 @@ class Deployer:
             return f"<{what}>"
         raise SystemExit(f"{what} is missing after the command that creates it")
 
-    def sam_deploy(self, image_uri: str) -> list[str]:
-        """``sam deploy`` for the environment with samconfig's overrides and ``image_uri``."""
-        overrides = {**self.config.overrides, IMAGE_PARAMETER: image_uri}
+    def sam_deploy(self, image_uri: str, lambda_image_uri: str = "") -> list[str]:
+        """``sam deploy`` for the environment with samconfig's overrides and the two images.
+
+        Without a Lambda image the fast path is off (``FastPathMaxBytes=0``): no function needs it.
+        """
+        overrides = {
+            **self.config.overrides,
+            IMAGE_PARAMETER: image_uri,
+            LAMBDA_IMAGE_PARAMETER: lambda_image_uri,
+        }
+        if not lambda_image_uri:
+            overrides[FAST_PATH_PARAMETER] = "0"
         pairs = [f"{name}={value}" for name, value in overrides.items()]
         return [self.sam, "deploy", "--config-env", self.config.config_env, "--parameter-overrides", *pairs]
 
@@ -145,19 +161,26 @@ class Deployer:
             self.run(self.sam_deploy(""), None)  # first deploy: creates the repository
             found = self.aws.repository_uri(self.config.stack_name)
             repository = self._created(found, f"{self.config.stack_name} output {REPOSITORY_OUTPUT}")
+        image_uri = self.push(repository, tag)
+        lambda_image_uri = self.push(repository, f"{tag}-{LAMBDA_TARGET}", target=LAMBDA_TARGET)
+        self.run(self.sam_deploy(image_uri, lambda_image_uri), None)
+        return image_uri
+
+    def push(self, repository: str, tag: str, *, target: str | None = None) -> str:
+        """Build and push ``tag`` (a Dockerfile ``target``) unless the repository has it; its pinned URI."""
         digest = self.aws.image_digest(repository, tag)
         if digest is None:
             image = f"{repository}:{tag}"
             extra = [part for arg in self.build_args for part in ("--build-arg", arg)]
+            if target:
+                extra += ["--target", target]
             build = ["docker", "build", "--platform", PLATFORM, "-f", DOCKERFILE, *extra, "-t", image, "."]
             self.run(build, None)
             login = ["docker", "login", "--username", "AWS", "--password-stdin", registry_of(repository)]
             self.run(login, self.aws.registry_password())
             self.run(["docker", "push", image], None)
             digest = self._created(self.aws.image_digest(repository, tag), f"digest of {image}")
-        image_uri = f"{repository}@{digest}"
-        self.run(self.sam_deploy(image_uri), None)
-        return image_uri
+        return f"{repository}@{digest}"
 
 
 class Boto3Aws:

@@ -18,9 +18,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from filescan_shared import clients
 from filescan_shared.observability import logger, metrics, tracer
 from filescan_shared.pipeline.fast_route import FastScanMessage
-from filescan_shared.pipeline.fast_scan import FastFallbackSettings, fall_back
+from filescan_shared.pipeline.fast_scan import fall_back
 from filescan_shared.repository import ScanRepository
-from filescan_shared.settings import load_settings
+from filescan_shared.settings import FastFallbackSettings, load_settings
 
 settings = load_settings(FastFallbackSettings)
 processor = BatchProcessor(

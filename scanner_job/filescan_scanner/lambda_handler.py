@@ -26,9 +26,9 @@ from filescan_shared.observability import logger, metrics, tracer
 from filescan_shared.pipeline.analysis import AnalysisDeps
 from filescan_shared.pipeline.cost import LambdaPrices
 from filescan_shared.pipeline.fast_route import FastScanMessage, send_to_fallback
-from filescan_shared.pipeline.fast_scan import FastScanSettings, run_fast_scan
+from filescan_shared.pipeline.fast_scan import run_fast_scan
 from filescan_shared.repository import ScanRepository
-from filescan_shared.settings import load_settings
+from filescan_shared.settings import FastScanSettings, load_settings
 
 if TYPE_CHECKING:
     from filescan_shared.triage import LlmConfig

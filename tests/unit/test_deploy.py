@@ -17,7 +17,9 @@ import pytest
 from cfn_flip import load_yaml
 
 from deploy.filescan_deploy import (
+    FAST_PATH_PARAMETER,
     IMAGE_PARAMETER,
+    LAMBDA_IMAGE_PARAMETER,
     PLATFORM,
     REPOSITORY_OUTPUT,
     SAMCONFIG,
@@ -29,6 +31,7 @@ from tests.unit.test_template import REPO, TEMPLATE
 
 REPOSITORY = "111122223333.dkr.ecr.us-east-1.amazonaws.com/filescan-dev-scannerrepository-abc123"
 DIGEST = "sha256:" + "ab" * 32
+LAMBDA_DIGEST = "sha256:" + "cd" * 32
 TAG = "0.1.0-0123456789ab"
 
 
@@ -37,14 +40,14 @@ class _Aws:
 
     def __init__(self, *, stack_exists: bool, pushed: bool) -> None:
         self.stack_exists = stack_exists
-        self.pushed = pushed
+        self.pushed = {TAG, f"{TAG}-lambda"} if pushed else set()
 
     def repository_uri(self, stack_name: str) -> str | None:
         return REPOSITORY if self.stack_exists else None
 
     def image_digest(self, repository_uri: str, tag: str) -> str | None:
-        assert tag == TAG
-        return DIGEST if self.pushed else None
+        assert tag in {TAG, f"{TAG}-lambda"}
+        return (DIGEST if tag == TAG else LAMBDA_DIGEST) if tag in self.pushed else None
 
     def registry_password(self) -> str:
         return "ecr-token-password"
@@ -60,7 +63,7 @@ class _Recorder:
         if command[:2] == ["sam", "deploy"]:
             self.aws.stack_exists = True
         if command[:2] == ["docker", "push"]:
-            self.aws.pushed = True
+            self.aws.pushed.add(command[2].rsplit(":", 1)[1])
 
 
 def _overrides(command: list[str]) -> dict[str, str]:
@@ -86,17 +89,35 @@ def test_given_no_stack_when_deployed_then_the_repo_is_created_the_image_pushed_
         ["docker", "build"],
         ["docker", "login"],
         ["docker", "push"],
+        ["docker", "build"],
+        ["docker", "login"],
+        ["docker", "push"],
         ["sam", "deploy"],
     ]
-    first, build, login, push, last = (command for command, _ in run.commands[1:])
+    first, build, login, push, lambda_build, _, lambda_push, last = (
+        command for command, _ in run.commands[1:]
+    )
     assert _overrides(first)[IMAGE_PARAMETER] == ""
     assert build[build.index("--platform") + 1] == PLATFORM == "linux/amd64"
     assert f"{REPOSITORY}:{TAG}" in build and push == ["docker", "push", f"{REPOSITORY}:{TAG}"]
     assert login[-1] == REPOSITORY.split("/", maxsplit=1)[0] and "--password-stdin" in login
     assert run.commands[3][1] == "ecr-token-password"  # on stdin, never on the command line
     assert image_uri == f"{REPOSITORY}@{DIGEST}"
-    assert _overrides(last) == {**config.overrides, IMAGE_PARAMETER: image_uri}
-    assert _overrides(first) == {**config.overrides, IMAGE_PARAMETER: ""}
+    assert lambda_build[lambda_build.index("--target") + 1] == "lambda" and "--target" not in build
+    assert lambda_push == ["docker", "push", f"{REPOSITORY}:{TAG}-lambda"]
+    lambda_uri = f"{REPOSITORY}@{LAMBDA_DIGEST}"
+    assert _overrides(last) == {
+        **config.overrides,
+        IMAGE_PARAMETER: image_uri,
+        LAMBDA_IMAGE_PARAMETER: lambda_uri,
+    }
+    # The first deploy has no Lambda image yet: the fast path (the only thing that needs it) is off.
+    assert _overrides(first) == {
+        **config.overrides,
+        IMAGE_PARAMETER: "",
+        LAMBDA_IMAGE_PARAMETER: "",
+        FAST_PATH_PARAMETER: "0",
+    }
 
 
 def test_given_a_deployed_stack_and_a_pushed_tag_when_deployed_then_nothing_is_rebuilt(config):

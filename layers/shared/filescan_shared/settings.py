@@ -118,6 +118,22 @@ class AnalysisSettings(JobTrackingSettings):
     """JSON price table for compute cost estimates; empty = built-in us-east-1 defaults."""
 
 
+class FastScanSettings(AnalysisSettings):
+    """The scan function: analysis (verdict, tag, event, triage) and the fallback queue."""
+
+    idempotency_table: str = ""
+    """Unused here: a fast-path scan is concluded once, under its RUNNING claim."""
+    fast_scan_dlq_url: str = Field(min_length=1)
+    """The fast scan queue's dead-letter queue: its consumer submits the Batch job."""
+    fast_scan_memory_mb: int = Field(default=1024, ge=128, le=10240)
+    lambda_prices: str = ""
+    """JSON ``LambdaPrices``; empty = built-in us-east-1 x86 list prices."""
+
+
+class FastFallbackSettings(JobTrackingSettings, SubmitSettings):
+    """The fallback consumer: the Batch targets and queues a fast-path scan falls back to."""
+
+
 class ApiSettings(CommonSettings, SubmitSettings):
     """The results API."""
 

@@ -25,33 +25,19 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from pydantic import Field
-
 from filescan_shared.exit_codes import ExitCode
 from filescan_shared.pipeline.analysis import AnalysisDeps, conclude_scan, publish
 from filescan_shared.pipeline.cost import LambdaPrices, estimate_lambda_cost
 from filescan_shared.pipeline.fast_route import RUNNER_DEADLINE, FastScanMessage, is_fast_path
 from filescan_shared.pipeline.submit import Submission
 from filescan_shared.records import ScanFields, ScanRecord, utc_now
-from filescan_shared.settings import AnalysisSettings, JobTrackingSettings, SubmitSettings
+from filescan_shared.settings import FastFallbackSettings
 from filescan_shared.states import ScanState
 
 if TYPE_CHECKING:
     from mypy_boto3_batch import BatchClient
 
     from filescan_shared.repository import ScanStore
-
-
-class FastScanSettings(AnalysisSettings):
-    """The scan function: analysis (verdict, tag, event, triage) and the fallback queue."""
-
-    idempotency_table: str = ""
-    """Unused here: a fast-path scan is concluded once, under its RUNNING claim."""
-    fast_scan_dlq_url: str = Field(min_length=1)
-    """The fast scan queue's dead-letter queue: its consumer submits the Batch job."""
-    fast_scan_memory_mb: int = Field(default=1024, ge=128, le=10240)
-    lambda_prices: str = ""
-    """JSON ``LambdaPrices``; empty = built-in us-east-1 x86 list prices."""
 
 
 class FastOutcome(enum.StrEnum):
@@ -163,7 +149,3 @@ def fall_back(
     job_id, queue = submission.submit_job(record, queue=queue, object_size=record.size or 0)
     repository.set_fields(record.scan_id, ScanFields(job_id=job_id, job_queue=queue))
     return job_id
-
-
-class FastFallbackSettings(JobTrackingSettings, SubmitSettings):
-    """The fallback consumer: the Batch targets and queues a fast-path scan falls back to."""
