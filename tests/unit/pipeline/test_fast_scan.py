@@ -6,6 +6,7 @@ import datetime as dt
 import importlib.util
 import json
 import sys
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
@@ -13,16 +14,21 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.client import BaseClient
 
+from bench.model.pipeline import Stack
+from bench.model.simulate import FINAL_WRITE_UNITS, INGEST_SQS_REQUESTS, WRITE_UNITS, Options, Strategy, calls
 from filescan_shared.pipeline.cost import LambdaPrices, estimate_lambda_cost
 from filescan_shared.pipeline.fast_route import QUEUE_MARKER, FastScanMessage, is_fast_path
+from filescan_shared.pipeline.sizing import MiB
 from filescan_shared.process_caches import reset_process_caches
 from filescan_shared.repository import ScanRepository
 from filescan_shared.states import ScanState
 from tests.support.stack import REPO, StackNames, outcome_events
-from tests.unit.pipeline.conftest import put_upload, seed_scan, verdict_tag
+from tests.unit.pipeline.conftest import put_upload, seed_scan, sqs_event_for, verdict_tag
 
 SCAN = "fa57fa57fa57fa57fa57fa57fa57fa57"
+WRITES = {"PutItem", "UpdateItem"}
 EICAR = b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$" + b"EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
 
 
@@ -194,3 +200,42 @@ def test_given_a_run_when_its_lambda_cost_is_estimated_then_it_is_billed_ms_x_gb
 
     assert cost["billed_ms"] == 1235
     assert cost["usd"] == f"{1.235 * 0.0000166667 + 0.0000002:.8f}"
+
+
+def test_given_a_small_file_when_it_takes_the_fast_path_then_the_model_counts_the_requests_it_makes(
+    stack: StackNames,
+    scan_function: ModuleType,
+    handler: Callable[[str], ModuleType],
+    lambda_context: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    fast_queue = boto3.client("sqs").create_queue(QueueName="filescan-fast-scan")["QueueUrl"]
+    monkeypatch.setenv("FAST_SCAN_QUEUE_URL", fast_queue)
+    monkeypatch.setenv("FAST_PATH_MAX_BYTES", str(MiB))
+    enqueue = handler("enqueue")
+    upload = put_upload(stack, "uploads/model check.txt", b"harmless\n")
+    made: Counter[tuple[str, str]] = Counter()
+    real_call = BaseClient._make_api_call
+
+    def counting(client: Any, operation: str, params: dict[str, Any]) -> Any:
+        made[(client.meta.service_model.service_name, operation)] += 1
+        return real_call(client, operation, params)
+
+    monkeypatch.setattr(BaseClient, "_make_api_call", counting)
+    enqueue.lambda_handler(sqs_event_for([upload], bucket=stack.uploads_bucket), lambda_context)
+    (sent,) = boto3.client("sqs").receive_message(QueueUrl=fast_queue)["Messages"]
+    record = _message(stack, upload) | {"body": sent["Body"]}
+    scan_function.lambda_handler({"Records": [record]}, lambda_context)
+    monkeypatch.setattr(BaseClient, "_make_api_call", real_call)
+
+    model = calls(Strategy.LAMBDA, 9, small=True, stack=Stack(), options=Options())
+    s3_reads = made[("s3", "HeadObject")] + made[("s3", "GetObject")] + made[("s3", "GetObjectTagging")]
+    s3_writes = made[("s3", "PutObject")] + made[("s3", "PutObjectTagging")]
+    writes = sum(n for (service, op), n in made.items() if service == "dynamodb" and op in WRITES)
+    assert (s3_reads, s3_writes) == (model.s3_get, model.s3_put)
+    assert writes * WRITE_UNITS + FINAL_WRITE_UNITS - WRITE_UNITS == model.dynamodb_write_units
+    # The test's own receive stands in for the event source mapping's; it deletes after the batch.
+    assert (
+        made[("sqs", "SendMessage")] + made[("sqs", "ReceiveMessage")] + 1 == model.sqs - INGEST_SQS_REQUESTS
+    )
+    assert made[("events", "PutEvents")] == model.custom_events
