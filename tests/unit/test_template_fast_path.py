@@ -31,16 +31,16 @@ FAST_PATH_RESOURCES = {
 
 
 @pytest.fixture(scope="module")
-def sam() -> dict[str, Any]:
-    return load_yaml(TEMPLATE.read_text(encoding="utf-8"))
+def templates() -> tuple[dict[str, Any], dict[str, Any]]:
+    """The SAM template and its CloudFormation translation."""
+    document = load_yaml(TEMPLATE.read_text(encoding="utf-8"))
+    return document, translate(document)
 
 
-@pytest.fixture(scope="module")
-def cfn(sam: dict[str, Any]) -> dict[str, Any]:
-    return translate(sam)
-
-
-def test_given_the_template_when_read_then_every_fast_path_resource_exists_only_with_fast_path_max_bytes(sam):
+def test_given_the_template_when_read_then_every_fast_path_resource_exists_only_with_fast_path_max_bytes(
+    templates: tuple[dict[str, Any], dict[str, Any]],
+) -> None:
+    sam = templates[0]
     resources = sam["Resources"]
 
     conditional = {logical for logical, spec in resources.items() if spec.get("Condition") == "FastPathOn"}
@@ -50,7 +50,10 @@ def test_given_the_template_when_read_then_every_fast_path_resource_exists_only_
     assert sam["Parameters"]["FastPathMaxBytes"]["Default"] == 64 * 1024**2
 
 
-def test_given_the_scan_function_when_translated_then_it_is_the_scanner_image_with_the_designed_limits(cfn):
+def test_given_the_scan_function_when_translated_then_it_is_the_scanner_image_with_the_designed_limits(
+    templates: tuple[dict[str, Any], dict[str, Any]],
+) -> None:
+    cfn = templates[1]
     function = cfn["Resources"]["ScanFunction"]["Properties"]
 
     assert function["PackageType"] == "Image"
@@ -72,7 +75,10 @@ def test_given_the_scan_function_when_translated_then_it_is_the_scanner_image_wi
     assert required <= set(environment)
 
 
-def test_given_the_fast_scan_queue_when_messages_fail_then_they_redrive_to_the_batch_fallback(cfn):
+def test_given_the_fast_scan_queue_when_messages_fail_then_they_redrive_to_the_batch_fallback(
+    templates: tuple[dict[str, Any], dict[str, Any]],
+) -> None:
+    cfn = templates[1]
     resources = cfn["Resources"]
     queue = resources["FastScanQueue"]["Properties"]
     dlq = resources["FastScanDLQ"]["Properties"]
@@ -95,7 +101,10 @@ def test_given_the_fast_scan_queue_when_messages_fail_then_they_redrive_to_the_b
     assert fallback["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
 
 
-def test_given_the_scan_function_role_when_expanded_then_it_names_each_resource_it_touches(cfn):
+def test_given_the_scan_function_role_when_expanded_then_it_names_each_resource_it_touches(
+    templates: tuple[dict[str, Any], dict[str, Any]],
+) -> None:
+    cfn = templates[1]
     statements = {statement["Sid"]: statement for statement in role_statements(cfn, "ScanFunctionRole")}
 
     assert statements["ReadUploadsUnderScanPrefix"]["Resource"] == {
