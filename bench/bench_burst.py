@@ -84,6 +84,11 @@ def main() -> int:
     p50, p99 = percentile(latencies, 0.5) or 0.0, percentile(latencies, 0.99) or 0.0
     print(f"upload -> verdict: p50 {p50:.1f} s  p99 {p99:.1f} s  max {max(latencies, default=0):.1f} s")
     print(f"wall time (first upload -> last verdict): {wall:.1f} s")
+    keys = {item.scan_id: item.key for item in uploads}
+    for scan_id in wrong[:10]:
+        record = records[scan_id]
+        why = record.get("verdict_reasons") or record.get("failure_reason")
+        print(f"  wrong: {keys[scan_id]!r} expected {expected[scan_id]}, got {record.get('verdict')}: {why}")
     return 0 if lost == 0 and not wrong else 1
 
 
