@@ -159,6 +159,10 @@ demo: system-deps $(VENV)/.installed ## the main command: the whole pipeline on 
 bench-pipeline: system-deps $(VENV)/.installed ## local pipeline throughput: N uploads -> all terminal (N=200)
 	$(PY) -m bench.bench_pipeline --files $(or $(N),200) $(BENCH_ARGS)
 
+.PHONY: bench-burst
+bench-burst: system-deps $(VENV)/.installed ## small-file burst bar: N small files at once through the local fast path: terminal, lost, jobs, p50/p99 (N=1000)
+	$(PY) -m bench.bench_burst --files $(or $(N),1000) $(BENCH_ARGS)
+
 .PHONY: bench-cold-start
 bench-cold-start: $(VENV)/.installed sam-build ## each built handler's cold import, fresh process each, vs bare boto3
 	$(PY) bench/cold_start.py $(BENCH_ARGS)

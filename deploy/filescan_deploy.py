@@ -10,8 +10,12 @@
    timestamped tag instead, so local changes are never mistaken for the committed image).
 4. ``docker login`` to the registry with an ECR authorisation token (password on stdin), then
    ``docker push``.
-5. ``sam deploy`` with ``ScannerImageUri=<repository>@<digest>``: the job definition runs exactly the
-   pushed image, and the ECR lifecycle rule (untagged images only) never expires it.
+5. Steps 3-4 again for the image's Lambda target (``--target lambda``, tag ``<tag>-lambda``): the
+   small-file fast path's ``ScanFunction``.
+6. ``sam deploy`` with ``ScannerImageUri=<repository>@<digest>`` and ``ScanFunctionImageUri`` (the
+   Lambda target's digest): the job definition and the function run exactly the pushed images, and
+   the ECR lifecycle rule (untagged images only) never expires them. The first deployment (step 2)
+   passes ``FastPathMaxBytes=0``: Lambda refuses a function whose image is not pushed yet.
 
 Engines (docs/engines.md): every engine named in samconfig's ``EnabledEngines`` whose image is built
 from this repository (``image: {build: DIR}``) is built from ``DIR/Dockerfile`` (context ``DIR``) with
@@ -48,6 +52,9 @@ DOCKERFILE = "scanner_job/Dockerfile"
 PLATFORM = "linux/amd64"
 REPOSITORY_OUTPUT = "ScannerRepositoryUri"
 IMAGE_PARAMETER = "ScannerImageUri"
+LAMBDA_IMAGE_PARAMETER = "ScanFunctionImageUri"
+LAMBDA_TARGET = "lambda"
+FAST_PATH_PARAMETER = "FastPathMaxBytes"
 VERSION_PARAMETER = "ScannerVersion"
 DEFAULT_VERSION = "0.1.0"
 ENABLED_PARAMETER = "EnabledEngines"
@@ -178,9 +185,21 @@ class Deployer:
             return f"<{what}>"
         raise SystemExit(f"{what} is missing after the command that creates it")
 
-    def sam_deploy(self, image_uri: str, extra: dict[str, str] | None = None) -> list[str]:
-        """``sam deploy`` for the environment with samconfig's overrides, ``image_uri`` and ``extra``."""
-        overrides = {**self.config.overrides, IMAGE_PARAMETER: image_uri, **(extra or {})}
+    def sam_deploy(
+        self, image_uri: str, extra: dict[str, str] | None = None, lambda_image_uri: str = ""
+    ) -> list[str]:
+        """``sam deploy`` for the environment with samconfig's overrides, the two images and ``extra``.
+
+        Without a Lambda image the fast path is off (``FastPathMaxBytes=0``): no function needs it.
+        """
+        overrides = {
+            **self.config.overrides,
+            IMAGE_PARAMETER: image_uri,
+            LAMBDA_IMAGE_PARAMETER: lambda_image_uri,
+            **(extra or {}),
+        }
+        if not lambda_image_uri:
+            overrides[FAST_PATH_PARAMETER] = "0"
         pairs = [f"{name}={value}" for name, value in overrides.items()]
         return [self.sam, "deploy", "--config-env", self.config.config_env, "--parameter-overrides", *pairs]
 
@@ -193,19 +212,32 @@ class Deployer:
             found = self.aws.repository_uri(self.config.stack_name)
             repository = self._created(found, f"{self.config.stack_name} output {REPOSITORY_OUTPUT}")
         image_uri = f"{repository}@{self.push(repository, tag, DOCKERFILE, '.', self.build_args)}"
+        lambda_tag = f"{tag}-{LAMBDA_TARGET}"
+        lambda_digest = self.push(
+            repository, lambda_tag, DOCKERFILE, ".", self.build_args, target=LAMBDA_TARGET
+        )
         tags = self.push_engines(tag, image_uri)
-        self.run(self.sam_deploy(image_uri, tags), None)
+        self.run(self.sam_deploy(image_uri, tags, f"{repository}@{lambda_digest}"), None)
         return image_uri
 
     def push(
-        self, repository: str, tag: str, dockerfile: str, context: str, build_args: Sequence[str]
+        self,
+        repository: str,
+        tag: str,
+        dockerfile: str,
+        context: str,
+        build_args: Sequence[str],
+        *,
+        target: str | None = None,
     ) -> str:
-        """Build and push ``repository:tag`` unless the tag is already there; return its digest."""
+        """Build and push ``repository:tag`` (a Dockerfile ``target``) unless the tag is there; its digest."""
         digest = self.aws.image_digest(repository, tag)
         if digest is not None:
             return digest
         image = f"{repository}:{tag}"
         extra = [part for arg in build_args for part in ("--build-arg", arg)]
+        if target:
+            extra += ["--target", target]
         build = ["docker", "build", "--platform", PLATFORM, "-f", dockerfile, *extra, "-t", image, context]
         self.run(build, None)
         login = ["docker", "login", "--username", "AWS", "--password-stdin", registry_of(repository)]

@@ -313,6 +313,10 @@ class Calls:
         )
 
 
+INGEST_SQS_REQUESTS = 1.2
+"""The ingest queue per file: EventBridge's send and a share of enqueue's 10-message receive/delete."""
+FAST_QUEUE_SQS_REQUESTS = 3.0
+"""The fast scan queue per small file: enqueue's send, the event source mapping's receive and delete."""
 BATCH_STATE_EVENTS = 6
 """State changes a Batch job emits (SUBMITTED, PENDING, RUNNABLE, STARTING, RUNNING, SUCCEEDED), each
 one status-function invocation and one conditional write."""
@@ -328,20 +332,28 @@ def calls(strategy: Strategy, size: int, *, small: bool, stack: Stack, options: 
     enqueue_gb_s = 0.3 * stack.function_memory_mib / 1024 / 10  # a 10-message SQS batch shares it
     analysis_gb_s = 0.5 * stack.analysis_memory_mib / 1024
     status_gb_s = 0.1 * stack.function_memory_mib / 1024
-    # HEAD (enqueue) + ranged GETs + report GET (analysis); report PUT + verdict tag.
-    s3_get, s3_put = 1 + ranged_gets + 1, 2.0
+    # HEAD (enqueue) + ranged GETs + report GET (analysis) + the object's tags read before the
+    # verdict tag is merged in (publish); report PUT + verdict tag.
+    s3_get, s3_put = 1 + ranged_gets + 1 + 1, 2.0
     # EventBridge -> SQS send, and a share of the receive/delete batch.
-    sqs = 1.2
-    writes = 3.0  # QUEUED, ANALYZING, published
+    sqs = INGEST_SQS_REQUESTS
+    # QUEUED, the engine run recorded (at submit, or on its end for a fast-path scan), the run made
+    # terminal, the analysis claim (the fan-in: pipeline/analysis.py), ANALYZING, published.
+    writes = 6.0
     invocations, gb_s = 0.1 + 1.0, enqueue_gb_s + analysis_gb_s
     if small and strategy is Strategy.LAMBDA:
-        # Scan and verdict in one invocation (billed in _run_lambda): no analysis function, no
-        # report read back, no ANALYZING write.
-        s3_get -= 1
-        writes -= 1
+        # As built (pipeline/fast_scan.py; tests/unit/pipeline/test_fast_scan.py counts the calls):
+        # scan and verdict in one invocation of the scanner function (billed in _run_lambda), no
+        # analysis function and no Batch state events; but the scanner's own HeadObject, the
+        # SUBMITTED and RUNNING (claim) writes, and the fast scan queue's send, receive and delete
+        # (batch size 1). The report is read back by the shared analysis step, as for a job.
+        s3_get += 1
+        writes += 2
+        sqs += FAST_QUEUE_SQS_REQUESTS
         invocations, gb_s = 0.1, enqueue_gb_s
     elif not small or strategy in {Strategy.PER_FILE, Strategy.ARRAY}:
-        writes += 1 + BATCH_STATE_EVENTS  # SUBMITTED + one per state change
+        # SUBMITTED + one per state change, + the engine run's move to running (job_status.py)
+        writes += 1 + BATCH_STATE_EVENTS + 1
         invocations += BATCH_STATE_EVENTS
         gb_s += BATCH_STATE_EVENTS * status_gb_s
     elif strategy is Strategy.BATCHED:

@@ -70,6 +70,7 @@ def handle_message(record: SQSRecord) -> None:
         s3=clients.s3(),
         batch=clients.batch(),
         publish=publish,
+        sqs=clients.sqs() if settings.fast_scan_queue_url else None,
     )
     logger.info("enqueue", outcome=result.outcome, scan_id=result.scan_id, detail=result.detail)
     metrics.add_metric(name=_METRIC_BY_OUTCOME[result.outcome], unit=MetricUnit.Count, value=1)

@@ -13,7 +13,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from filescan_shared import clients
 from filescan_shared.observability import logger, metrics, tracer
+from filescan_shared.pipeline.fast_route import FastScanMessage, send_to_fallback
 from filescan_shared.pipeline.sweeper import SweepAction, sweep
+from filescan_shared.records import ScanRecord
 from filescan_shared.repository import ScanRepository
 from filescan_shared.settings import SweeperSettings, load_settings
 
@@ -29,6 +31,11 @@ def hand_over(event: dict[str, Any]) -> None:
     )
 
 
+def reroute(record: ScanRecord) -> None:
+    """Send a stuck fast-path scan to the fast scan DLQ, whose consumer submits its Batch job."""
+    send_to_fallback(FastScanMessage.of(record), sqs=clients.sqs(), dlq_url=settings.fast_scan_dlq_url)
+
+
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @metrics.log_metrics
@@ -39,6 +46,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         batch=clients.batch(),
         settings=settings,
         hand_over=hand_over,
+        reroute=reroute if settings.fast_scan_dlq_url else None,
     )
     resolved = report.examined - report.actions[SweepAction.WAITING]
     metrics.add_metric(name="ScansStuck", unit=MetricUnit.Count, value=resolved)

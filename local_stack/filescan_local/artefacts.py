@@ -22,8 +22,9 @@ LAYER = "SharedLayer"
 
 
 def built_functions() -> dict[str, FunctionSpec]:
-    """Every function of ``template.yaml`` by its folder name (``functions/<name>``)."""
-    return {Path(spec.code_dir).name: spec for spec in build(Template.load()).functions.values()}
+    """Every zip function of ``template.yaml`` by its folder name (``functions/<name>``)."""
+    functions = build(Template.load()).functions.values()
+    return {Path(spec.code_dir).name: spec for spec in functions if not spec.image}
 
 
 def run_in_lambda_layout(

@@ -66,10 +66,20 @@ def _tables(topology: Topology, dynamodb: Any) -> None:
 
 
 def _queues(topology: Topology, sqs: Any, max_visibility: int | None) -> None:
-    # Dead-letter queues first: a redrive policy names an existing queue.
-    ordered = sorted(topology.queues, key=lambda queue: queue.dlq_arn is not None)
-    for queue in ordered:
-        sqs.create_queue(QueueName=queue.name, Attributes=_queue_attributes(queue, max_visibility))
+    # Dead-letter queues first: a redrive policy names an existing queue (and a DLQ may have its
+    # own DLQ: the fast scan queue -> its DLQ -> the fallback's DLQ).
+    created: set[str] = set()
+    pending = list(topology.queues)
+    while pending:
+        ready = [queue for queue in pending if queue.dlq_arn is None or queue.dlq_arn in created]
+        if not ready:
+            raise ValueError(
+                f"redrive policies form a cycle or name unknown queues: {[q.name for q in pending]}"
+            )
+        for queue in ready:
+            sqs.create_queue(QueueName=queue.name, Attributes=_queue_attributes(queue, max_visibility))
+            created.add(queue.arn)
+            pending.remove(queue)
 
 
 def _queue_attributes(queue: QueueSpec, max_visibility: int | None) -> dict[str, str]:

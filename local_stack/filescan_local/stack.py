@@ -105,7 +105,15 @@ def load_catalogue(path: Path) -> Catalogue | None:
 def default_parameters() -> dict[str, str]:
     """Local parameter defaults: vCPU caps sized to this machine, fast sweeps, quiet logs."""
     cpus = max(2, os.cpu_count() or 2)
-    return {"SpotMaxvCpus": str(cpus), "OnDemandMaxvCpus": str(cpus), "TableDeletionProtection": "false"}
+    return {
+        "SpotMaxvCpus": str(cpus),
+        "OnDemandMaxvCpus": str(cpus),
+        "TableDeletionProtection": "false",
+        # The small-file fast path (ScanFunction) is opt-in locally: `up --parameter
+        # FastPathMaxBytes=67108864` or StackConfig.parameters; the suites that inject Batch faults
+        # into small files expect Batch jobs.
+        "FastPathMaxBytes": "0",
+    }
 
 
 class LocalStack:

@@ -8,12 +8,15 @@ queues, compute environments and job definition. Nothing is restated by hand.
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import re
 from typing import Any
 
 from filescan_local.template import REPO, Template
 
 FUNCTION = "AWS::Serverless::Function"
+IMAGE_FUNCTION = "AWS::Lambda::Function"
+"""Container-image functions (the scanner's fast path) are plain Lambda functions in the template."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,6 +69,8 @@ class FunctionSpec:
     """The queue EventBridge rules targeting this function deliver to locally."""
     sqs_sources: tuple[SqsSourceSpec, ...] = ()
     schedule_seconds: float | None = None
+    image: bool = False
+    """A container-image function: run in-process from the dev install, not from a ``sam build`` zip."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,6 +123,7 @@ def build(template: Template) -> Topology:
                 assert function.mailbox is not None
                 rules.append(RuleSpec(name, bus, props["Pattern"], (function.mailbox.arn,)))
         functions[logical] = function
+    functions.update(_image_functions(template, mappings))
     # Rule targets that are Lambda functions are delivered to the function's mailbox instead.
     by_arn = {function.arn: function for function in functions.values()}
     rules = [
@@ -164,7 +170,10 @@ def _queue(template: Template, logical: str) -> QueueSpec:
 
 def _sqs_sources(template: Template) -> dict[str, list[SqsSourceSpec]]:
     found: dict[str, list[SqsSourceSpec]] = {}
-    functions = {template.physical_name(logical): logical for logical in template.of_type(FUNCTION)}
+    functions = {
+        template.physical_name(logical): logical
+        for logical in (*template.of_type(FUNCTION), *template.of_type(IMAGE_FUNCTION))
+    }
     for logical in template.of_type("AWS::Lambda::EventSourceMapping"):
         props = template.properties(logical)
         if not props.get("Enabled", True):
@@ -218,6 +227,35 @@ def _function(template: Template, logical: str, sources: list[SqsSourceSpec] | t
         sqs_sources=tuple(sources),
         schedule_seconds=parse_rate(schedule) if schedule else None,
     )
+
+
+def _image_functions(template: Template, mappings: dict[str, list[SqsSourceSpec]]) -> dict[str, FunctionSpec]:
+    """Image functions, each run from the package its image command names (as installed here).
+
+    ``ImageConfig.Command`` is ``package.module.handler``: the dispatcher loads ``module.py`` from
+    the installed ``package`` (the code the image copies).
+    """
+    found: dict[str, FunctionSpec] = {}
+    for logical in template.of_type(IMAGE_FUNCTION):
+        props = template.properties(logical)
+        if props.get("PackageType") != "Image":
+            continue
+        package, handler = str(props["ImageConfig"]["Command"][0]).split(".", 1)
+        spec = importlib.util.find_spec(package)
+        assert spec is not None and spec.submodule_search_locations, f"{package} is not installed"
+        variables = props.get("Environment", {}).get("Variables", {})
+        found[logical] = FunctionSpec(
+            logical_id=logical,
+            name=template.physical_name(logical),
+            arn=template.arn(logical),
+            code_dir=str(next(iter(spec.submodule_search_locations))),
+            handler=handler,
+            timeout=int(props.get("Timeout", 3)),
+            environment={key: _env_value(value) for key, value in variables.items()},
+            sqs_sources=tuple(mappings.get(logical, ())),
+            image=True,
+        )
+    return found
 
 
 def _env_value(value: Any) -> str:

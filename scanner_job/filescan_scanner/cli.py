@@ -266,13 +266,32 @@ def _scan(args: argparse.Namespace, settings: ScannerSettings) -> int:
     """Resolve the job, scan it in a fresh work dir, and always remove that dir."""
     s3 = _s3() if args.manifest or args.bucket is not None else None
     job = _job(args, settings, s3)
+    logging.getLogger().handlers[0].setFormatter(logs.JsonFormatter({"scan_id": job.scan_id}))
+    return _in_work_dir(job, settings, s3)
+
+
+def _in_work_dir(job: _Job, settings: ScannerSettings, s3: Any | None) -> int:
     settings.work_dir.mkdir(parents=True, exist_ok=True)
     work_dir = Path(tempfile.mkdtemp(prefix="scan-", dir=settings.work_dir))
-    logging.getLogger().handlers[0].setFormatter(logs.JsonFormatter({"scan_id": job.scan_id}))
     try:
         return _run(job, settings, work_dir, s3)
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
+
+
+def scan_object(bucket: str, key: str, version_id: str | None, scan_id: str, *, s3: Any) -> int:
+    """Scan one S3 object exactly as ``filescan-scan --bucket --key --version-id --scan-id`` does.
+
+    The report goes to the same place (``s3://$REPORTS_BUCKET/$REPORTS_PREFIX<scan_id>.json``); the
+    return value is the command's exit code. The Lambda fast path calls this; configuration errors
+    raise ``ConfigurationError``, anything unexpected propagates (the caller retries).
+    """
+    settings = ScannerSettings.from_env()
+    if not settings.reports_bucket:
+        raise ConfigurationError("REPORTS_BUCKET is not set")
+    destination = f"s3://{settings.reports_bucket}/{settings.reports_prefix}{scan_id}.json"
+    job = _Job(scan_id, destination, bucket=bucket, key=key, version_id=version_id or None)
+    return _in_work_dir(job, settings, s3)
 
 
 def _run(job: _Job, settings: ScannerSettings, work_dir: Path, s3: Any | None) -> int:

@@ -17,7 +17,9 @@ import pytest
 from cfn_flip import load_yaml
 
 from deploy.filescan_deploy import (
+    FAST_PATH_PARAMETER,
     IMAGE_PARAMETER,
+    LAMBDA_IMAGE_PARAMETER,
     PLATFORM,
     REPOSITORY_OUTPUT,
     SAMCONFIG,
@@ -32,6 +34,7 @@ from tests.unit.test_template import REPO, TEMPLATE
 
 REPOSITORY = "111122223333.dkr.ecr.us-east-1.amazonaws.com/filescan-dev-scannerrepository-abc123"
 DIGEST = "sha256:" + "ab" * 32
+LAMBDA_DIGEST = "sha256:" + "cd" * 32
 TAG = "0.1.0-0123456789ab"
 
 
@@ -40,7 +43,7 @@ class _Aws:
 
     def __init__(self, *, stack_exists: bool, pushed: bool) -> None:
         self.stack_exists = stack_exists
-        self.pushed = pushed
+        self.pushed = {TAG, f"{TAG}-lambda"} if pushed else set()
 
         self.pushed_to: set[str] = set()
         """Engine repositories the tag was pushed to."""
@@ -55,10 +58,10 @@ class _Aws:
         return self.engine_repositories.get(key)
 
     def image_digest(self, repository_uri: str, tag: str) -> str | None:
-        assert tag == TAG
+        assert tag in {TAG, f"{TAG}-lambda"}
         if repository_uri != REPOSITORY:
             return DIGEST if repository_uri in self.pushed_to else None
-        return DIGEST if self.pushed else None
+        return (DIGEST if tag == TAG else LAMBDA_DIGEST) if tag in self.pushed else None
 
     def registry_password(self) -> str:
         return "ecr-token-password"
@@ -75,9 +78,9 @@ class _Recorder:
             self.aws.stack_exists = True
             self.aws.engine_repositories.update(self.aws.deployed_engine_repositories)
         if command[:2] == ["docker", "push"]:
-            repository = command[2].rsplit(":", 1)[0]
+            repository, tag = command[2].rsplit(":", 1)
             if repository == REPOSITORY:
-                self.aws.pushed = True
+                self.aws.pushed.add(tag)
             self.aws.pushed_to.add(repository)
 
 
@@ -104,17 +107,35 @@ def test_given_no_stack_when_deployed_then_the_repo_is_created_the_image_pushed_
         ["docker", "build"],
         ["docker", "login"],
         ["docker", "push"],
+        ["docker", "build"],
+        ["docker", "login"],
+        ["docker", "push"],
         ["sam", "deploy"],
     ]
-    first, build, login, push, last = (command for command, _ in run.commands[1:])
+    first, build, login, push, lambda_build, _, lambda_push, last = (
+        command for command, _ in run.commands[1:]
+    )
     assert _overrides(first)[IMAGE_PARAMETER] == ""
     assert build[build.index("--platform") + 1] == PLATFORM == "linux/amd64"
     assert f"{REPOSITORY}:{TAG}" in build and push == ["docker", "push", f"{REPOSITORY}:{TAG}"]
     assert login[-1] == REPOSITORY.split("/", maxsplit=1)[0] and "--password-stdin" in login
     assert run.commands[3][1] == "ecr-token-password"  # on stdin, never on the command line
     assert image_uri == f"{REPOSITORY}@{DIGEST}"
-    assert _overrides(last) == {**config.overrides, IMAGE_PARAMETER: image_uri}
-    assert _overrides(first) == {**config.overrides, IMAGE_PARAMETER: ""}
+    assert lambda_build[lambda_build.index("--target") + 1] == "lambda" and "--target" not in build
+    assert lambda_push == ["docker", "push", f"{REPOSITORY}:{TAG}-lambda"]
+    lambda_uri = f"{REPOSITORY}@{LAMBDA_DIGEST}"
+    assert _overrides(last) == {
+        **config.overrides,
+        IMAGE_PARAMETER: image_uri,
+        LAMBDA_IMAGE_PARAMETER: lambda_uri,
+    }
+    # The first deploy has no Lambda image yet: the fast path (the only thing that needs it) is off.
+    assert _overrides(first) == {
+        **config.overrides,
+        IMAGE_PARAMETER: "",
+        LAMBDA_IMAGE_PARAMETER: "",
+        FAST_PATH_PARAMETER: "0",
+    }
 
 
 def test_given_a_deployed_stack_and_a_pushed_tag_when_deployed_then_nothing_is_rebuilt(config):
@@ -170,13 +191,18 @@ def test_given_an_enabled_engine_when_deployed_then_its_image_is_built_pushed_an
 
     builds = [command for command, _ in run.commands if command[:2] == ["docker", "build"]]
     pushes = [command[-1] for command, _ in run.commands if command[:2] == ["docker", "push"]]
-    engine_build = builds[1]
+    engine_build = builds[2]  # after the scanner's job and Lambda targets
     assert engine_build[engine_build.index("-f") + 1] == "engines/clamav/Dockerfile"
     assert engine_build[-1] == "engines/clamav"  # the engine's directory is its build context
     assert engine_build[engine_build.index("--platform") + 1] == PLATFORM
-    assert pushes == [f"{REPOSITORY}:{TAG}", f"{CLAMAV_REPOSITORY}:{TAG}"]
+    assert pushes == [f"{REPOSITORY}:{TAG}", f"{REPOSITORY}:{TAG}-lambda", f"{CLAMAV_REPOSITORY}:{TAG}"]
     last = _overrides(run.commands[-1][0])
-    assert last == {**config.overrides, IMAGE_PARAMETER: image_uri, "EngineClamavImageTag": TAG}
+    assert last == {
+        **config.overrides,
+        IMAGE_PARAMETER: image_uri,
+        LAMBDA_IMAGE_PARAMETER: f"{REPOSITORY}@{LAMBDA_DIGEST}",
+        "EngineClamavImageTag": TAG,
+    }
     assert [command[:2] for command, _ in run.commands].count(["sam", "deploy"]) == 1
 
 

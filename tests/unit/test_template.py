@@ -37,7 +37,10 @@ FUNCTIONS = {
     "analysis": "AnalysisFunction",
     "api": "ApiFunction",
     "sweeper": "SweeperFunction",
+    "fast_fallback": "FastFallbackFunction",
 }
+IMAGE_FUNCTIONS = {"ScanFunction"}
+"""Container-image functions (plain AWS::Lambda::Function: tests/unit/test_template_fast_path.py)."""
 
 # Environment variables each function reads (the contract with functions/*/app.py).
 COMMON_ENV = {
@@ -63,6 +66,8 @@ FUNCTION_ENV = {
         "EXCLUDED_EXTENSIONS",
         "PRIORITY_PREFIXES",
         "SCANNER_VERSION",
+        "FAST_SCAN_QUEUE_URL",
+        "FAST_PATH_MAX_BYTES",
     },
     "StatusFunction": set(),
     "AnalysisFunction": {
@@ -88,7 +93,9 @@ FUNCTION_ENV = {
         "STUCK_AFTER_MINUTES",
         "SWEEP_MAX_ITEMS",
         "ANALYSIS_FUNCTION_NAME",
+        "FAST_SCAN_DLQ_URL",
     },
+    "FastFallbackFunction": {"JOB_DEFINITION"},
 }
 
 # The only IAM actions allowed on Resource "*", each with the reason.
@@ -96,6 +103,10 @@ WILDCARD_RESOURCE_ACTIONS = {
     "batch:DescribeJobs": "Batch DescribeJobs supports no resource-level permissions",
     "batch:ListJobs": "Batch ListJobs supports no resource-level permissions",
     "ecr:GetAuthorizationToken": "ECR auth tokens are registry-wide; the action has no resource type",
+    # The scanner Lambda's own role (an image function cannot be a SAM function: the Globals'
+    # Runtime/Handler/Layers) grants what SAM's roles get from AWSXrayWriteOnlyAccess.
+    "xray:PutTraceSegments": "Tracing: Active (X-Ray APIs have no resources)",
+    "xray:PutTelemetryRecords": "Tracing: Active (X-Ray APIs have no resources)",
 }
 
 # AWS managed policies SAM attaches to every function role, each with the reason.
@@ -154,6 +165,10 @@ REQUIRED_RESOURCES = {
 
 # The routes the API function registers (its Powertools resolver): the template must expose exactly these.
 API_ROUTES = {f"{route.method} {route.path}" for route in route_table()}
+
+
+FAST_PATH_ROLE = {"Fn::GetAtt": ["ScanFunctionRole", "Arn"]}
+"""The scanner Lambda's role (FastPathOn), excepted like the Batch job's wherever it reads or tags."""
 
 
 # ------------------------------------------------------------------------------------------------
@@ -242,7 +257,7 @@ def policy_statements(
     cfn: dict[str, Any], logical: str, *, direct_clean_reads: bool = False
 ) -> dict[str, dict[str, Any]]:
     document = cfn["Resources"][logical]["Properties"]["PolicyDocument"]
-    resolved = resolve_conditions(document, {"AllowDirectCleanReads": direct_clean_reads})
+    resolved = resolve_conditions(document, {"AllowDirectCleanReads": direct_clean_reads, "FastPathOn": True})
     return {statement["Sid"]: statement for statement in as_list(resolved["Statement"])}
 
 
@@ -304,8 +319,8 @@ def test_given_sam_template_when_read_then_layer_and_functions_are_built_from_th
 def test_given_functions_when_translated_then_one_runtime_one_architecture_tracing_and_the_layer(cfn):
     functions = of_type(cfn, "AWS::Lambda::Function")
 
-    assert set(functions) == set(FUNCTIONS.values())
-    for properties in functions.values():
+    assert set(functions) == set(FUNCTIONS.values()) | IMAGE_FUNCTIONS
+    for properties in (functions[logical] for logical in FUNCTIONS.values()):
         assert properties["Runtime"] == "python3.13"
         assert properties["Architectures"] == ["x86_64"]
         assert properties["TracingConfig"] == {"Mode": "Active"}
@@ -370,7 +385,7 @@ def test_given_ingest_queue_policy_when_read_then_only_the_ingest_rule_may_send(
 def test_given_enqueue_event_source_when_translated_then_it_reports_partial_batch_failures(cfn):
     mappings = of_type(cfn, "AWS::Lambda::EventSourceMapping")
 
-    (mapping,) = mappings.values()
+    mapping = mappings["EnqueueEventSourceMapping"]
 
     assert mapping["FunctionName"] == ref("EnqueueFunction")
     assert mapping["EventSourceArn"] == arn_of("IngestQueue")
@@ -777,7 +792,8 @@ def test_given_llm_secret_when_configured_then_only_analysis_may_read_exactly_th
         for logical, statement in iam_statements(cfn)
         if any(action.startswith("secretsmanager:") for action in as_list(statement["Action"]))
     }
-    assert readers == {"AnalysisFunctionRole"}
+    # The fast path's scanner Lambda concludes its scans with the same triage step.
+    assert readers == {"AnalysisFunctionRole", "ScanFunctionRole"}
     assert cfn["Parameters"]["OpenAIApiKeySecretArn"]["Default"] == ""
 
 
@@ -920,8 +936,10 @@ def test_given_uploads_bucket_policy_when_reading_then_only_clean_objects_are_re
     assert gate["Condition"]["ArnNotEquals"] == {
         "aws:PrincipalArn": [
             arn_of("ScannerJobRole"),
+            arn_of("EngineJobRole"),  # engine jobs' fetch container
             arn_of("AnalysisFunctionRole"),
             arn_of("EnqueueFunctionRole"),
+            FAST_PATH_ROLE,
         ]
     }
 
@@ -947,9 +965,11 @@ def test_given_uploads_bucket_policy_when_reading_then_only_the_pipeline_and_the
         "ArnNotEquals": {
             "aws:PrincipalArn": [
                 arn_of("ScannerJobRole"),
+                arn_of("EngineJobRole"),
                 arn_of("AnalysisFunctionRole"),
                 arn_of("EnqueueFunctionRole"),
                 arn_of("ApiFunctionRole"),
+                FAST_PATH_ROLE,
             ]
         }
     }
@@ -979,7 +999,7 @@ def test_given_uploads_bucket_policy_when_tagging_then_only_the_pipeline_sets_th
     assert deny_tag["Condition"]["ForAnyValue:StringEquals"] == {
         "s3:RequestObjectTagKeys": "filescan-verdict"
     }
-    pipeline = [arn_of("AnalysisFunctionRole"), arn_of("EnqueueFunctionRole")]
+    pipeline = [arn_of("AnalysisFunctionRole"), arn_of("EnqueueFunctionRole"), FAST_PATH_ROLE]
     assert deny_tag["Condition"]["ArnNotEquals"] == {"aws:PrincipalArn": pipeline}
     assert statements["OnlyPipelineDeletesTags"]["Condition"]["ArnNotEquals"] == {
         "aws:PrincipalArn": pipeline

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from mypy_boto3_events import EventBridgeClient
     from mypy_boto3_lambda import LambdaClient
     from mypy_boto3_s3 import S3Client
+    from mypy_boto3_sqs import SQSClient
 
 _CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=30)
 
@@ -57,6 +58,11 @@ def events() -> "EventBridgeClient":
 def lambda_() -> "LambdaClient":
     """The shared Lambda client (the sweeper hands scans over to analysis with it)."""
     return _client("lambda")  # type: ignore[no-any-return]
+
+
+def sqs() -> "SQSClient":
+    """The shared SQS client (enqueue routes small files to the fast scan queue with it)."""
+    return _client("sqs")  # type: ignore[no-any-return]
 
 
 def reset_clients() -> None:

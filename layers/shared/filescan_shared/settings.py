@@ -142,6 +142,9 @@ class EnqueueSettings(JobTrackingSettings, SubmitSettings):
     excluded_extensions: CommaList = ()
     priority_prefixes: CommaList = ()
     scanner_version: str = Field(min_length=1)
+    fast_scan_queue_url: str = ""
+    fast_path_max_bytes: int = Field(default=0, ge=0)
+    """Objects up to this size (in the smallest size class) go to the Lambda fast path; 0 = off."""
 
 
 class AnalysisSettings(JobTrackingSettings):
@@ -181,6 +184,22 @@ class AnalysisSettings(JobTrackingSettings):
         )
 
 
+class FastScanSettings(AnalysisSettings):
+    """The scan function: analysis (verdict, tag, event, triage) and the fallback queue."""
+
+    idempotency_table: str = ""
+    """Unused here: a fast-path scan is concluded once, under its RUNNING claim."""
+    fast_scan_dlq_url: str = Field(min_length=1)
+    """The fast scan queue's dead-letter queue: its consumer submits the Batch job."""
+    fast_scan_memory_mb: int = Field(default=1024, ge=128, le=10240)
+    lambda_prices: str = ""
+    """JSON ``LambdaPrices``; empty = built-in us-east-1 x86 list prices."""
+
+
+class FastFallbackSettings(JobTrackingSettings, SubmitSettings):
+    """The fallback consumer: the Batch targets and queues a fast-path scan falls back to."""
+
+
 class ApiSettings(CommonSettings, SubmitSettings, EngineSettings):
     """The results API."""
 
@@ -207,6 +226,8 @@ class SweeperSettings(JobTrackingSettings):
     job_attempts: int = Field(default=3, ge=1, le=10)
     sweep_max_items: int = Field(default=200, ge=1, le=10_000)
     lookback_days: int = Field(default=14, ge=1, le=90)
+    fast_scan_dlq_url: str = ""
+    """The fast scan DLQ: stuck fast-path scans are re-routed to Batch through it (empty: path off)."""
 
 
 def _describe(error: ValidationError) -> str:

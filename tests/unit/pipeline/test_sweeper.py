@@ -148,3 +148,23 @@ def test_given_the_scheduled_handler_when_a_scan_is_stale_then_it_is_resolved(
     assert result == {"examined": 1, "actions": {"failed_unsubmitted": 1}}
     record = _repository(stack).get(SCAN)
     assert record is not None and record.status is ScanState.FAILED
+
+
+@pytest.mark.parametrize("state", ["SUBMITTED", "RUNNING"])
+def test_given_a_fast_path_scan_stuck_past_the_function_timeout_when_swept_then_it_is_rerouted_to_batch(
+    state: str, stack: StackNames, apps: dict[str, Any]
+) -> None:
+    seed_scan(stack, SCAN, state, job_queue="lambda:filescan-fast-scan")
+    rerouted: list[str] = []
+
+    report = sweep(
+        repository=_repository(stack),
+        batch=clients.batch(),
+        settings=load_settings(SweeperSettings),
+        hand_over=apps["hand_over"],
+        now=utc_now() + LATER,
+        reroute=lambda record: rerouted.append(record.scan_id),
+    )
+
+    assert report.actions == {SweepAction.REROUTED: 1}
+    assert rerouted == [SCAN] and apps["handed"] == []

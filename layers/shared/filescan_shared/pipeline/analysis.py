@@ -39,6 +39,7 @@ from filescan_shared.batch_events import JobStateDetail, is_interruption
 from filescan_shared.engines.catalogue import FILESCAN_ENGINE
 from filescan_shared.exit_codes import ExitCode
 from filescan_shared.pipeline.cost import FargatePrices, estimate_job_cost
+from filescan_shared.pipeline.fast_route import QUEUE_MARKER as FAST_QUEUE_MARKER
 from filescan_shared.pipeline.job_status import record_attempts, tracks_job
 from filescan_shared.pipeline.publish import publish_outcome
 from filescan_shared.pipeline.submit import new_claim
@@ -289,7 +290,9 @@ def _conclude(record: ScanRecord, deps: AnalysisDeps) -> tuple[ScanState, ScanFi
         return conclude_engines(record, deps)
     run = runs[FILESCAN_ENGINE]
     state, fields, report_bytes = _conclude_filescan(record, run, deps)
-    job = ScanFields(job_id=run.job_id, cost=run.cost, timings=run.timings)
+    # A fast-path run (the scanner Lambda) is tracked under its queue's marker: no Batch job id.
+    batch_job = run.job_id if run.job_id and not run.job_id.startswith(FAST_QUEUE_MARKER) else None
+    job = ScanFields(job_id=batch_job, cost=run.cost, timings=run.timings)
     outcome = ScanFields(engines={FILESCAN_ENGINE: _single_engine_outcome(run, fields)})
     return state, fields.merged(job).merged(outcome), report_bytes
 

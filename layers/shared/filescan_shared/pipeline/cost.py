@@ -3,11 +3,16 @@
 Cost = sum over attempts of (duration x (vCPU x vCPU-hour price + GB x GB-hour price)), with Spot prices
 for the standard queue (Spot first) and on-demand prices for the priority queue. Prices are
 configuration (``FARGATE_PRICES``); the defaults are us-east-1 Linux/x86 list prices.
+
+A fast-path scan (the scanner as a Lambda function) costs its billed duration (Lambda bills per
+millisecond) x its memory in GB x the GB-second price, plus the per-request price
+(``LAMBDA_PRICES``; defaults: us-east-1 x86, https://aws.amazon.com/lambda/pricing/).
 """
 
 from __future__ import annotations
 
 import json
+import math
 from decimal import Decimal, InvalidOperation
 
 from pydantic import BaseModel, ConfigDict
@@ -36,6 +41,34 @@ class FargatePrices(BaseModel):
     def from_json(cls, text: str) -> FargatePrices:
         """Parse the ``FARGATE_PRICES`` JSON; empty means the defaults."""
         return cls.model_validate(json.loads(text)) if text.strip() else cls()
+
+
+class LambdaPrices(BaseModel):
+    """Lambda's price of one GB-second (x86) and of one request."""
+
+    model_config = ConfigDict(frozen=True)
+
+    gb_second: Decimal = Decimal("0.0000166667")
+    request: Decimal = Decimal("0.0000002")
+
+    @classmethod
+    def from_json(cls, text: str) -> LambdaPrices:
+        """Parse the ``LAMBDA_PRICES`` JSON; empty means the defaults."""
+        return cls.model_validate(json.loads(text)) if text.strip() else cls()
+
+
+def estimate_lambda_cost(seconds: float, *, memory_mb: int, prices: LambdaPrices) -> dict[str, str | int]:
+    """The estimated cost of a fast-path scan of ``seconds`` on ``memory_mb`` (a DynamoDB-safe mapping)."""
+    billed_ms = max(1, math.ceil(seconds * 1000))
+    memory_gb = Decimal(memory_mb) / 1024
+    usd = Decimal(billed_ms) / 1000 * memory_gb * prices.gb_second + prices.request
+    return {
+        "usd": f"{usd:.8f}",  # a one-second scan costs ~$0.000017: six places would keep two digits
+        "billed_ms": billed_ms,
+        "billed_seconds": billed_ms // 1000,
+        "memory_gb": str(memory_gb),
+        "capacity": "lambda",
+    }
 
 
 def estimate_job_cost(detail: JobStateDetail, *, prices: FargatePrices, spot: bool) -> dict[str, str | int]:

@@ -22,6 +22,7 @@ from botocore.exceptions import ClientError
 
 from filescan_shared.aws_errors import is_missing_object
 from filescan_shared.ids import derive_scan_id
+from filescan_shared.pipeline.fast_route import route, takes_fast_path
 from filescan_shared.pipeline.submit import Submission
 from filescan_shared.records import ScanFields, ScanRecord, iso, utc_now
 from filescan_shared.repository import ScanStore
@@ -32,6 +33,7 @@ from filescan_shared.states import ScanState
 if TYPE_CHECKING:
     from mypy_boto3_batch import BatchClient
     from mypy_boto3_s3 import S3Client
+    from mypy_boto3_sqs import SQSClient
 
     from filescan_shared.pipeline.engine_plan import EnginePlan
 
@@ -96,13 +98,16 @@ def enqueue_upload(
     publish: Callable[[ScanRecord], None],
     now: dt.datetime | None = None,
     engines: EnginePlan | None = None,
+    sqs: SQSClient | None = None,
 ) -> EnqueueResult:
     """Record the scan of ``upload`` and submit its job; safe to call any number of times per upload.
 
     Scans that end here (skipped, or completed from the content cache) are handed to ``publish``
     (verdict tag and outcome event). Raises on transient failures (throttling, network): the caller
     reports a batch item failure so SQS delivers the notification again. Never submits two jobs for
-    one scan per engine. ``engines`` defaults to the settings' enabled engines.
+    one scan per engine. ``engines`` defaults to the settings' enabled engines. Small objects of a
+    filescan-only deployment go to the Lambda fast path instead of Batch when it is configured
+    (``fast_route``: ``fast_scan_queue_url``, ``fast_path_max_bytes``, an ``sqs`` client).
     """
     if upload.bucket != settings.uploads_bucket or not upload.key.startswith(settings.scan_prefix):
         return EnqueueResult(
@@ -147,7 +152,12 @@ def enqueue_upload(
 
     queue = settings.job_queue_priority if record.priority == "priority" else settings.job_queue_standard
     size = facts.size if facts else record.size or 0
-    job_id = submission.submit(record, queue=queue, object_size=size)
+    # The fast path runs filescan's own engine only: with other engines enabled every file goes to Batch.
+    filescan_only = plan.names == ("filescan",)
+    if sqs is not None and filescan_only and takes_fast_path(size, max_bytes=settings.fast_path_max_bytes):
+        job_id = route(record, sqs=sqs, queue_url=settings.fast_scan_queue_url, submission=submission)
+    else:
+        job_id = submission.submit(record, queue=queue, object_size=size)
     return EnqueueResult(EnqueueOutcome.SUBMITTED, scan_id, job_id, record)
 
 

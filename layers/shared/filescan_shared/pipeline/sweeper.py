@@ -11,7 +11,9 @@ Scans not updated for longer than their state's deadline are checked against AWS
   does not cover) -> the job is cancelled and the scan handed to analysis as FAILED with the reason;
 * the job runs past its deadline -> terminated (Batch then reports FAILED, which analysis records);
 * the job is unknown to Batch, or the scan was never submitted -> handed to analysis as a FAILED
-  event with the reason, so it ends ``FAILED`` and visible.
+  event with the reason, so it ends ``FAILED`` and visible;
+* a fast-path scan (``fast_route``: routed to the scanner Lambda, no job) past the function's timeout
+  -> re-routed to Batch (``reroute``: the fast scan DLQ, whose consumer submits its job).
 
 A scan running several engines is checked engine by engine (each engine's job that is not yet
 terminal, with that engine's deadline), and the scan's action is the first one that is not
@@ -35,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 from filescan_shared.engines.catalogue import FILESCAN_ENGINE
 from filescan_shared.ids import batch_job_name, engine_job_name
+from filescan_shared.pipeline.fast_route import RUNNER_DEADLINE, is_fast_path
 from filescan_shared.pipeline.sizing import size_job
 from filescan_shared.records import ScanRecord, iso, utc_now
 from filescan_shared.repository import ScanStore
@@ -48,6 +51,8 @@ if TYPE_CHECKING:
 
 HandOver = Callable[[dict[str, Any]], None]
 """Deliver a synthetic "Batch Job State Change" event to the analysis function."""
+Reroute = Callable[[ScanRecord], None]
+"""Hand a fast-path scan to its Batch fallback."""
 
 DESCRIBE_BATCH = 100
 _PENDING_STATES = (
@@ -73,6 +78,7 @@ class SweepAction(enum.StrEnum):
     FAILED_MISSING = "failed_missing"
     FAILED_UNSUBMITTED = "failed_unsubmitted"
     CONCLUDED = "concluded"
+    REROUTED = "rerouted"
     """Every engine had finished but nobody concluded the scan: handed to analysis to conclude."""
 
 
@@ -92,13 +98,14 @@ def sweep(
     hand_over: HandOver,
     now: dt.datetime | None = None,
     engines: EnginePlan | None = None,
+    reroute: Reroute | None = None,
 ) -> SweepReport:
     """Find stuck scans (oldest first, at most ``sweep_max_items``) and resolve each one.
 
     ``engines`` (the enabled engines and their catalogue) defaults to the settings'.
     """
     plan = engines or settings.engine_plan()
-    run = _Sweep(repository, batch, settings, hand_over, now or utc_now(), plan)
+    run = _Sweep(repository, batch, settings, hand_over, now or utc_now(), plan, reroute)
     stuck = run.stuck_scans()
     jobs = _describe(batch, [job_id for record in stuck for _, job_id in _live_jobs(record) if job_id])
     actions = Counter(run.resolve(record, jobs) for record in stuck)
@@ -129,6 +136,7 @@ class _Sweep:
     hand_over: HandOver
     moment: dt.datetime
     plan: EnginePlan
+    reroute: Reroute | None = None
 
     def stuck_scans(self) -> list[ScanRecord]:
         budget = self.settings.sweep_max_items
@@ -149,6 +157,8 @@ class _Sweep:
         filescan's attempts are sized by the object's size class; other engines' by their catalogue
         timeout and attempts.
         """
+        if is_fast_path(record):
+            return dt.datetime.fromisoformat(record.updated_at) < self.moment - RUNNER_DEADLINE
         live = _live_jobs(record)
         if not live:
             return True  # every engine finished: only the scan's conclusion is missing
@@ -198,13 +208,20 @@ class _Sweep:
             self.repository.touch(record.scan_id, self.moment)
         return action
 
+    def unsubmitted(self, record: ScanRecord, engine: str) -> SweepAction:
+        """An engine without a job: a fast-path scan goes to Batch, any other fails with the reason."""
+        if self.reroute is not None and is_fast_path(record):
+            self.reroute(record)
+            return SweepAction.REROUTED
+        self.fail(record, engine, None, "never submitted: enqueue kept failing (see the ingest DLQ)")
+        return SweepAction.FAILED_UNSUBMITTED
+
     def resolve_job(
         self, record: ScanRecord, engine: str, job_id: str | None, job: dict[str, Any] | None
     ) -> SweepAction:
         """Resolve one engine's job of a stuck scan (the scan's only job before engines)."""
         if job_id is None:
-            self.fail(record, engine, job_id, "never submitted: enqueue kept failing (see the ingest DLQ)")
-            return SweepAction.FAILED_UNSUBMITTED
+            return self.unsubmitted(record, engine)
         if job is None:
             self.fail(record, engine, job_id, "job not found in AWS Batch (expired or deleted)")
             return SweepAction.FAILED_MISSING
