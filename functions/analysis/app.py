@@ -19,68 +19,25 @@ from aws_lambda_powertools.utilities.idempotency import (
     idempotent_function,
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import SecretStr, ValidationError
 
 from filescan_shared import clients
 from filescan_shared.batch_events import JobStateDetail, parse_job_event
 from filescan_shared.observability import logger, metrics, tracer
 from filescan_shared.pipeline.analysis import AnalysisDeps, AnalysisResult, finish_job, screen
+from filescan_shared.pipeline.llm_settings import DeployedLlm
 from filescan_shared.repository import ScanRepository
-from filescan_shared.settings import AnalysisSettings, ConfigurationError, load_settings
+from filescan_shared.settings import AnalysisSettings, load_settings
 
 if TYPE_CHECKING:
-    from filescan_shared.triage import LlmConfig
-    from filescan_shared.triage.engine_reader import LlmReader
-    from filescan_shared.triage.model_profiles import ModelProfile
+    pass
 
 settings = load_settings(AnalysisSettings)
 idempotency = IdempotencyConfig(event_key_jmespath="[jobId, status]", expires_after_seconds=24 * 3600)
-SECRET_MAX_AGE_SECONDS = 300
-
-
-@functools.cache
-def _static_llm_fields() -> dict[str, Any]:
-    return {
-        "base_url": settings.openai_base_url or None,
-        "model": settings.openai_model,
-        "request_timeout_seconds": settings.llm_timeout_seconds,
-        "max_prompt_tokens": settings.llm_max_prompt_tokens,
-    }
-
-
-def llm_config() -> "LlmConfig":
-    """The LLM configuration; the API key comes from Secrets Manager (cached for five minutes)."""
-    from filescan_shared.triage import LlmConfig  # noqa: PLC0415 - only SUCCEEDED jobs need it
-
-    key = None
-    if settings.openai_api_key_secret_arn:
-        from aws_lambda_powertools.utilities import parameters  # noqa: PLC0415 - only with a key
-
-        secret = parameters.get_secret(settings.openai_api_key_secret_arn, max_age=SECRET_MAX_AGE_SECONDS)
-        key = SecretStr(secret if isinstance(secret, str) else str(secret))
-    return LlmConfig(api_key=key, model_profile=_model_profile(), **_static_llm_fields())
-
-
-def engine_reader(config: "LlmConfig", deadline_seconds: float) -> "LlmReader":
-    """The LLM reader of engines without a mapping (built only when such an engine's output is read)."""
-    from filescan_shared.triage.engine_reader import make_engine_reader  # noqa: PLC0415 - on first use
-
-    budget = {"max_prompt_tokens": settings.llm_engine_read_max_prompt_tokens}
-    return make_engine_reader(config.model_copy(update=budget), deadline_seconds=deadline_seconds)
-
-
-@functools.cache
-def _model_profile() -> "ModelProfile | None":
-    """``OPENAI_MODEL_PROFILE`` parsed; a malformed one is a configuration error naming it."""
-    if not settings.openai_model_profile:
-        return None
-    from filescan_shared.triage.model_profiles import ModelProfile  # noqa: PLC0415
-
-    try:
-        return ModelProfile.model_validate_json(settings.openai_model_profile)
-    except ValidationError as error:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
-        raise ConfigurationError(f"invalid OPENAI_MODEL_PROFILE: {problems}") from None
+deployed_llm = DeployedLlm(settings)
+llm_config = deployed_llm.config
+"""The LLM configuration; the API key comes from Secrets Manager (cached for five minutes)."""
+engine_reader = deployed_llm.engine_reader
+"""The LLM reader of engines without a mapping (built only when such an engine's output is read)."""
 
 
 def _emit_metrics(result: AnalysisResult) -> None:

@@ -18,7 +18,6 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import SecretStr
 
 from filescan_scanner.cli import scan_object
 from filescan_shared import clients
@@ -27,37 +26,20 @@ from filescan_shared.pipeline.analysis import AnalysisDeps
 from filescan_shared.pipeline.cost import LambdaPrices
 from filescan_shared.pipeline.fast_route import FastScanMessage, send_to_fallback
 from filescan_shared.pipeline.fast_scan import run_fast_scan
+from filescan_shared.pipeline.llm_settings import DeployedLlm
 from filescan_shared.repository import ScanRepository
 from filescan_shared.settings import FastScanSettings, load_settings
 
 if TYPE_CHECKING:
-    from filescan_shared.triage import LlmConfig
+    pass
 
 settings = load_settings(FastScanSettings)
 prices = LambdaPrices.from_json(settings.lambda_prices)
 processor = BatchProcessor(
     event_type=EventType.SQS, raise_on_entire_batch_failure=False, logger=logging.getLogger(logger.name)
 )
-SECRET_MAX_AGE_SECONDS = 300
-
-
-def llm_config() -> LlmConfig:
-    """The triage LLM's configuration, as the analysis function builds it (key from Secrets Manager)."""
-    from filescan_shared.triage import LlmConfig  # noqa: PLC0415 - only scans that reach triage need it
-
-    key = None
-    if settings.openai_api_key_secret_arn:
-        from aws_lambda_powertools.utilities import parameters  # noqa: PLC0415 - only with a key
-
-        secret = parameters.get_secret(settings.openai_api_key_secret_arn, max_age=SECRET_MAX_AGE_SECONDS)
-        key = SecretStr(secret if isinstance(secret, str) else str(secret))
-    return LlmConfig(
-        api_key=key,
-        base_url=settings.openai_base_url or None,
-        model=settings.openai_model,
-        request_timeout_seconds=settings.llm_timeout_seconds,
-        max_prompt_tokens=settings.llm_max_prompt_tokens,
-    )
+llm_config = DeployedLlm(settings).config
+"""The triage LLM's configuration, built as the analysis function builds it (one shared definition)."""
 
 
 def _scan(message: FastScanMessage) -> int:
